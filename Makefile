@@ -1,0 +1,39 @@
+# The two README commands: `make demo` (set up, then run a scenario on the embedded model) and
+# `make test` (set up, then lint and run the whole test suite). Both create .venv on first use.
+VENV   ?= .venv
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+            command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+            && { echo $$p; break; }; done)
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.sociallm-installed
+ROUNDS ?= 3
+
+.PHONY: demo test lint bench clean-venv
+
+demo: $(STAMP)
+	$(BIN)/sociallm run bertrand --rounds $(ROUNDS)
+
+test: $(STAMP)
+	$(BIN)/ruff check sociallm tests bench
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check sociallm tests bench
+	$(BIN)/ruff format --check sociallm tests bench
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_overhead.py
+	$(BIN)/python bench/bench_batching.py
+
+# torch goes in first and pinned: on a machine without CUDA, 2.13.0 is the CPU wheel, while any
+# later `pip install` that asks for plain torch would otherwise pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: Python >= 3.11 not found; install it or run: make PYTHON=/path/to/python3.11"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	if command -v nvidia-smi >/dev/null 2>&1; then $(BIN)/pip install -q torch; \
+	else $(BIN)/pip install -q torch==2.13.0; fi
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,72 @@
+"""Token and latency accounting: every model call becomes an `llm_call` event."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sociallm.backbone.base import LLM, GenerationRequest, GenerationResult
+from sociallm.runtime.events import Event
+
+LLM_CHANNEL = "llm"
+
+
+class MeteredLLM:
+    """Wraps a backend; publishes one `llm_call` event per request, in request order."""
+
+    def __init__(
+        self,
+        llm: LLM,
+        emit: Callable[[Event], Awaitable[Any]],
+        tick: Callable[[], int],
+        log_prompts: bool = True,
+    ) -> None:
+        self.inner = llm
+        self._emit = emit
+        self._tick = tick
+        self.log_prompts = log_prompts
+        self.calls = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+
+    async def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        results = await self.inner.generate(requests)
+        for req, res in zip(requests, results, strict=True):
+            self.calls += 1
+            self.prompt_tokens += res.prompt_tokens
+            self.completion_tokens += res.completion_tokens
+            payload: dict[str, Any] = {
+                "purpose": req.purpose,
+                "model": res.model,
+                "prompt_tokens": res.prompt_tokens,
+                "completion_tokens": res.completion_tokens,
+                "cached_tokens": res.cached_tokens,
+                "latency_s": round(res.latency_s, 4),
+                "finish_reason": res.finish_reason,
+                "attempts": res.attempts,
+                "seed": req.seed,
+                "temperature": req.temperature,
+                "text": res.text,
+            }
+            if req.constraint is not None:
+                payload["constraint"] = req.constraint.kind
+            if self.log_prompts:
+                payload["prompt"] = (
+                    req.prompt if req.prompt is not None else [m.model_dump() for m in req.messages or []]
+                )
+            await self._emit(
+                Event(
+                    kind="llm_call",
+                    source=req.agent or "runtime",
+                    channel=LLM_CHANNEL,
+                    tick=self._tick(),
+                    payload=payload,
+                )
+            )
+        return results
+
+    def describe(self) -> dict[str, Any]:
+        return self.inner.describe()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

@@ -1,0 +1,218 @@
+"""`sociallm`: the one command-line entry point."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from sociallm.backbone.base import BackendError
+from sociallm.environments.base import EnvironmentConfigError
+from sociallm.runtime.eventlog import EVENTS_FILE, read_events
+from sociallm.runtime.events import Event
+from sociallm.runtime.rundir import RunDirError
+from sociallm.runtime.scenario import (
+    ScenarioError,
+    apply_overrides,
+    builtin_scenarios,
+    load_raw,
+    load_scenario,
+    parse_scenario,
+    resolve,
+)
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Run and inspect LLM agent societies.")
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+_COLORS = ["cyan", "magenta", "green", "yellow", "blue", "red", "bright_cyan", "bright_magenta"]
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def report_scenario_error(exc: ScenarioError) -> None:
+    for line in exc.lines:
+        err.print(f"{exc.source}: {line}", highlight=False)
+    raise typer.Exit(2)
+
+
+def parse_sets(pairs: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            fail(f"--set {pair!r}: expected KEY=VALUE, e.g. --set environment.params.mu=0.5", 2)
+        values[key.strip()] = yaml.safe_load(raw) if raw else ""
+    return values
+
+
+@app.command()
+def scenarios() -> None:
+    """List the built-in scenarios, one line each."""
+    for name, path in builtin_scenarios().items():
+        try:
+            spec = parse_scenario(load_raw(path), str(path))
+            out.print(
+                f"[bold]{name:<18}[/] {len(spec.agents)} agents, {spec.rounds:>3} rounds  {spec.description}",
+                highlight=False,
+            )
+        except ScenarioError as exc:
+            out.print(f"[bold]{name:<18}[/] [red]invalid: {exc.lines[0]}[/]")
+
+
+@app.command()
+def check(scenario: Annotated[str, typer.Argument(help="A built-in name or a YAML file.")]) -> None:
+    """Validate a scenario file and print a summary, or one line per problem."""
+    try:
+        spec = load_scenario(scenario)
+    except ScenarioError as exc:
+        report_scenario_error(exc)
+    phases = ", ".join(f"{p.name} ({p.kind}, {p.mode})" for p in spec.schedule)
+    out.print(f"{resolve(scenario)}: ok — {len(spec.agents)} agents, {spec.rounds} rounds, phases: {phases}")
+
+
+class LivePrinter:
+    """Prints the conversation and outcomes as they happen (a tap on the bus)."""
+
+    def __init__(self, console: Console, names: list[str]) -> None:
+        self.console = console
+        self.colors = {n: _COLORS[i % len(_COLORS)] for i, n in enumerate(names)}
+
+    def __call__(self, ev: Event) -> None:
+        if ev.kind == "message":
+            color = self.colors.get(ev.source, "white")
+            where = f" → {', '.join(ev.to)}" if ev.to else ""
+            self.console.print(f"  [{color}]{ev.source}{where}:[/] {ev.text}", highlight=False)
+        elif ev.kind == "outcome":
+            self.console.print(f"  [dim]{ev.source}: {ev.text}[/]", highlight=False)
+        elif ev.kind == "system" and ev.payload.get("event") == "round_start":
+            self.console.print(f"[bold]round {ev.tick}[/]")
+
+
+@app.command()
+def run(
+    scenario: Annotated[str | None, typer.Argument(help="A built-in name or a YAML file.")] = None,
+    rounds: Annotated[int | None, typer.Option(help="Override the scenario's number of rounds.", min=1)] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Run folder (default runs/<scenario>-<time>).")] = None,
+    backend: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible server URL (vLLM, llama.cpp…); default: embedded model.")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Model name on the server (default: the first it serves).")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override any scenario field: --set environment.params.mu=0.5")
+    ] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue an interrupted run from its last completed round.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live transcript, only the progress bar.")] = False,
+) -> None:
+    """Run a scenario; everything that happens is written to the run folder."""
+    from sociallm.runtime.run import Run, new_run_id
+
+    overrides = parse_sets(set_ or [])
+    if rounds is not None:
+        overrides["rounds"] = rounds
+    if seed is not None:
+        overrides["seed"] = seed
+    if backend:
+        overrides["backbone.kind"] = "openai"
+        overrides["backbone.url"] = backend
+    if model:
+        overrides["backbone.model"] = model
+
+    try:
+        if resume is not None:
+            if scenario is not None:
+                fail("give either a SCENARIO or --resume RUN_DIR, not both", 2)
+            r = Run.resume(resume)
+            if overrides:
+                data = apply_overrides(r.spec.model_dump(mode="json"), overrides)
+                r.spec = parse_scenario(data, "--set/--rounds")
+            spec = r.spec
+        else:
+            if scenario is None:
+                fail("name a scenario (see `sociallm scenarios`) or give --resume RUN_DIR", 2)
+            spec = load_scenario(scenario, overrides)  # type: ignore[arg-type]
+            run_id = new_run_id(spec.name)
+            r = Run(spec, out_dir or Path("runs") / run_id, run_id=run_id)
+    except ScenarioError as exc:
+        report_scenario_error(exc)
+    except (RunDirError, EnvironmentConfigError) as exc:
+        fail(str(exc), 2)
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=out,
+        transient=False,
+    )
+    task = progress.add_task(spec.name, total=spec.rounds, completed=r.rounds_completed)
+    if not quiet:
+        r._taps.append(LivePrinter(progress.console, spec.agent_names))
+    r._on_round = lambda done, total: progress.update(task, completed=done)
+    where = "embedded model (Gemma 3 270M via llama.cpp)" if spec.backbone.kind == "embedded" else spec.backbone.url
+    out.print(f"[bold]{spec.name}[/]: {len(spec.agents)} agents, {spec.rounds} rounds, seed {spec.seed}, {where}")
+    out.print(f"run folder: {r.run_dir}")
+    try:
+        with progress:
+            result = asyncio.run(r.execute())
+    except KeyboardInterrupt:
+        err.print(f"interrupted; continue with: sociallm run --resume {r.run_dir}")
+        raise typer.Exit(130) from None
+    except (BackendError, RunDirError, EnvironmentConfigError, RuntimeError) as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        if (r.run_dir / EVENTS_FILE).exists():
+            err.print(f"what ran is kept in {r.run_dir}; continue with: sociallm run --resume {r.run_dir}")
+        raise typer.Exit(1) from None
+    env = result.metrics.get("environment", {})
+    summary = ", ".join(
+        f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in env.items() if not isinstance(v, dict)
+    )
+    out.print(f"[green]{result.status}[/]: {result.rounds_completed} rounds, {result.events} events → {r.run_dir}")
+    if summary:
+        out.print(f"metrics: {summary}", highlight=False)
+
+
+@app.command()
+def show(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder.")],
+    llm: Annotated[bool, typer.Option(help="Also list model calls.")] = False,
+) -> None:
+    """Print a run's transcript and outcomes from its event log."""
+    path = run_dir / EVENTS_FILE
+    if not path.exists():
+        fail(f"{path}: no event log; is {run_dir} a run folder?", 2)
+    result = read_events(path)
+    printer = LivePrinter(out, sorted({e.source for e in result.events if e.kind == "message"}))
+    for ev in result.events:
+        if ev.kind == "llm_call" and llm:
+            p = ev.payload
+            out.print(
+                f"  [dim]llm {ev.source}/{p.get('purpose')}: {p.get('prompt_tokens')}+{p.get('completion_tokens')} "
+                f"tokens, {p.get('latency_s')} s → {p.get('text')!r}[/]",
+                highlight=False,
+            )
+        else:
+            printer(ev)
+    for problem in result.problems:
+        err.print(f"[yellow]warning:[/] {problem}", highlight=False)
+
+
+def main() -> None:  # pragma: no cover - console script shim
+    app(prog_name="sociallm")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The run: events, bus, event log, scenarios, scheduler, run folder."""

@@ -1,0 +1,65 @@
+"""Events: the one currency of a run.
+
+Everything that happens (a message, an action, an outcome, a model call, a round boundary) is an
+`Event`. The log, the UI, metrics and replay read events and nothing else.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+EventKind = Literal[
+    "message",  # something an agent said on a channel
+    "action",  # a move in the game (a price, a bid)
+    "observation",  # something the environment shows to agents (private values, prompts)
+    "outcome",  # what the environment resolved (profits, scores, metrics)
+    "llm_call",  # one model request: tokens, latency, purpose
+    "system",  # run/round/phase boundaries, repairs, warnings
+    "affect",
+    "memory",
+    "tom",
+    "info",
+]
+
+PUBLIC = "public"
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Event(BaseModel):
+    """One thing that happened in a run.
+
+    `to` empty means everyone on `channel` sees it; otherwise only the named agents do.
+    `seq` and `run` are stamped by the bus when the event is published, so producers need not know
+    them; `id` is set at creation so a re-delivered event can be recognised.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(default_factory=new_id)
+    run: str = ""
+    seq: int = -1
+    tick: int = 0
+    ts: float = Field(default_factory=time.time)
+    kind: EventKind
+    source: str
+    channel: str = PUBLIC
+    to: list[str] = Field(default_factory=list)
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+    def visible_to(self, agent: str) -> bool:
+        return not self.to or agent in self.to or agent == self.source
+
+    @property
+    def text(self) -> str:
+        return str(self.payload.get("text", ""))
+
+
+def topic_for(run: str, channel: str) -> str:
+    return f"sociallm/{run}/{channel}"

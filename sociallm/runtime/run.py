@@ -1,0 +1,283 @@
+"""A run: one scenario played from its first round (or its last checkpoint) to its last.
+
+Run wires the parts together (bus, event log, environment, agents, scheduler, backbone) and owns the
+run folder. Every event goes through `emit`: the bus stamps it, taps log it and hand it to the agents,
+and the environment answers with the events it causes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sociallm.agents.agent import Agent
+from sociallm.backbone.base import LLM
+from sociallm.backbone.metered import MeteredLLM
+from sociallm.environments import get_environment
+from sociallm.environments.base import Environment
+from sociallm.runtime.bus import InProcessBus, Tap
+from sociallm.runtime.eventlog import EVENTS_FILE, EventLog
+from sociallm.runtime.events import Event
+from sociallm.runtime.rundir import (
+    CHECKPOINT,
+    MANIFEST,
+    METRICS,
+    Checkpointer,
+    check_fresh,
+    command_line,
+    package_versions,
+    read_json,
+    truncate_log_after,
+    write_json_atomic,
+)
+from sociallm.runtime.scenario import ScenarioSpec, parse_scenario
+from sociallm.runtime.scheduler import Scheduler, system_event
+
+
+def new_run_id(scenario: str) -> str:
+    return f"{scenario}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    run_id: str
+    status: str
+    rounds_completed: int
+    events: int
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+BackboneFactory = Callable[[ScenarioSpec], Any]
+
+
+async def default_backbone(spec: ScenarioSpec) -> LLM:
+    from sociallm.backbone import make_backbone
+
+    b = spec.backbone
+    options: dict[str, Any] = {"max_in_flight": b.max_in_flight, "timeout_s": b.timeout_s, "retries": b.retries}
+    if b.deterministic:
+        # Measured on llama.cpp: a prompt-cache hit or a different batch changes the sampled text for a seed.
+        options.update(max_in_flight=1, cache_prompt=False)
+    if b.kind == "embedded":
+        options["n_parallel"] = b.n_parallel
+        return await make_backbone("embedded", **options)
+    return await make_backbone(b.kind, url=b.url, model=b.model, **options)
+
+
+class Run:
+    def __init__(
+        self,
+        spec: ScenarioSpec,
+        run_dir: Path,
+        *,
+        llm: LLM | None = None,
+        taps: list[Tap] | None = None,
+        on_round: Callable[[int, int], None] | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        self.spec = spec
+        self.run_dir = Path(run_dir)
+        self.run_id = run_id or new_run_id(spec.name)
+        self._llm = llm
+        self._taps = taps or []
+        self._on_round = on_round
+        self.tick = 0
+        self.rounds_completed = 0
+        self.manifest: dict[str, Any] = {}
+        self.env: Environment = get_environment(spec.environment.kind)
+        # Reset here, not in execute(): bad environment parameters fail before a model is loaded.
+        self._opening = self.env.reset(spec.agent_names, spec.environment.params, random.Random(spec.seed))
+        self.agents: dict[str, Agent] = {}
+        self.bus: InProcessBus | None = None
+        self.log: EventLog | None = None
+        self.llm: MeteredLLM | None = None
+        self._started = 0.0
+
+    # -- the one path every event takes ------------------------------------------------------
+    async def emit(self, event: Event) -> Event:
+        assert self.bus is not None
+        ev = await self.bus.publish(event)
+        if ev.kind == "system" and ev.payload.get("event") == "round_start":
+            self.tick = ev.tick
+        for caused in self.env.on_event(ev):
+            if caused.tick == 0:
+                caused.tick = self.tick
+            await self.emit(caused)
+        return ev
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    @classmethod
+    def resume(cls, run_dir: Path, **kw: Any) -> Run:
+        """Rebuild a run from its folder; `execute()` then continues after the last checkpoint."""
+        run_dir = Path(run_dir)
+        manifest = read_json(run_dir / MANIFEST)
+        spec = parse_scenario(manifest.get("scenario"), f"{run_dir / MANIFEST}: scenario")
+        overrides = kw.pop("overrides", None) or {}
+        if overrides:
+            spec = spec.model_copy(update=overrides)
+        run = cls(spec, run_dir, run_id=manifest["run_id"], **kw)
+        run.manifest = manifest
+        return run
+
+    def _manifest(self, status: str, **extra: Any) -> None:
+        assert self.llm is not None
+        self.manifest.update(
+            run_id=self.run_id,
+            status=status,
+            scenario_name=self.spec.name,
+            seed=self.spec.seed,
+            rounds=self.spec.rounds,
+            rounds_completed=self.rounds_completed,
+            backend=self.llm.describe(),
+            packages=package_versions(),
+            command=command_line(),
+            events=self.bus.seq if self.bus else 0,
+            scenario=self.spec.model_dump(mode="json"),
+            **extra,
+        )
+        self.manifest.setdefault("started_at", _now())
+        write_json_atomic(self.run_dir / MANIFEST, self.manifest)
+
+    async def _checkpoint(self) -> None:
+        assert self.bus is not None and self.log is not None and self.llm is not None
+        self.log.flush()
+        await self._checkpointer.save(
+            {
+                "run_id": self.run_id,
+                "rounds_completed": self.rounds_completed,
+                "seq": self.bus.seq,
+                "environment": self.env.state(),
+                "agents": {n: a.state() for n, a in self.agents.items()},
+                "llm": {
+                    "calls": self.llm.calls,
+                    "prompt_tokens": self.llm.prompt_tokens,
+                    "completion_tokens": self.llm.completion_tokens,
+                },
+            },
+            self.log.fileno(),
+        )
+
+    async def execute(self) -> RunResult:
+        resuming = bool(self.manifest)
+        checkpoint: dict[str, Any] | None = None
+        if resuming:
+            checkpoint = read_json(self.run_dir / CHECKPOINT) if (self.run_dir / CHECKPOINT).exists() else None
+            if (
+                self.manifest.get("status") == "completed"
+                and checkpoint
+                and checkpoint["rounds_completed"] >= self.spec.rounds
+            ):
+                raise RuntimeError(f"{self.run_dir}: the run already completed all {self.spec.rounds} rounds")
+        else:
+            check_fresh(self.run_dir)
+
+        # The model comes up before the folder is touched: a backend that fails to start leaves nothing behind.
+        llm = self._llm if self._llm is not None else await default_backbone(self.spec)
+        self.llm = MeteredLLM(llm, self.emit, lambda: self.tick, log_prompts=self.spec.backbone.log_prompts)
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        start_seq = checkpoint["seq"] if checkpoint else 0
+        moved = truncate_log_after(self.run_dir, start_seq) if resuming else 0
+        self.bus = InProcessBus(self.run_id, start_seq=start_seq)
+        self.log = EventLog(self.run_dir / EVENTS_FILE)
+        self._checkpointer = Checkpointer(self.run_dir / CHECKPOINT)
+        self.bus.add_tap("#", self.log.write)
+        for tap in self._taps:
+            self.bus.add_tap("#", tap)
+
+        self.agents = {a.name: Agent(a, self.spec, self.env.rules(a.name), self.llm) for a in self.spec.agents}
+        for agent in self.agents.values():
+            self.bus.add_tap("#", agent.observe)
+
+        status, error = "running", None
+        self._started = time.perf_counter()
+        try:
+            if checkpoint:
+                self.env.load_state(checkpoint["environment"])
+                for name, st in checkpoint["agents"].items():
+                    self.agents[name].load_state(st)
+                self.rounds_completed = checkpoint["rounds_completed"]
+                self.llm.calls = checkpoint["llm"]["calls"]
+                self.llm.prompt_tokens = checkpoint["llm"]["prompt_tokens"]
+                self.llm.completion_tokens = checkpoint["llm"]["completion_tokens"]
+                self._manifest("running", resumed_at=_now())
+                await self.emit(
+                    system_event(
+                        self.rounds_completed, "resumed", from_round=self.rounds_completed + 1, discarded_lines=moved
+                    )
+                )
+            else:
+                self._manifest("running")
+                await self.emit(system_event(0, "run_start", scenario=self.spec.name, seed=self.spec.seed))
+                for ev in self._opening:
+                    await self.emit(ev)
+                await self._checkpoint()
+
+            scheduler = Scheduler(self.spec, self.agents, self.env, self.emit)
+            for tick in range(self.rounds_completed + 1, self.spec.rounds + 1):
+                await scheduler.run_round(tick)
+                self.rounds_completed = tick
+                await self._checkpoint()
+                if self._on_round:
+                    self._on_round(tick, self.spec.rounds)
+                if self.env.done:
+                    break
+            status = "completed"
+            await self.emit(system_event(self.tick, "run_end", status=status))
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            status, error = "interrupted", "stopped by the user"
+            raise
+        except Exception as exc:
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            await self._finish(status, error)
+        return self.result(status, error)
+
+    async def _finish(self, status: str, error: str | None) -> None:
+        metrics = self.metrics()
+        try:
+            await self._checkpointer.drain()
+            write_json_atomic(self.run_dir / METRICS, metrics)
+            self._manifest(status, ended_at=_now(), error=error, wall_s=round(time.perf_counter() - self._started, 3))
+        finally:
+            if self.log:
+                self.log.close()
+            if self.bus:
+                await self.bus.aclose()
+            if self.llm and self._llm is None:
+                await self.llm.aclose()
+
+    def metrics(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"rounds_completed": self.rounds_completed, "environment": self.env.metrics()}
+        if self.llm:
+            out["llm"] = {
+                "calls": self.llm.calls,
+                "prompt_tokens": self.llm.prompt_tokens,
+                "completion_tokens": self.llm.completion_tokens,
+            }
+        return out
+
+    def result(self, status: str, error: str | None = None) -> RunResult:
+        return RunResult(
+            run_dir=self.run_dir,
+            run_id=self.run_id,
+            status=status,
+            rounds_completed=self.rounds_completed,
+            events=self.bus.seq if self.bus else 0,
+            metrics=self.metrics(),
+            error=error,
+        )

@@ -1,0 +1,263 @@
+"""Scenario files: YAML validated into pydantic specs.
+
+A bad file yields `ScenarioError` whose lines each name the path in the file and the problem
+(`agents[1].name: Field required`), never a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+NAME_RE = r"^[A-Za-z][A-Za-z0-9_\-]{0,31}$"
+ALL = "all"
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AgentSpec(Spec):
+    name: str = Field(pattern=NAME_RE, description="Unique; how the agent appears in the transcript.")
+    persona: str = ""
+    goals: list[str] = Field(default_factory=list)
+    private: str = Field(default="", description="Private information only this agent sees.")
+    model: str | None = Field(default=None, description="Served model for this agent (default: backbone's).")
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+
+
+class ChannelSpec(Spec):
+    name: str = Field(pattern=NAME_RE)
+    members: list[str] | Literal["all"] = ALL
+    description: str = ""
+
+    @property
+    def private(self) -> bool:
+        return self.members != ALL
+
+
+class PhaseSpec(Spec):
+    name: str = Field(pattern=NAME_RE)
+    kind: Literal["talk", "act"]
+    mode: Literal["sequential", "simultaneous"] = "sequential"
+    channel: str = "public"
+    action: str | None = Field(default=None, description="For `act` phases: the environment's action name.")
+    turns: int = Field(default=1, ge=1, le=20, description="Talk turns per agent in this phase.")
+    order: Literal["rotate", "fixed"] = "rotate"
+    max_tokens: int | None = Field(default=None, ge=1, le=4096)
+
+    @model_validator(mode="after")
+    def _act_needs_action(self) -> PhaseSpec:
+        if self.kind == "act" and not self.action:
+            raise ValueError("an `act` phase needs `action:` (e.g. action: price)")
+        return self
+
+
+class EnvironmentSpec(Spec):
+    kind: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class BackboneSpec(Spec):
+    kind: Literal["embedded", "openai"] = "embedded"
+    url: str | None = None
+    model: str | None = None
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    max_tokens: int = Field(default=48, ge=1, le=4096)
+    max_in_flight: int = Field(default=16, ge=1, le=1024)
+    timeout_s: float = Field(default=120.0, gt=0)
+    retries: int = Field(default=4, ge=0, le=20)
+    n_parallel: int = Field(default=8, ge=1, le=64, description="Embedded server slots.")
+    log_prompts: bool = Field(default=True, description="Record each prompt in its llm_call event.")
+    deterministic: bool = Field(
+        default=False,
+        description="Same seed, same text (llama.cpp): one request at a time, no prompt cache. Slower.",
+    )
+
+    @model_validator(mode="after")
+    def _openai_needs_url(self) -> BackboneSpec:
+        if self.kind == "openai" and not self.url:
+            raise ValueError("kind `openai` needs `url:` (e.g. http://127.0.0.1:8000/v1)")
+        return self
+
+
+class AgentOptions(Spec):
+    history_lines: int = Field(default=30, ge=1, le=1000, description="Recent transcript lines in a prompt.")
+    max_reply_chars: int = Field(default=300, ge=20, le=10000)
+
+
+class ScenarioSpec(Spec):
+    name: str
+    description: str = ""
+    citation: str = ""
+    preamble: str = Field(default="", description="Opening text of every prompt: the setting.")
+    seed: int = 0
+    rounds: int = Field(default=5, ge=1, le=100000)
+    agents: list[AgentSpec] = Field(min_length=1)
+    channels: list[ChannelSpec] = Field(default_factory=lambda: [ChannelSpec(name="public")])
+    schedule: list[PhaseSpec] = Field(min_length=1)
+    environment: EnvironmentSpec
+    backbone: BackboneSpec = Field(default_factory=BackboneSpec)
+    agent: AgentOptions = Field(default_factory=AgentOptions)
+
+    @field_validator("agents")
+    @classmethod
+    def _unique_names(cls, agents: list[AgentSpec]) -> list[AgentSpec]:
+        seen: set[str] = set()
+        for a in agents:
+            if a.name.lower() in seen:
+                raise ValueError(f"agent name {a.name!r} is used twice; names must be unique")
+            seen.add(a.name.lower())
+        return agents
+
+    @model_validator(mode="after")
+    def _references(self) -> ScenarioSpec:
+        names = {a.name for a in self.agents}
+        channels = {c.name for c in self.channels}
+        problems = []
+        for i, ch in enumerate(self.channels):
+            if ch.members != ALL:
+                for m in ch.members:
+                    if m not in names:
+                        problems.append(f"channels[{i}].members: unknown agent {m!r}")
+        for i, ph in enumerate(self.schedule):
+            if ph.channel not in channels:
+                problems.append(f"schedule[{i}].channel: unknown channel {ph.channel!r}; add it under channels:")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def agent_names(self) -> list[str]:
+        return [a.name for a in self.agents]
+
+    def channel(self, name: str) -> ChannelSpec:
+        return next(c for c in self.channels if c.name == name)
+
+    def members(self, channel: str) -> list[str]:
+        ch = self.channel(channel)
+        return self.agent_names if ch.members == ALL else list(ch.members)
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be used. `lines` holds one problem per line."""
+
+    def __init__(self, source: str, lines: list[str]) -> None:
+        self.source = source
+        self.lines = lines
+        super().__init__("\n".join(f"{source}: {line}" for line in lines))
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif str(part).startswith(("function-", "model-")):
+            continue  # pydantic's validator frames, not a place in the file
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _allowed_fields(loc: tuple[Any, ...]) -> list[str]:
+    """The field names valid where an unknown field was found, by walking the spec models."""
+    model: Any = ScenarioSpec
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        ann = field.annotation
+        inner = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not inner:
+            return []
+        model = inner[0]
+    return list(model.model_fields)
+
+
+def format_validation_error(exc: ValidationError) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_fields(tuple(err["loc"]))
+            msg = "unknown field; check the spelling" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
+        lines.append(f"{_loc(err['loc'])}: {msg}")
+    return lines
+
+
+def builtin_dir() -> Path:
+    return Path(str(resources.files("sociallm") / "scenarios"))
+
+
+def builtin_scenarios() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(builtin_dir().glob("*.yaml"))}
+
+
+def resolve(name_or_path: str) -> Path:
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        if not p.exists():
+            raise ScenarioError(name_or_path, ["file not found"])
+        return p
+    found = builtin_scenarios().get(name_or_path)
+    if found is None:
+        known = ", ".join(builtin_scenarios())
+        raise ScenarioError(name_or_path, [f"no such scenario file or built-in name; built-ins: {known}"])
+    return found
+
+
+def parse_scenario(data: Any, source: str = "<scenario>") -> ScenarioSpec:
+    if not isinstance(data, dict):
+        raise ScenarioError(source, ["the file must be a YAML mapping with name, agents, schedule, environment"])
+    try:
+        return ScenarioSpec.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(source, format_validation_error(exc)) from None
+
+
+def load_raw(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ScenarioError(str(path), [f"{where}YAML syntax error: {problem}"]) from None
+
+
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Set dotted paths (`environment.params.mu`, `agents.0.persona`) on a raw scenario dict."""
+    for dotted, value in overrides.items():
+        node: Any = data
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            key: Any = int(part) if re.fullmatch(r"\d+", part) else part
+            try:
+                node = node[key]
+            except (KeyError, IndexError, TypeError):
+                if isinstance(node, dict):
+                    node = node.setdefault(key, {})
+                else:
+                    raise ScenarioError("--set", [f"{dotted}: no such place in the scenario"]) from None
+        last: Any = int(parts[-1]) if re.fullmatch(r"\d+", parts[-1]) else parts[-1]
+        try:
+            node[last] = value
+        except (IndexError, TypeError):
+            raise ScenarioError("--set", [f"{dotted}: no such place in the scenario"]) from None
+    return data
+
+
+def load_scenario(name_or_path: str, overrides: dict[str, Any] | None = None) -> ScenarioSpec:
+    path = resolve(name_or_path)
+    data = load_raw(path)
+    if overrides and isinstance(data, dict):
+        data = apply_overrides(data, overrides)
+    return parse_scenario(data, str(path))

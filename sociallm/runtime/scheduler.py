@@ -1,0 +1,74 @@
+"""Who acts when: the scenario's schedule played out round by round.
+
+A round is the scenario's phases in order. A `sequential` phase gives the agents turns one after
+another (round-robin; with `order: rotate` the first speaker moves one place each round), so each
+sees what the previous one said. A `simultaneous` phase asks everyone at once, so their model calls
+go out together and the server batches them; nobody sees the others' answers until all are in.
+Every boundary is a `system` event, which is how the environment knows when to resolve.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+
+from sociallm.agents.agent import Turn
+from sociallm.environments.base import Environment
+from sociallm.runtime.events import Event
+from sociallm.runtime.scenario import PhaseSpec, ScenarioSpec
+
+SYSTEM = "system"
+
+
+class Actor(Protocol):
+    name: str
+
+    async def act(self, turn: Turn) -> Event: ...
+
+
+Emit = Callable[[Event], Awaitable[Any]]
+
+
+def system_event(tick: int, event: str, /, **payload: Any) -> Event:
+    return Event(kind="system", source="scheduler", channel=SYSTEM, tick=tick, payload={"event": event, **payload})
+
+
+def turn_order(names: list[str], phase: PhaseSpec, tick: int) -> list[str]:
+    if phase.order == "fixed" or not names:
+        return list(names)
+    k = (tick - 1) % len(names)
+    return names[k:] + names[:k]
+
+
+class Scheduler:
+    def __init__(self, spec: ScenarioSpec, agents: Mapping[str, Actor], env: Environment, emit: Emit) -> None:
+        self.spec = spec
+        self.agents = agents
+        self.env = env
+        self.emit = emit
+
+    async def run_round(self, tick: int) -> None:
+        await self.emit(system_event(tick, "round_start", tick=tick))
+        for phase in self.spec.schedule:
+            await self.run_phase(tick, phase)
+        await self.emit(system_event(tick, "round_end", tick=tick))
+
+    async def run_phase(self, tick: int, phase: PhaseSpec) -> None:
+        names = turn_order(self.spec.members(phase.channel), phase, tick)
+        info = {"phase": phase.name, "kind": phase.kind, "mode": phase.mode, "action": phase.action}
+        await self.emit(system_event(tick, "phase_start", **info))
+        for t in range(phase.turns):
+            turns = {n: self._turn(tick, phase, n, t) for n in names}
+            if phase.mode == "sequential":
+                for n in names:
+                    await self.emit(await self.agents[n].act(turns[n]))
+            else:
+                events = await asyncio.gather(*(self.agents[n].act(turns[n]) for n in names))
+                for ev in events:
+                    await self.emit(ev)
+        await self.emit(system_event(tick, "phase_end", **info))
+
+    def _turn(self, tick: int, phase: PhaseSpec, name: str, index: int) -> Turn:
+        action = self.env.action_spec(phase.action, name) if phase.kind == "act" and phase.action else None
+        return Turn(tick=tick, phase=phase, action=action, turn_index=index)
