@@ -30,6 +30,7 @@ from sociallm.runtime.rundir import (
     MANIFEST,
     METRICS,
     Checkpointer,
+    RunLock,
     check_fresh,
     command_line,
     package_versions,
@@ -105,6 +106,7 @@ class Run:
         self.log: EventLog | None = None
         self.llm: MeteredLLM | None = None
         self._started = 0.0
+        self._lock: RunLock | None = None
 
     # -- the one path every event takes ------------------------------------------------------
     async def emit(self, event: Event) -> Event:
@@ -184,11 +186,17 @@ class Run:
         else:
             check_fresh(self.run_dir)
 
-        # The model comes up before the folder is touched: a backend that fails to start leaves nothing behind.
-        llm = self._llm if self._llm is not None else await default_backbone(self.spec)
+        lock = RunLock(self.run_dir) if self.run_dir.is_dir() else None
+        try:
+            # The model comes up before the folder is made: a backend that fails to start leaves nothing behind.
+            llm = self._llm if self._llm is not None else await default_backbone(self.spec)
+        except BaseException:
+            if lock:
+                lock.release()
+            raise
         self.llm = MeteredLLM(llm, self.emit, lambda: self.tick, log_prompts=self.spec.backbone.log_prompts)
-
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = lock or RunLock(self.run_dir)
         start_seq = checkpoint["seq"] if checkpoint else 0
         moved = truncate_log_after(self.run_dir, start_seq) if resuming else 0
         self.bus = InProcessBus(self.run_id, start_seq=start_seq)
@@ -260,6 +268,8 @@ class Run:
                 await self.bus.aclose()
             if self.llm and self._llm is None:
                 await self.llm.aclose()
+            if self._lock:
+                self._lock.release()
 
     def metrics(self) -> dict[str, Any]:
         out: dict[str, Any] = {"rounds_completed": self.rounds_completed, "environment": self.env.metrics()}

@@ -10,6 +10,7 @@ RUN_DIR/
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import functools
 import json
 import os
@@ -65,6 +66,32 @@ def read_json(path: Path) -> dict[str, Any]:
 
 class RunDirError(RuntimeError):
     pass
+
+
+class RunLock:
+    """An exclusive lock on a run folder, so two processes never write one run (a resume racing a run)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / ".lock"
+        self._f = open(self.path, "a+")
+        try:
+            fcntl.flock(self._f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._f.seek(0)
+            holder = self._f.read().strip() or "unknown"
+            self._f.close()
+            raise RunDirError(
+                f"{run_dir} is being written by another sociallm process (pid {holder}); wait for it or stop it"
+            ) from None
+        self._f.seek(0)
+        self._f.truncate()
+        self._f.write(str(os.getpid()))
+        self._f.flush()
+
+    def release(self) -> None:
+        if not self._f.closed:
+            fcntl.flock(self._f, fcntl.LOCK_UN)
+            self._f.close()
 
 
 class Checkpointer:

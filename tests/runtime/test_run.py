@@ -1,4 +1,6 @@
+import asyncio
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,24 @@ async def test_silent_scenario_has_no_talk(tmp_path: Path) -> None:
     llm = FakeLLM()
     await Run(spec, tmp_path / "r", llm=llm).execute()
     assert {r.purpose for r in llm.requests} == {"price"} and len(llm.requests) == 6
+
+
+async def test_a_run_folder_cannot_be_written_by_two_runs_at_once(tmp_path: Path) -> None:
+    spec = load_scenario("bertrand", {"rounds": 3})
+    gate, waiting = asyncio.Event(), asyncio.Event()
+
+    class Held(FakeLLM):
+        async def generate(self, requests):
+            waiting.set()
+            await gate.wait()
+            return await super().generate(requests)
+
+    first = asyncio.create_task(Run(spec, tmp_path / "r", llm=Held()).execute())
+    await waiting.wait()  # the first run is inside round 1, holding the folder
+    with pytest.raises(RunDirError, match=f"another sociallm process \\(pid {os.getpid()}\\)"):
+        await Run.resume(tmp_path / "r", llm=FakeLLM()).execute()
+    gate.set()
+    assert (await first).status == "completed"
+    # Released at the end: the folder can be resumed (here: refused only because it is complete).
+    with pytest.raises(RuntimeError, match="already completed"):
+        await Run.resume(tmp_path / "r", llm=FakeLLM()).execute()
