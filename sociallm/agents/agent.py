@@ -1,8 +1,9 @@
 """The agent's cognitive loop: observe events, build a prompt, generate, return an event.
 
-Affect, theory of mind and memory plug in as `PromptSection`s: each sees every event the agent sees,
-may do async work before a turn (retrieval, a batched state step), and contributes a block of text
-between the stable prefix and the recent transcript. The agent never publishes by itself: `act`
+Affect, theory of mind and memory plug in as `PromptSection`s (see sections.py): each sees every
+event the agent sees, may do async work before a turn (retrieval, a batched state step), contributes
+a block of text between the stable prefix and the recent transcript, and may react to the agent's
+own published event. The agent never publishes by itself: `act`
 returns the event and the scheduler publishes it, so the same agent can live behind a remote bus.
 """
 
@@ -11,9 +12,10 @@ from __future__ import annotations
 import hashlib
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from sociallm.agents.prompts import clean_reply, render_event, stable_prefix, talk_cue
+from sociallm.agents.sections import PromptSection
 from sociallm.backbone.base import (
     LLM,
     ChoiceConstraint,
@@ -39,21 +41,6 @@ class Turn:
     phase: PhaseSpec
     action: ActionSpec | None = None
     turn_index: int = 0
-
-
-@runtime_checkable
-class PromptSection(Protocol):
-    name: str
-
-    def observe(self, event: Event) -> None: ...
-
-    async def prepare(self, turn: Turn) -> None: ...
-
-    def render(self, turn: Turn) -> str: ...
-
-    def state(self) -> dict[str, Any]: ...
-
-    def load_state(self, state: dict[str, Any]) -> None: ...
 
 
 _TRANSCRIPT_KINDS = frozenset({"message", "observation", "outcome", "action", "system"})
@@ -82,15 +69,16 @@ class Agent:
 
     # -- perception ---------------------------------------------------------------------------
     def observe(self, event: Event) -> None:
-        if event.kind not in _TRANSCRIPT_KINDS or not event.visible_to(self.name):
+        if not event.visible_to(self.name):
             return
         if event.kind == "message" and event.channel not in self._channels:
             return
-        line = render_event(event, self.name, self._private)
-        if line is not None:
-            self._history.append(line)
         for section in self.sections:
             section.observe(event)
+        if event.kind in _TRANSCRIPT_KINDS:
+            line = render_event(event, self.name, self._private)
+            if line is not None:
+                self._history.append(line)
 
     # -- action -------------------------------------------------------------------------------
     def prompt(self, turn: Turn, cue: str) -> str:
@@ -117,6 +105,11 @@ class Agent:
             return await self._talk(turn)
         assert turn.action is not None, "act phases carry the environment's ActionSpec"
         return await self._decide(turn, turn.action)
+
+    async def after_act(self, event: Event) -> None:
+        """Called once the agent's own event is published (sections may react, e.g. label its affect)."""
+        for section in self.sections:
+            await section.after_act(event)
 
     async def _talk(self, turn: Turn) -> Event:
         phase = turn.phase

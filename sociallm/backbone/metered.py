@@ -59,6 +59,8 @@ class MeteredLLM:
                     kind="llm_call",
                     source=req.agent or "runtime",
                     channel=LLM_CHANNEL,
+                    # Only the caller may see its call: prompts hold its private information.
+                    to=[req.agent] if req.agent else [],
                     tick=self._tick(),
                     payload=payload,
                 )

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sociallm.agents.agent import Agent
+from sociallm.agents.sections import SectionContext, build_sections
 from sociallm.backbone.base import LLM
 from sociallm.backbone.metered import MeteredLLM
 from sociallm.environments import get_environment
@@ -206,7 +207,10 @@ class Run:
         for tap in self._taps:
             self.bus.add_tap("#", tap)
 
-        self.agents = {a.name: Agent(a, self.spec, self.env.rules(a.name), self.llm) for a in self.spec.agents}
+        shared: dict[str, Any] = {}
+        for a in self.spec.agents:
+            ctx = SectionContext(a, self.spec, self.llm, self.emit, self.run_dir, lambda: self.tick, shared)
+            self.agents[a.name] = Agent(a, self.spec, self.env.rules(a.name), self.llm, build_sections(ctx))
         for agent in self.agents.values():
             self.bus.add_tap("#", agent.observe)
 
@@ -262,6 +266,9 @@ class Run:
             write_json_atomic(self.run_dir / METRICS, metrics)
             self._manifest(status, ended_at=_now(), error=error, wall_s=round(time.perf_counter() - self._started, 3))
         finally:
+            for agent in self.agents.values():
+                for section in agent.sections:
+                    await section.aclose()
             if self.log:
                 self.log.close()
             if self.bus:

@@ -29,6 +29,9 @@ class AgentSpec(Spec):
     private: str = Field(default="", description="Private information only this agent sees.")
     model: str | None = Field(default=None, description="Served model for this agent (default: backbone's).")
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    sections: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Per-agent overrides of the scenario's section options."
+    )
 
 
 class ChannelSpec(Spec):
@@ -104,6 +107,9 @@ class ScenarioSpec(Spec):
     environment: EnvironmentSpec
     backbone: BackboneSpec = Field(default_factory=BackboneSpec)
     agent: AgentOptions = Field(default_factory=AgentOptions)
+    sections: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Cognitive parts for every agent (emotion, memory, tom) and their options."
+    )
 
     @field_validator("agents")
     @classmethod
@@ -165,9 +171,9 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def _allowed_fields(loc: tuple[Any, ...]) -> list[str]:
+def _allowed_fields(loc: tuple[Any, ...], root: type[BaseModel]) -> list[str]:
     """The field names valid where an unknown field was found, by walking the spec models."""
-    model: Any = ScenarioSpec
+    model: Any = root
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
@@ -182,14 +188,15 @@ def _allowed_fields(loc: tuple[Any, ...]) -> list[str]:
     return list(model.model_fields)
 
 
-def format_validation_error(exc: ValidationError) -> list[str]:
+def format_validation_error(exc: ValidationError, prefix: str = "", root: type[BaseModel] | None = None) -> list[str]:
     lines = []
     for err in exc.errors():
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            allowed = _allowed_fields(tuple(err["loc"]))
+            allowed = _allowed_fields(tuple(err["loc"]), root or ScenarioSpec)
             msg = "unknown field; check the spelling" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
-        lines.append(f"{_loc(err['loc'])}: {msg}")
+        where = _loc(err["loc"])
+        lines.append(f"{prefix + '.' + where if prefix else where}: {msg}")
     return lines
 
 
@@ -218,9 +225,41 @@ def parse_scenario(data: Any, source: str = "<scenario>") -> ScenarioSpec:
     if not isinstance(data, dict):
         raise ScenarioError(source, ["the file must be a YAML mapping with name, agents, schedule, environment"])
     try:
-        return ScenarioSpec.model_validate(data)
+        spec = ScenarioSpec.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(source, format_validation_error(exc)) from None
+    problems = section_problems(spec)
+    if problems:
+        raise ScenarioError(source, problems)
+    return spec
+
+
+def section_problems(spec: ScenarioSpec) -> list[str]:
+    """Each section validates its own options; report problems at their place in the file."""
+    from sociallm.agents.sections import merged_options, section_module
+
+    places = [("sections", spec.sections)] + [(f"agents[{i}].sections", a.sections) for i, a in enumerate(spec.agents)]
+    problems: list[str] = []
+    for where, sections in places:
+        for name, options in sections.items():
+            problems += _check_section(f"{where}.{name}", name, options, section_module)
+    if not problems:  # each part is valid alone; the merged options must be too
+        for i, agent in enumerate(spec.agents):
+            for name, options in merged_options(spec, agent).items():
+                problems += _check_section(f"agents[{i}].sections.{name}", name, options, section_module)
+    return problems
+
+
+def _check_section(where: str, name: str, options: dict[str, Any], section_module: Any) -> list[str]:
+    try:
+        config = section_module(name).Config
+    except ValueError as exc:  # unknown section name
+        return [f"{where}: {exc}"]
+    try:
+        config.model_validate(options or {})
+    except ValidationError as exc:
+        return format_validation_error(exc, prefix=where, root=config)
+    return []
 
 
 def load_raw(path: Path) -> Any:

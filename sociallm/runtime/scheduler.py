@@ -26,6 +26,8 @@ class Actor(Protocol):
 
     async def act(self, turn: Turn) -> Event: ...
 
+    async def after_act(self, event: Event) -> None: ...
+
 
 Emit = Callable[[Event], Awaitable[Any]]
 
@@ -62,11 +64,14 @@ class Scheduler:
             turns = {n: self._turn(tick, phase, n, t) for n in names}
             if phase.mode == "sequential":
                 for n in names:
-                    await self.emit(await self.agents[n].act(turns[n]))
+                    ev = await self.emit(await self.agents[n].act(turns[n]))
+                    await self.agents[n].after_act(ev)
             else:
                 events = await asyncio.gather(*(self.agents[n].act(turns[n]) for n in names))
                 for ev in events:
                     await self.emit(ev)
+                # Follow-ups (e.g. affect self-labels) of a simultaneous phase go out together too.
+                await asyncio.gather(*(self.agents[ev.source].after_act(ev) for ev in events))
         await self.emit(system_event(tick, "phase_end", **info))
 
     def _turn(self, tick: int, phase: PhaseSpec, name: str, index: int) -> Turn:

@@ -1,0 +1,121 @@
+"""Cognitive parts that plug into an agent: emotion, memory, theory of mind.
+
+A section sees every event visible to its agent (`observe`, synchronous and cheap: queue work
+there), does its async work before the agent's turn (`prepare`: retrieval, batched model calls,
+a state step), renders one block of the prompt between the stable prefix and the recent transcript
+(`render`), and reacts to the agent's own published event (`after_act`: e.g. label its affect).
+It publishes what it measures through `ctx.emit` and calls the model through `ctx.llm`, so every
+call is accounted for. State goes into checkpoints through `state()` / `load_state()`.
+
+A scenario turns sections on by name, with options, for all agents; an agent may override them:
+
+    sections:
+      emotion: {decay: 0.1}
+    agents:
+      - name: Alice
+        sections: {emotion: {baseline_valence: 0.3}}
+
+Each section module exposes `Config` (a pydantic model of its options) and
+`build(ctx, config) -> PromptSection`; `SECTIONS` maps the scenario name to the module.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from sociallm.runtime.events import Event
+
+if TYPE_CHECKING:
+    from sociallm.agents.agent import Turn
+    from sociallm.backbone.base import LLM
+    from sociallm.runtime.scenario import AgentSpec, ScenarioSpec
+
+Emit = Callable[[Event], Awaitable[Any]]
+
+# scenario name -> module with `Config` and `build`; imported only when a scenario uses it.
+SECTIONS: dict[str, str] = {}
+
+
+@dataclass
+class SectionContext:
+    agent: AgentSpec
+    scenario: ScenarioSpec
+    llm: LLM
+    emit: Emit
+    run_dir: Path
+    tick: Callable[[], int]
+    # One per run, shared by every agent's sections (e.g. a single sentence encoder or ChromaDB client).
+    shared: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class PromptSection(Protocol):
+    name: str
+
+    def observe(self, event: Event) -> None: ...
+
+    async def prepare(self, turn: Turn) -> None: ...
+
+    def render(self, turn: Turn) -> str: ...
+
+    async def after_act(self, event: Event) -> None: ...
+
+    def state(self) -> dict[str, Any]: ...
+
+    def load_state(self, state: dict[str, Any]) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class BaseSection:
+    """No-op defaults, so a section implements only the hooks it needs."""
+
+    name = "section"
+
+    def observe(self, event: Event) -> None:
+        return None
+
+    async def prepare(self, turn: Turn) -> None:
+        return None
+
+    def render(self, turn: Turn) -> str:
+        return ""
+
+    async def after_act(self, event: Event) -> None:
+        return None
+
+    def state(self) -> dict[str, Any]:
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+def section_module(name: str) -> Any:
+    target = SECTIONS.get(name)
+    if target is None:
+        known = ", ".join(sorted(SECTIONS)) or "none yet"
+        raise ValueError(f"unknown section {name!r}; known: {known}")
+    return importlib.import_module(target)
+
+
+def merged_options(scenario: ScenarioSpec, agent: AgentSpec) -> dict[str, dict[str, Any]]:
+    out = {name: dict(opts or {}) for name, opts in scenario.sections.items()}
+    for name, opts in agent.sections.items():
+        out.setdefault(name, {}).update(opts or {})
+    return out
+
+
+def build_sections(ctx: SectionContext) -> list[PromptSection]:
+    sections = []
+    for name, options in merged_options(ctx.scenario, ctx.agent).items():
+        module = section_module(name)
+        sections.append(module.build(ctx, module.Config.model_validate(options)))
+    return sections

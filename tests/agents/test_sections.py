@@ -1,0 +1,49 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from sociallm.agents import sections
+from sociallm.runtime.eventlog import read_events
+from sociallm.runtime.run import Run
+from sociallm.runtime.scenario import ScenarioError, load_scenario
+from tests.fakes import FakeLLM
+
+
+@pytest.fixture(autouse=True)
+def probe_registered(monkeypatch):
+    monkeypatch.setitem(sections.SECTIONS, "probe", "tests.agents.probe_section")
+
+
+async def test_sections_plug_into_prompt_events_and_checkpoints(tmp_path: Path) -> None:
+    spec = load_scenario(
+        "bertrand", {"rounds": 2, "sections": {"probe": {"note": "mood"}}, "agents.1.sections": {"probe": {"level": 5}}}
+    )
+    llm = FakeLLM()
+    run = Run(spec, tmp_path / "r", llm=llm)
+    await run.execute()
+    alice, bob = (run.agents[n].sections[0] for n in ("Alice", "Bob"))
+    assert alice.config.note == "mood" and alice.config.level == 1
+    assert bob.config.note == "mood" and bob.config.level == 5  # agent override merged over the scenario's
+    prompt = next(r.prompt for r in llm.requests if r.agent == "Alice")
+    assert prompt.index("Private notes") < prompt.index("[mood level 1]") < prompt.index("--- Round 1 ---")
+    assert alice.prepared == 4 and alice.after == ["message", "action", "message", "action"]
+    calls_seen = {source for kind, source in alice.seen if kind == "llm_call"}
+    assert calls_seen == {"Alice"}  # another agent's prompt would leak its private notes
+    events = read_events(tmp_path / "r" / "events.jsonl").events
+    affects = [e for e in events if e.kind == "affect"]
+    assert len(affects) == 8 and {e.source for e in affects} == {"Alice", "Bob"}
+    checkpoint = json.loads((tmp_path / "r" / "checkpoint.json").read_text())
+    assert checkpoint["agents"]["Alice"]["sections"]["probe"] == {"prepared": 4}
+
+
+def test_bad_section_options_are_reported_at_their_place() -> None:
+    with pytest.raises(ScenarioError) as info:
+        load_scenario("bertrand", {"sections": {"probe": {"level": "high"}}})
+    assert any(line.startswith("sections.probe.level:") for line in info.value.lines)
+    with pytest.raises(ScenarioError) as info:
+        load_scenario("bertrand", {"agents.0.sections": {"probe": {"nope": 1}}})
+    assert any(line.startswith("agents[0].sections.probe.nope: unknown field") for line in info.value.lines)
+    with pytest.raises(ScenarioError) as info:
+        load_scenario("bertrand", {"sections": {"telepathy": {}}})
+    assert "sections.telepathy: unknown section 'telepathy'" in info.value.lines[0]
