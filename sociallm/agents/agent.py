@@ -122,7 +122,15 @@ class Agent:
         repairs: list[str] = []
         text, raw, result = "", "", None
         for attempt in range(2):
-            req = self._request(turn, prompt, attempt, max_tokens=max_tokens, stop=stops, purpose="talk")
+            req = self._request(
+                turn,
+                prompt,
+                attempt,
+                max_tokens=max_tokens,
+                stop=stops,
+                purpose="talk",
+                repetition_guard=self.backbone.repetition_guard,
+            )
             (result,) = await self.llm.generate([req])
             raw = result.text
             text, fixes = clean_reply(

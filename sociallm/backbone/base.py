@@ -64,6 +64,9 @@ class GenerationRequest(BaseModel):
     constraint: Constraint | None = None
     model: str | None = None  # per-agent model override; None = the backend's default
     logprobs: int | None = None
+    # Strength (0 = off, ~0.8 typical) of the server's guard against copying earlier text verbatim,
+    # which base models do in transcripts; each dialect maps it to its own sampler (see openai_compat).
+    repetition_guard: float = Field(default=0.0, ge=0.0, le=2.0)
     # Who asked and why: copied into the `llm_call` event so every token is accounted for.
     agent: str = ""
     purpose: str = ""

@@ -118,6 +118,10 @@ def _cached_tokens(body: dict[str, Any]) -> int | None:
     return None
 
 
+# Tokens back that DRY looks for repeats: the whole prompt of a slot (the server rejects -1).
+_DRY_WINDOW = 8192
+
+
 class OpenAICompatLLM:
     """The `LLM` protocol over /v1/completions (prompt) and /v1/chat/completions (messages).
 
@@ -245,6 +249,8 @@ class OpenAICompatLLM:
             # Reusing a slot's KV cache for a shared prefix makes growing transcripts cheap, but a cache
             # hit changes the logits slightly, so a seed only reproduces text with the cache off.
             body["cache_prompt"] = self.cache_prompt
+        if request.repetition_guard > 0:
+            body.update(repetition_fields(request.repetition_guard, self.dialect))
         body.update(request_fields(request.constraint, self.dialect, chat=chat))
         return ("/chat/completions" if chat else "/completions"), body
 
@@ -320,6 +326,21 @@ class OpenAICompatLLM:
     def _backoff(self, attempt: int) -> float:
         # Full jitter: concurrent requests that failed together do not come back together.
         return random.uniform(0.0, min(_MAX_BACKOFF_S, self.backoff_s * 2 ** (attempt - 1)))
+
+
+def repetition_fields(strength: float, dialect: str) -> dict[str, Any]:
+    """The anti-repetition sampler each server has.
+
+    llama.cpp: DRY, which penalises extending any sequence that already occurred in the context
+    (measured on Gemma 3 270M: 5 of 5 samples copied the previous speaker's line verbatim without
+    it, 0 of 5 with strength 0.8). vLLM has no DRY; its multiplicative repetition penalty is the
+    nearest. Other servers: OpenAI's frequency penalty.
+    """
+    if dialect == "llamacpp":
+        return {"dry_multiplier": strength, "dry_allowed_length": 2, "dry_penalty_last_n": _DRY_WINDOW}
+    if dialect == "vllm":
+        return {"repetition_penalty": 1.0 + 0.1 * strength}
+    return {"frequency_penalty": 0.5 * strength}
 
 
 def _tidy_constrained(text: str, request: GenerationRequest) -> str:

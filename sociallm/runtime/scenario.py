@@ -77,6 +77,9 @@ class BackboneSpec(Spec):
     retries: int = Field(default=4, ge=0, le=20)
     n_parallel: int = Field(default=8, ge=1, le=64, description="Embedded server slots.")
     log_prompts: bool = Field(default=True, description="Record each prompt in its llm_call event.")
+    repetition_guard: float = Field(
+        default=0.8, ge=0.0, le=2.0, description="Against verbatim copying in talk turns (llama.cpp DRY); 0 = off."
+    )
     deterministic: bool = Field(
         default=False,
         description="Same seed, same text (llama.cpp): one request at a time, no prompt cache. Slower.",

@@ -405,3 +405,20 @@ async def test_make_backbone_rejects_bad_arguments() -> None:
         await make_backbone("openai")
     with pytest.raises(ValueError, match="serves its own model"):
         await make_backbone("embedded", url=URL)
+
+
+@pytest.mark.parametrize(
+    ("dialect", "expected"),
+    [
+        ("llamacpp", {"dry_multiplier": 0.8, "dry_allowed_length": 2}),
+        ("vllm", {"repetition_penalty": 1.08}),
+        ("openai", {"frequency_penalty": 0.4}),
+    ],
+)
+def test_repetition_guard_maps_to_each_servers_sampler(dialect: str, expected: dict) -> None:
+    llm = OpenAICompatLLM("http://x/v1", "m", dialect=dialect)
+    _, body = llm.build_body(GenerationRequest(prompt="p", repetition_guard=0.8))
+    for key, value in expected.items():
+        assert body[key] == pytest.approx(value)
+    _, plain = llm.build_body(GenerationRequest(prompt="p"))
+    assert not set(expected) & set(plain)
