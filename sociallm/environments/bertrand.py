@@ -223,6 +223,19 @@ def _check_params(params: dict[str, Any] | None, n: int) -> dict[str, Any]:
 # The game master.
 
 
+def _fresh_totals(firms: list[str]) -> dict[str, Any]:
+    return {
+        "rounds": 0,
+        "last_tick": 0,
+        "price_sum": 0.0,
+        "price_n": 0,
+        "delta_sum": 0.0,
+        "delta_n": 0,
+        "last_delta": None,
+        "profit": dict.fromkeys(firms, 0.0),
+    }
+
+
 class BertrandMarket:
     """Repeated logit Bertrand market; one action, "price", resolved when its phase ends.
 
@@ -240,7 +253,9 @@ class BertrandMarket:
         self._tick = 0
         self._last: dict[str, float] = {}  # last resolved agent-facing price per firm
         self._pending: dict[int, dict[str, float]] = {}  # tick -> firm -> agent-facing price
-        self._history: list[dict[str, Any]] = []
+        # Running totals, not a per-round history: the outcome events in the log are the history, and a
+        # growing list would make every checkpoint cost more than the last.
+        self._totals: dict[str, Any] = _fresh_totals([])
 
     # ---- setup ----
 
@@ -264,7 +279,7 @@ class BertrandMarket:
         self._tick = 0
         self._last = {}
         self._pending = {}
-        self._history = []
+        self._totals = _fresh_totals(self._agents)
 
         costs = {f: alpha * cost for f, cost in zip(self._agents, p["c"], strict=True)}
         firms = "firm" if n == 1 else "firms"
@@ -345,7 +360,7 @@ class BertrandMarket:
         firm = event.source
         if firm not in self._agents:
             return [self._warning(f"ignored a price from {firm!r}, which is not a firm in this market", tick)]
-        if any(r["tick"] == tick for r in self._history):
+        if tick <= self._totals["last_tick"]:
             return [self._warning(f"ignored {firm}'s price for round {tick}: that round is already over", tick)]
         value = event.payload.get("value")
         try:
@@ -361,7 +376,7 @@ class BertrandMarket:
         return []
 
     def _resolve(self, tick: int) -> list[Event]:
-        if any(r["tick"] == tick for r in self._history):
+        if tick <= self._totals["last_tick"]:
             return [self._warning(f"round {tick} was already resolved; ignored a second phase_end", tick)]
         submitted = self._pending.pop(tick, {})
         # Earlier rounds are over, so anything still pending for them can never count.
@@ -386,7 +401,7 @@ class BertrandMarket:
             "delta": self._delta(float(pi.mean())),
             "missing": missing,
         }
-        self._history.append(record)
+        self._add_to_totals(record)
         self._last = dict(prices)
 
         text = "; ".join(
@@ -419,18 +434,29 @@ class BertrandMarket:
             return None
         return (mean_profit - self._bench["nash_profit"]) / gap
 
+    def _add_to_totals(self, record: dict[str, Any]) -> None:
+        t = self._totals
+        t["rounds"] += 1
+        t["last_tick"] = record["tick"]
+        t["price_sum"] += sum(record["prices"].values())
+        t["price_n"] += len(record["prices"])
+        t["last_delta"] = record["delta"]
+        if record["delta"] is not None:
+            t["delta_sum"] += record["delta"]
+            t["delta_n"] += 1
+        for f, x in record["profits"].items():
+            t["profit"][f] += x
+
     def metrics(self) -> dict[str, Any]:
-        h = self._history
-        all_prices = [x for r in h for x in r["prices"].values()]
-        deltas = [r["delta"] for r in h if r["delta"] is not None]
+        t = self._totals
         return {
-            "rounds": len(h),
-            "mean_price": float(np.mean(all_prices)) if all_prices else None,
-            "mean_delta": float(np.mean(deltas)) if deltas else None,
-            "last_delta": h[-1]["delta"] if h else None,
+            "rounds": t["rounds"],
+            "mean_price": t["price_sum"] / t["price_n"] if t["price_n"] else None,
+            "mean_delta": t["delta_sum"] / t["delta_n"] if t["delta_n"] else None,
+            "last_delta": t["last_delta"],
             "nash_price": self._nash_price() if self._bench else None,
             "monopoly_price": self._monopoly_price() if self._bench else None,
-            "total_profit": {f: sum(r["profits"][f] for r in h) for f in self._agents},
+            "total_profit": dict(t["profit"]),
         }
 
     @property
@@ -451,7 +477,7 @@ class BertrandMarket:
                     "last_prices": self._last,
                     # JSON object keys are strings.
                     "pending": {str(t): v for t, v in self._pending.items()},
-                    "history": self._history,
+                    "totals": self._totals,
                 }
             )
         )
@@ -464,4 +490,4 @@ class BertrandMarket:
         self._tick = int(s["tick"])
         self._last = s["last_prices"]
         self._pending = {int(t): v for t, v in s["pending"].items()}
-        self._history = s["history"]
+        self._totals = s["totals"]
