@@ -37,7 +37,12 @@ if TYPE_CHECKING:
 Emit = Callable[[Event], Awaitable[Any]]
 
 # scenario name -> module with `Config` and `build`; imported only when a scenario uses it.
-SECTIONS: dict[str, str] = {}
+# Prompt order follows this order: mood first, then what the agent thinks of others, then memories.
+SECTIONS: dict[str, str] = {
+    "emotion": "sociallm.agents.emotion",
+    "tom": "sociallm.agents.tom",
+    "memory": "sociallm.memory.section",
+}
 
 
 @dataclass
@@ -50,6 +55,8 @@ class SectionContext:
     tick: Callable[[], int]
     # One per run, shared by every agent's sections (e.g. a single sentence encoder or ChromaDB client).
     shared: dict[str, Any] = field(default_factory=dict)
+    # This agent's sections by name, filled once all are built (e.g. memory reads the emotion's affect).
+    sections: dict[str, Any] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -114,8 +121,10 @@ def merged_options(scenario: ScenarioSpec, agent: AgentSpec) -> dict[str, dict[s
 
 
 def build_sections(ctx: SectionContext) -> list[PromptSection]:
-    sections = []
-    for name, options in merged_options(ctx.scenario, ctx.agent).items():
+    options = merged_options(ctx.scenario, ctx.agent)
+    order = list(SECTIONS)
+    names = sorted(options, key=lambda n: order.index(n) if n in order else len(order))
+    for name in names:
         module = section_module(name)
-        sections.append(module.build(ctx, module.Config.model_validate(options)))
-    return sections
+        ctx.sections[name] = module.build(ctx, module.Config.model_validate(options[name]))
+    return list(ctx.sections.values())
