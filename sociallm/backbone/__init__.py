@@ -41,13 +41,7 @@ async def make_backbone(
     if kind == "openai":
         if not url:
             raise ValueError("the openai backbone needs a url, e.g. http://127.0.0.1:8000/v1")
-        llm = OpenAICompatLLM(url, model, **options)
-        try:
-            await llm.start()
-        except BaseException:
-            await llm.aclose()
-            raise
-        return llm
+        return await OpenAICompatLLM(url, model, **options).open()
     raise ValueError(f"unknown backbone kind {kind!r}; known: {', '.join(KINDS)}")
 
 

@@ -275,13 +275,7 @@ class EmbeddedLLM(OpenAICompatLLM):
             cache_dir=Path(cache_dir) if cache_dir else None,
         )
         await server.start()
-        llm = cls(server, **client_options)
-        try:
-            await llm.start()
-        except BaseException:
-            await llm.aclose()
-            raise
-        return llm
+        return await cls(server, **client_options).open()
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), **self.server.describe(), "kind": "embedded"}

@@ -11,7 +11,7 @@ import email.utils
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -197,6 +197,15 @@ class OpenAICompatLLM:
                     f"model {self.model!r} is not served at {self.base_url}; served: {', '.join(self.served_models)}"
                 )
             self._started = True
+        return self
+
+    async def open(self) -> Self:
+        """start(), closing everything this client holds if it fails."""
+        try:
+            await self.start()
+        except BaseException:
+            await self.aclose()
+            raise
         return self
 
     async def aclose(self) -> None:
