@@ -24,6 +24,7 @@ from sociallm.backbone.metered import MeteredLLM
 from sociallm.environments import get_environment
 from sociallm.environments.base import Environment
 from sociallm.runtime.bus import InProcessBus, Tap
+from sociallm.runtime.control import RunControl
 from sociallm.runtime.eventlog import EVENTS_FILE, EventLog
 from sociallm.runtime.events import Event
 from sociallm.runtime.rundir import (
@@ -108,6 +109,7 @@ class Run:
         self.llm: MeteredLLM | None = None
         self._started = 0.0
         self._lock: RunLock | None = None
+        self.control = RunControl()
 
     # -- the one path every event takes ------------------------------------------------------
     async def emit(self, event: Event) -> Event:
@@ -206,6 +208,7 @@ class Run:
         self.bus.add_tap("#", self.log.write)
         for tap in self._taps:
             self.bus.add_tap("#", tap)
+        self.control.attach(self.emit, lambda: self.tick)
 
         shared: dict[str, Any] = {}
         for a in self.spec.agents:
@@ -239,7 +242,11 @@ class Run:
                 await self._checkpoint()
 
             scheduler = Scheduler(self.spec, self.agents, self.env, self.emit)
+            status = "completed"
             for tick in range(self.rounds_completed + 1, self.spec.rounds + 1):
+                if not await self.control.gate():
+                    status = "stopped"
+                    break
                 await scheduler.run_round(tick)
                 self.rounds_completed = tick
                 await self._checkpoint()
@@ -247,7 +254,6 @@ class Run:
                     self._on_round(tick, self.spec.rounds)
                 if self.env.done:
                     break
-            status = "completed"
             await self.emit(system_event(self.tick, "run_end", status=status))
         except (KeyboardInterrupt, asyncio.CancelledError):
             status, error = "interrupted", "stopped by the user"
