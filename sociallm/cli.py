@@ -26,6 +26,7 @@ from sociallm.runtime.scenario import (
     parse_scenario,
     resolve,
 )
+from sociallm.tui.cli import register as register_tui
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Run and inspect LLM agent societies.")
 out = Console(soft_wrap=True)
@@ -115,6 +116,7 @@ def run(
         Path | None, typer.Option(help="Continue an interrupted run from its last completed round.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live transcript, only the progress bar.")] = False,
+    tui: Annotated[bool, typer.Option("--tui", help="Watch and steer the run in the terminal UI.")] = False,
 ) -> None:
     """Run a scenario; everything that happens is written to the run folder."""
     from sociallm.runtime.run import Run, new_run_id
@@ -159,15 +161,20 @@ def run(
         transient=False,
     )
     task = progress.add_task(spec.name, total=spec.rounds, completed=r.rounds_completed)
-    if not quiet:
+    if not quiet and not tui:  # the TUI owns the screen: nothing else may print during the run
         r._taps.append(LivePrinter(progress.console, spec.agent_names))
     r._on_round = lambda done, total: progress.update(task, completed=done)
     where = "embedded model (Gemma 3 270M via llama.cpp)" if spec.backbone.kind == "embedded" else spec.backbone.url
     out.print(f"[bold]{spec.name}[/]: {len(spec.agents)} agents, {spec.rounds} rounds, seed {spec.seed}, {where}")
     out.print(f"run folder: {r.run_dir}")
     try:
-        with progress:
-            result = asyncio.run(r.execute())
+        if tui:
+            from sociallm.tui.cli import run_with_tui
+
+            result = run_with_tui(r)
+        else:
+            with progress:
+                result = asyncio.run(r.execute())
     except KeyboardInterrupt:
         err.print(f"interrupted; continue with: sociallm run --resume {r.run_dir}")
         raise typer.Exit(130) from None
@@ -208,6 +215,9 @@ def show(
             printer(ev)
     for problem in result.problems:
         err.print(f"[yellow]warning:[/] {problem}", highlight=False)
+
+
+register_tui(app)
 
 
 def main() -> None:  # pragma: no cover - console script shim

@@ -1,0 +1,1 @@
+"""The terminal UI: watch a society live, steer it, replay it (`sociallm run --tui`, `sociallm watch`)."""

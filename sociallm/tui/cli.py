@@ -1,0 +1,91 @@
+"""CLI glue for the TUI: the `watch` command and `run_with_tui`, kept out of `sociallm/cli.py`.
+
+Textual is imported inside the commands so that `sociallm --help` and plain runs stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from sociallm.runtime.run import Run, RunResult
+
+
+def run_with_tui(run: Run, *, refresh_hz: float = 15.0) -> RunResult:
+    """Play `run` inside the TUI (same process, same event loop) and return its result.
+
+    A run that failed re-raises its error after the UI closes, so the caller reports it as usual; a
+    run quit with `k` comes back as "interrupted" and resumes from its last completed round.
+    """
+    from sociallm.tui.app import SocietyApp
+    from sociallm.tui.feed import LiveFeed
+
+    feed = LiveFeed()
+    run._taps.append(feed.tap)
+    backend = run.spec.backbone.kind if run.spec.backbone.kind == "embedded" else str(run.spec.backbone.url)
+    app = SocietyApp(feed, run=run, backend=backend, refresh_hz=refresh_hz)
+    app.run()
+    if app.run_error is not None:
+        raise app.run_error
+    return app.result or run.result("interrupted", "stopped by the user")
+
+
+def watch_app(
+    run_dir: Path, *, speed: float | None = 50.0, follow: bool | None = None, refresh_hz: float = 15.0
+):  # -> SocietyApp, kept lazy
+    """Build the app for a run folder: replay it, or follow it while it is being written."""
+    from sociallm.runtime.eventlog import EVENTS_FILE
+    from sociallm.tui.app import SocietyApp, describe_backend
+    from sociallm.tui.feed import FollowFeed, ReplayFeed
+
+    manifest: dict = {}
+    if (run_dir / "manifest.json").exists():
+        try:
+            manifest = json.loads((run_dir / "manifest.json").read_text())
+        except (OSError, ValueError):
+            manifest = {}
+    if follow is None:
+        follow = manifest.get("status") == "running"
+    path = run_dir / EVENTS_FILE
+    feed = FollowFeed(path) if follow else ReplayFeed(path, speed)
+    agents = [a.get("name") for a in (manifest.get("scenario") or {}).get("agents", []) if a.get("name")]
+    return SocietyApp(
+        feed,
+        run_dir=run_dir,
+        backend=describe_backend(manifest.get("backend")),
+        rounds_total=manifest.get("rounds"),
+        agents=agents or None,
+        refresh_hz=refresh_hz,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def watch(
+        run_dir: Annotated[Path | None, typer.Argument(help="A run folder (finished, or still being written).")] = None,
+        speed: Annotated[float, typer.Option(help="Replay speed in events per second.", min=0.1)] = 50.0,
+        instant: Annotated[bool, typer.Option("--instant", help="Load the whole log at once.")] = False,
+        follow: Annotated[
+            bool | None,
+            typer.Option("--follow/--no-follow", help="Tail the log as it grows (default: if the run is running)."),
+        ] = None,
+        bus: Annotated[str | None, typer.Option(help="Watch a run on a message bus: mqtt://host:port.")] = None,
+        run_id: Annotated[str | None, typer.Option("--run", help="The run id on the bus.")] = None,
+    ) -> None:
+        """Watch a run in the terminal UI: replay a finished run folder, or follow one being written."""
+        err = typer.echo
+        if bus is not None:
+            err(f"error: watching over the bus ({bus}, run {run_id or '?'}) is not available yet: the MQTT bus "
+                "is not built; watch a run folder instead: sociallm watch RUN_DIR", err=True)  # fmt: skip
+            raise typer.Exit(2)
+        if run_dir is None:
+            err("error: give a RUN_DIR (a folder made by `sociallm run`), or --bus URL --run RUN_ID", err=True)
+            raise typer.Exit(2)
+        if not (run_dir / "events.jsonl").exists() and not (follow and run_dir.is_dir()):
+            err(f"error: {run_dir / 'events.jsonl'}: no event log; is {run_dir} a run folder?", err=True)
+            raise typer.Exit(2)
+        watch_app(run_dir, speed=None if instant else speed, follow=follow).run()

@@ -1,0 +1,301 @@
+"""What the panels show, folded from events: pure Python, no Textual, so it is unit-testable.
+
+`SocietyState.apply(event)` is the only way in. Panels read the state and the `dirty` sets that say
+what changed since they last drew, so a burst of events costs one redraw per panel, not one per event.
+Payload shapes of the cognitive subsystems (affect, memory, tom) are still settling: everything is
+read with `.get` and unknown shapes degrade to a text summary instead of failing.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from sociallm.runtime.events import Event
+
+HISTORY = 60  # points kept per sparkline
+RECENT = 8  # memories / reflections kept per agent
+NOT_AGENTS = {"market", "scheduler", "runtime", "moderator"}
+TEXT_KEYS = ("text", "insight", "description", "content", "memory", "summary", "question")
+
+
+def first_text(payload: dict[str, Any]) -> str:
+    """The most readable string in a payload of unknown shape."""
+    for key in TEXT_KEYS:
+        value = payload.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+        if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            return "; ".join(value)
+    for key in ("insights", "memories", "results"):
+        value = payload.get(key)
+        if isinstance(value, list) and value:
+            item = value[0]
+            if isinstance(item, dict):
+                return first_text(item) + (f" (+{len(value) - 1})" if len(value) > 1 else "")
+            return str(item)
+    rest = {k: v for k, v in payload.items() if k != "op"}
+    return str(rest)[:120]
+
+
+def _num(x: Any) -> float | None:
+    return float(x) if isinstance(x, int | float) and not isinstance(x, bool) else None
+
+
+@dataclass
+class ChatLine:
+    seq: int
+    tick: int
+    source: str
+    channel: str
+    text: str
+    to: list[str] = field(default_factory=list)
+    injected: bool = False
+    label: str | None = None  # the speaker's emotion word, when an affect event names this message
+    event_id: str = ""
+    kind: str = "message"  # or "round" / "outcome": markers in the "all" view
+    index: int = -1  # position in SocietyState.lines
+
+
+@dataclass
+class AgentView:
+    name: str
+    valence: float | None = None
+    arousal: float | None = None
+    word: str | None = None
+    valence_history: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    arousal_history: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    last_action: str = ""
+    last_said: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    calls: int = 0
+    memories: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT))
+    reflections: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT))
+    retrievals: int = 0
+    # target -> metric -> latest value: the theory-of-mind read-outs this agent holds about others.
+    tom: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass
+class Metrics:
+    firms: list[str] = field(default_factory=list)
+    prices: dict[str, deque[float]] = field(default_factory=dict)
+    profits: dict[str, float] = field(default_factory=dict)
+    ticks: deque[int] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    delta: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    nash: float | None = None
+    monopoly: float | None = None
+    price_min: float | None = None
+    price_max: float | None = None
+    last_text: str = ""
+
+
+class SocietyState:
+    def __init__(self, agents: list[str] | None = None) -> None:
+        self.agents: dict[str, AgentView] = {}
+        self.lines: list[ChatLine] = []  # every message and marker, in seq order
+        self.channels: list[str] = []  # channels that carried messages, in order of first message
+        self.by_id: dict[str, ChatLine] = {}
+        self.metrics = Metrics()
+        self.round = 0
+        self.rounds_total: int | None = None
+        self.status = ""  # last run status seen in the log: running / completed / stopped ...
+        self.events = 0
+        self.tokens = 0
+        self.seen_kinds: set[str] = set()
+        # What changed since panels last drew; panels clear the sets they consume.
+        self.dirty_agents: set[str] = set()
+        self.relabelled: list[ChatLine] = []  # lines whose emotion label came after the line itself
+        self.metrics_dirty = False
+        for name in agents or []:
+            self.agent(name)
+
+    # -- queries -----------------------------------------------------------------------------------
+    @property
+    def emotion_enabled(self) -> bool:
+        return "affect" in self.seen_kinds
+
+    @property
+    def memory_enabled(self) -> bool:
+        return "memory" in self.seen_kinds
+
+    @property
+    def tom_enabled(self) -> bool:
+        return "tom" in self.seen_kinds
+
+    def agent(self, name: str) -> AgentView:
+        view = self.agents.get(name)
+        if view is None:
+            view = self.agents[name] = AgentView(name)
+            self.dirty_agents.add(name)
+        return view
+
+    def lines_for(self, channel: str | None = None, who: str | None = None) -> list[ChatLine]:
+        """Lines of one channel (None: all), optionally only those `who` said, received or was named in."""
+        out = []
+        for line in self.lines:
+            if channel is not None and (line.kind != "message" or line.channel != channel):
+                continue
+            if who is not None and line.kind == "message" and who not in (line.source, *line.to, line.channel):
+                continue
+            out.append(line)
+        return out
+
+    # -- folding -------------------------------------------------------------------------------------
+    def _add_line(self, line: ChatLine) -> None:
+        line.index = len(self.lines)
+        self.lines.append(line)
+
+    def apply(self, ev: Event) -> None:
+        self.events += 1
+        self.seen_kinds.add(ev.kind)
+        handler = getattr(self, f"_on_{ev.kind}", None)
+        if handler is not None:
+            handler(ev)
+
+    def _on_system(self, ev: Event) -> None:
+        p = ev.payload
+        what = p.get("event")
+        if what == "round_start":
+            self.round = max(self.round, int(p.get("tick", ev.tick) or ev.tick))
+            self._add_line(ChatLine(ev.seq, ev.tick, "", "", f"round {self.round}", kind="round"))
+        elif what == "run_start":
+            self.status = "running"
+        elif what == "resumed":
+            self.status = "running"
+        elif what == "run_end":
+            self.status = str(p.get("status", "ended"))
+        elif what == "benchmarks":
+            m = self.metrics
+            m.nash, m.monopoly = _num(p.get("nash_price")), _num(p.get("monopoly_price"))
+            m.price_min, m.price_max = _num(p.get("price_min")), _num(p.get("price_max"))
+            for firm in p.get("nash_prices") or {}:
+                if firm not in m.firms:
+                    m.firms.append(firm)
+            self.metrics_dirty = True
+
+    def _on_message(self, ev: Event) -> None:
+        line = ChatLine(
+            ev.seq,
+            ev.tick,
+            ev.source,
+            ev.channel,
+            ev.text,
+            to=list(ev.to),
+            injected=bool(ev.payload.get("injected")),
+            event_id=ev.id,
+        )
+        self._add_line(line)
+        self.by_id[ev.id] = line
+        if ev.channel not in self.channels:
+            self.channels.append(ev.channel)
+        if ev.source not in NOT_AGENTS:
+            self.agent(ev.source).last_said = ev.text
+            self.dirty_agents.add(ev.source)
+
+    def _on_action(self, ev: Event) -> None:
+        p = ev.payload
+        shown = p.get("shown")
+        if shown is None:
+            value = p.get("value")
+            shown = "—" if value is None else str(value)
+        view = self.agent(ev.source)
+        view.last_action = f"{p.get('action', 'act')} {shown}"
+        self.dirty_agents.add(ev.source)
+
+    def _on_llm_call(self, ev: Event) -> None:
+        p = ev.payload
+        pt, ct = int(p.get("prompt_tokens") or 0), int(p.get("completion_tokens") or 0)
+        self.tokens += pt + ct
+        if ev.source in NOT_AGENTS:
+            return
+        view = self.agent(ev.source)
+        view.prompt_tokens += pt
+        view.completion_tokens += ct
+        view.calls += 1
+        self.dirty_agents.add(ev.source)
+
+    def _on_affect(self, ev: Event) -> None:
+        p = ev.payload
+        after = p.get("after") if isinstance(p.get("after"), dict) else p
+        view = self.agent(ev.source)
+        v, a = _num(after.get("valence")), _num(after.get("arousal"))
+        if v is not None:
+            view.valence = v
+            view.valence_history.append(v)
+        if a is not None:
+            view.arousal = a
+            view.arousal_history.append(a)
+        if isinstance(after.get("word"), str):
+            view.word = after["word"]
+        self.dirty_agents.add(ev.source)
+        # An affect event about one of the agent's own messages labels that message.
+        target = self.by_id.get(str(p.get("event", "")))
+        if target is not None and target.source == ev.source:
+            details = p.get("details") if isinstance(p.get("details"), dict) else {}
+            label = details.get("label") or after.get("word")
+            if isinstance(label, str) and label != target.label:
+                target.label = label
+                self.relabelled.append(target)
+
+    def _on_memory(self, ev: Event) -> None:
+        p = ev.payload
+        op = str(p.get("op", "add"))
+        view = self.agent(ev.source)
+        if op.startswith("reflect"):
+            view.reflections.append(first_text(p))
+        elif op == "retrieve":
+            view.retrievals += 1
+        else:
+            view.memories.append(first_text(p))
+        self.dirty_agents.add(ev.source)
+
+    def _on_tom(self, ev: Event) -> None:
+        p = ev.payload
+        view = self.agent(ev.source)
+        rows: list[tuple[str, dict[str, Any]]] = []
+        target = p.get("target") or p.get("about") or p.get("other")
+        if isinstance(target, str):
+            rows.append((target, p.get("metrics") if isinstance(p.get("metrics"), dict) else p))
+        # Or one entry per target: {"targets": {"Bob": {"surprise": 0.3, ...}, ...}}.
+        for key in ("targets", "others", "readouts"):
+            if isinstance(p.get(key), dict):
+                rows += [(t, m) for t, m in p[key].items() if isinstance(m, dict)]
+        for tgt, values in rows:
+            cells = view.tom.setdefault(tgt, {})
+            for metric, value in values.items():
+                x = _num(value)
+                if x is not None and metric not in ("tick", "seq", "step"):
+                    cells[metric] = x
+        self.dirty_agents.add(ev.source)
+
+    def _on_outcome(self, ev: Event) -> None:
+        p = ev.payload
+        prices = p.get("prices")
+        if not isinstance(prices, dict):
+            return
+        m = self.metrics
+        for firm, price in prices.items():
+            x = _num(price)
+            if x is None:
+                continue
+            if firm not in m.firms:
+                m.firms.append(firm)
+            m.prices.setdefault(firm, deque(maxlen=HISTORY)).append(x)
+        m.ticks.append(ev.tick)
+        if isinstance(p.get("profits"), dict):
+            m.profits = {k: v for k, v in p["profits"].items() if _num(v) is not None}
+        d = _num(p.get("delta"))
+        if d is not None:
+            m.delta.append(d)
+        m.nash = _num(p.get("nash_price")) if p.get("nash_price") is not None else m.nash
+        m.monopoly = _num(p.get("monopoly_price")) if p.get("monopoly_price") is not None else m.monopoly
+        m.last_text = ev.text
+        self.metrics_dirty = True
+        self._add_line(ChatLine(ev.seq, ev.tick, ev.source, ev.channel, ev.text, kind="outcome"))
