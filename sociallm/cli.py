@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from sociallm.backbone.base import BackendError
 from sociallm.environments.base import EnvironmentConfigError
+from sociallm.report import register as register_report
 from sociallm.runtime.eventlog import EVENTS_FILE, read_events
 from sociallm.runtime.events import Event
 from sociallm.runtime.rundir import RunDirError
@@ -218,6 +219,9 @@ def show(
 
 
 register_tui(app)
+
+
+register_report(app)
 
 
 def main() -> None:  # pragma: no cover - console script shim

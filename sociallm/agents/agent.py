@@ -89,9 +89,11 @@ class Agent:
 
     def _request(self, turn: Turn, prompt: str, attempt: int, **kw: Any) -> GenerationRequest:
         temperature = self.spec.temperature if self.spec.temperature is not None else self.backbone.temperature
+        # A section may modulate sampling (e.g. emotion: arousal raises temperature, off by default).
+        temperature += sum(f(turn) for s in self.sections if (f := getattr(s, "temperature_shift", None)))
         return GenerationRequest(
             prompt=prompt,
-            temperature=min(2.0, temperature + 0.2 * attempt),
+            temperature=max(0.0, min(2.0, temperature + 0.2 * attempt)),
             seed=derive_seed(self.scenario.seed, self.name, turn.tick, turn.phase.name, turn.turn_index, attempt),
             model=self.spec.model,
             agent=self.name,

@@ -4,6 +4,13 @@ An environment sees every event of the run (`on_event`) and answers with the eve
 it collects actions, and when the scheduler closes an action phase (a `system` event with
 `payload.event == "phase_end"`) it resolves them into `outcome` events. It never calls agents and
 never reaches into them; agents learn about the world only through the events it publishes.
+
+Optional: `appraise(event, agent) -> tuple[float, float] | None` says how an event of the game (an
+outcome: a profit drop, a betrayal) feels to `agent`, as (valence, arousal) impulses in [−1, 1];
+None when the event means nothing to it. The emotion section calls it (reaching the environment
+through `SectionContext.shared["environment"]`) for every outcome the agent sees; it must be pure in
+the event and the game's parameters, since every agent calls it, in any order. An environment
+without it simply gives outcomes no affect. See `BertrandMarket.appraise` for an example.
 """
 
 from __future__ import annotations
@@ -57,6 +64,13 @@ class Environment(Protocol):
     def state(self) -> dict[str, Any]: ...
 
     def load_state(self, state: dict[str, Any]) -> None: ...
+
+
+@runtime_checkable
+class Appraiser(Protocol):
+    """The optional affect hook an environment may add (see the module docstring)."""
+
+    def appraise(self, event: Event, agent: str) -> tuple[float, float] | None: ...
 
 
 class EnvironmentConfigError(ValueError):

@@ -155,6 +155,10 @@ def _money(x: float) -> str:
     return f"-${-x:.2f}" if x < 0 else f"${x:.2f}"
 
 
+def _clip(x: float, lo: float = -1.0, hi: float = 1.0) -> float:
+    return min(max(x, lo), hi)
+
+
 def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
@@ -402,6 +406,7 @@ class BertrandMarket:
             "missing": missing,
         }
         self._add_to_totals(record)
+        previous = dict(self._last)  # for appraise(): what each firm charged the round before
         self._last = dict(prices)
 
         text = "; ".join(
@@ -413,8 +418,55 @@ class BertrandMarket:
             **{k: v for k, v in record.items() if k != "tick"},
             "nash_price": self._nash_price(),
             "monopoly_price": self._monopoly_price(),
+            "previous_prices": previous,
         }
         return [Event(kind="outcome", source=SOURCE, tick=tick, payload=copy.deepcopy(payload))]
+
+    # ---- affect ----
+
+    def appraise(self, event: Event, agent: str) -> tuple[float, float] | None:
+        """How a round's outcome feels to `agent`: (valence, arousal) impulses in [−1, 1], or None.
+
+        With π the firm's profit this round, π^N / π^M its profit at the Nash / monopoly prices, π' its
+        profit at last round's prices, p^N the Nash price and p_j, p'_j a rival's price now and before:
+
+            level    L = clip((π − π^N)/(π^M − π^N), −1, 1)      above Nash feels good, below bad
+            change   C = clip((π − π')/π^N, −1, 1)               0 in the first round
+            betrayal B = clip(max over rivals now cheaper than the firm of (p'_j − p_j)/(0.2·p^N), 0, 1)
+            valence  = clip(0.3·L + 0.5·C − 0.4·B, −1, 1)
+            arousal  = clip(0.6·|C| + 0.4·B − 0.1, −1, 1)       surprises excite, a steady market calms
+
+        A rival cutting its price by a fifth of the Nash price to undersell the firm is a full betrayal.
+        Pure in the event and the market's parameters, so every agent may call it in any order.
+        """
+        payload = event.payload
+        if event.kind != "outcome" or event.source != SOURCE or agent not in payload.get("profits", {}):
+            return None
+        p, alpha = self._params, self._params["alpha"]
+        i = self._agents.index(agent)
+
+        def own_profit(scaled_prices: dict[str, float]) -> float:
+            unscaled = np.array([scaled_prices[f] / alpha for f in self._agents])
+            return float(alpha * profits(unscaled, p["a"], p["a0"], p["c"], p["mu"])[i])
+
+        pi = float(payload["profits"][agent])
+        prices = payload["prices"]
+        nash_prices_scaled = self._scaled_by_firm(self._bench["nash"])
+        pi_n = own_profit(nash_prices_scaled)
+        pi_m = own_profit(self._scaled_by_firm(self._bench["monopoly"]))
+        gap = pi_m - pi_n
+        scale = gap if gap > 1e-12 else max(abs(pi_n), 1e-12)  # one firm: Nash is monopoly
+        level = _clip((pi - pi_n) / scale)
+        previous = payload.get("previous_prices") or {}
+        change = betrayal = 0.0
+        if all(f in previous for f in self._agents):
+            change = _clip((pi - own_profit(previous)) / max(abs(pi_n), 1e-12))
+            cut = [previous[f] - prices[f] for f in self._agents if f != agent and prices[f] < prices[agent]]
+            if cut:
+                betrayal = _clip(max(cut) / (0.2 * nash_prices_scaled[agent]), 0.0, 1.0)
+        valence = _clip(0.3 * level + 0.5 * change - 0.4 * betrayal)
+        arousal = _clip(0.6 * abs(change) + 0.4 * betrayal - 0.1)
+        return valence, arousal
 
     # ---- benchmarks and metrics ----
 

@@ -210,7 +210,8 @@ class Run:
             self.bus.add_tap("#", tap)
         self.control.attach(self.emit, lambda: self.tick)
 
-        shared: dict[str, Any] = {}
+        # Run-wide resources for sections; the environment is there for its optional appraise() hook.
+        shared: dict[str, Any] = {"environment": self.env}
         for a in self.spec.agents:
             ctx = SectionContext(a, self.spec, self.llm, self.emit, self.run_dir, lambda: self.tick, shared)
             self.agents[a.name] = Agent(a, self.spec, self.env.rules(a.name), self.llm, build_sections(ctx))

@@ -1,0 +1,79 @@
+"""`sociallm report`: affect plot and summary from a run's event log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from sociallm.report import AFFECT_PNG, ReportError, affect_series, plot_affect, register
+from sociallm.runtime.eventlog import read_events
+from sociallm.runtime.events import Event
+from sociallm.runtime.run import Run
+from sociallm.runtime.scenario import load_scenario
+from tests.fakes import FakeLLM
+
+
+async def _run(tmp_path: Path, scenario: str, name: str) -> Path:
+    await Run(load_scenario(scenario, {"rounds": 2}), tmp_path / name, llm=FakeLLM()).execute()
+    return tmp_path / name
+
+
+def _affect(source: str, tick: int, before: float, after: float) -> Event:
+    state = lambda v: {"valence": v, "arousal": 0.5, "word": "neutral"}  # noqa: E731
+    return Event(
+        kind="affect",
+        source=source,
+        tick=tick,
+        payload={"cause": "appraisal", "before": state(before), "after": state(after)},
+    )
+
+
+def test_series_start_from_the_first_before_and_stay_in_order() -> None:
+    events = [
+        _affect("A", 1, 0.0, -0.2),
+        _affect("B", 1, 0.1, 0.3),
+        _affect("A", 1, -0.2, -0.4),
+        _affect("A", 2, -0.4, -0.3),
+    ]
+    series = affect_series(events)
+    a = series["A"]
+    assert [p[1] for p in a] == [0.0, -0.2, -0.4, -0.3]
+    assert [p[0] for p in a] == sorted(p[0] for p in a) and a[0][0] == 1.0 and 2.0 < a[-1][0] < 3.0
+    assert [p[1] for p in series["B"]] == [0.1, 0.3]
+
+
+async def test_report_writes_a_png_and_prints_a_summary(tmp_path: Path) -> None:
+    run_dir = await _run(tmp_path, "bertrand-emotion", "r")
+    assert any(e.kind == "affect" for e in read_events(run_dir / "events.jsonl").events)
+    app = typer.Typer()
+
+    @app.command()
+    def other() -> None:  # a second command so typer keeps `report` as a subcommand, as in the real CLI
+        pass
+
+    register(app)
+    result = CliRunner().invoke(app, ["report", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    png = run_dir / AFFECT_PNG
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert "Alice:" in result.output and "Bob:" in result.output and "valence" in result.output
+    _, summary = plot_affect(run_dir, tmp_path / "x.png")
+    assert (tmp_path / "x.png").exists()
+    for s in summary.values():
+        assert -1 <= s["valence"]["min"] <= s["valence"]["max"] <= 1 and s["changes"] >= 2
+
+
+async def test_report_errors_are_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match="no event log"):
+        plot_affect(tmp_path / "nowhere")
+    plain = await _run(tmp_path, "bertrand", "plain")
+    with pytest.raises(ReportError, match="no affect events"):
+        plot_affect(plain)
+    app = typer.Typer()
+    app.command()(lambda: None)
+    register(app)
+    result = CliRunner().invoke(app, ["report", str(plain)])
+    assert result.exit_code == 2 and "no affect events" in result.output
