@@ -47,3 +47,9 @@ def test_bad_section_options_are_reported_at_their_place() -> None:
     with pytest.raises(ScenarioError) as info:
         load_scenario("bertrand", {"sections": {"telepathy": {}}})
     assert "sections.telepathy: unknown section 'telepathy'" in info.value.lines[0]
+
+
+def test_every_registered_section_module_exists_and_has_config_and_build() -> None:
+    for name in sections.SECTIONS:
+        module = sections.section_module(name)  # an entry naming a missing module would crash a run here
+        assert hasattr(module, "Config") and callable(module.build)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -46,34 +47,48 @@ def tmux(*args: str) -> str:
     return subprocess.run(["tmux", *args], capture_output=True, text=True, check=False).stdout
 
 
+def start_session(command: str) -> str:
+    session = f"sociallm-test-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48", command], check=True)
+    return session
+
+
+def wait_for(done: Callable[[], bool], seconds: float) -> None:
+    """Poll until `done()` or the time is up; the caller asserts what it needed."""
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def screen_when(session: str, ready: Callable[[str], bool], seconds: float) -> str:
+    screen = [""]
+
+    def check() -> bool:
+        screen[0] = tmux("capture-pane", "-p", "-t", session)
+        return ready(screen[0])
+
+    wait_for(check, seconds)
+    return screen[0]
+
+
 @pytest.mark.integration  # a real terminal in a subprocess: ~3-8 s
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 def test_watch_in_a_real_terminal(tmp_path: Path) -> None:
     run = asyncio.run(make_run_folder(tmp_path / "run", rounds=3))
-    session = f"sociallm-test-{uuid.uuid4().hex[:8]}"
     # pytest exports COLUMNS/LINES, which Textual would take over the real terminal size.
-    command = f'cd {ROOT} && env -u COLUMNS -u LINES {sys.executable} -c "{SHIM}" watch {run} --speed 400'
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48", command], check=True)
+    session = start_session(
+        f'cd {ROOT} && env -u COLUMNS -u LINES {sys.executable} -c "{SHIM}" watch {run} --speed 400'
+    )
     try:
-        screen = ""
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            screen = tmux("capture-pane", "-p", "-t", session)
-            if "round 3/3" in screen and "completed" in screen:
-                break
-            time.sleep(0.2)
+        screen = screen_when(session, lambda s: "round 3/3" in s and "completed" in s, 20)
         assert "Alice: I am Alice and I propose we keep prices high." in screen, screen
         assert "Bob" in screen and "agents" in screen and "scenario metrics" in screen
         assert "not enabled in this run" in screen
         tmux("send-keys", "-t", session, "s")
-        deadline = time.monotonic() + 10
-        while not list(run.glob("tui-*.svg")) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_for(lambda: bool(list(run.glob("tui-*.svg"))), 10)
         assert list(run.glob("tui-*.svg"))
         tmux("send-keys", "-t", session, "q")
-        deadline = time.monotonic() + 10
-        while session in tmux("ls") and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_for(lambda: session not in tmux("ls"), 10)
         assert session not in tmux("ls")  # q quit the app (and so the session)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True, check=False)
@@ -91,25 +106,15 @@ RUN_SHIM = (
 @pytest.mark.integration  # a live run in a real terminal: ~5-10 s
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 def test_run_with_tui_in_a_real_terminal_stops_on_q(tmp_path: Path) -> None:
-    session = f"sociallm-test-{uuid.uuid4().hex[:8]}"
-    command = f'cd {ROOT} && env -u COLUMNS -u LINES {sys.executable} -c "{RUN_SHIM}" {tmp_path}'
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48", command], check=True)
+    session = start_session(f'cd {ROOT} && env -u COLUMNS -u LINES {sys.executable} -c "{RUN_SHIM}" {tmp_path}')
     try:
-        screen = ""
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            screen = tmux("capture-pane", "-p", "-t", session)
-            if "round 2/200" in screen:
-                break
-            time.sleep(0.2)
+        screen = screen_when(session, lambda s: "round 2/200" in s, 20)
         assert "running" in screen and "I am Alice" in screen, screen
         tmux("send-keys", "-t", session, "q")
         time.sleep(0.5)
         assert "still playing" in tmux("capture-pane", "-p", "-t", session)
         tmux("send-keys", "-t", session, "s")
-        deadline = time.monotonic() + 15
-        while not (tmp_path / "result.json").exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_for((tmp_path / "result.json").exists, 15)
         status, rounds = json.loads((tmp_path / "result.json").read_text())
         assert status == "stopped" and 2 <= rounds < 200
         manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
