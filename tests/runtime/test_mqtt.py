@@ -1,0 +1,134 @@
+"""MqttBus on a real broker: order, repeats, garbage, restarts, URLs."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from sociallm.runtime.events import Event
+from sociallm.runtime.mqtt import BusError, EventStream, MqttBus, encode, listen, parse_bus_url
+from tests.runtime.broker import MOSQUITTO, make_broker
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def broker(tmp_path):
+    b = make_broker(tmp_path)
+    await b.start()
+    yield b
+    await b.stop()
+
+
+def msg(i: int, channel: str = "public") -> Event:
+    return Event(kind="message", source="Alice", channel=channel, tick=1, payload={"text": f"m{i}"})
+
+
+async def collect(stream: EventStream, n: int, timeout_s: float = 10.0) -> list[Event]:
+    out = []
+    for _ in range(n):
+        out.append(await asyncio.wait_for(stream.queue.get(), timeout_s))
+    return out
+
+
+async def test_events_reach_a_listener_in_order(broker):
+    cfg = parse_bus_url(broker.url)
+    link, stream = await listen(cfg, "r1", "listener-1")
+    bus = MqttBus("r1", cfg)
+    await bus.start()
+    sent = [await bus.publish(msg(i, "public" if i % 2 else "backroom")) for i in range(200)]
+    got = await collect(stream, 200)
+    assert [e.seq for e in got] == list(range(1, 201))
+    assert [e.id for e in got] == [e.id for e in sent]
+    await bus.aclose()
+    await link.aclose()
+
+
+def test_stream_drops_repeats_and_reorders():
+    s = EventStream("r")
+    evs = [msg(i) for i in range(4)]
+    for i, e in enumerate(evs, 1):
+        e.seq, e.run = i, "r"
+    for e in (evs[1], evs[0], evs[0], evs[3], evs[2], evs[1]):
+        s.feed("sociallm/r/public", encode(e))
+    assert [s.queue.get_nowait().seq for _ in range(4)] == [1, 2, 3, 4]
+    assert s.repeats == 2 and s.queue.empty()
+
+
+def test_stream_drops_garbage_with_a_reason():
+    s = EventStream("r")
+    s.feed("sociallm/r/public", b"\x00not json")
+    s.feed("sociallm/r/public", b'{"kind": "message"}')
+    foreign = msg(1)
+    foreign.seq, foreign.run = 1, "other"
+    s.feed("sociallm/r/public", encode(foreign))
+    unstamped = msg(2)
+    unstamped.run = "r"
+    s.feed("sociallm/r/public", encode(unstamped))
+    wrong_topic = msg(3, "backroom")
+    wrong_topic.seq, wrong_topic.run = 1, "r"
+    s.feed("sociallm/r/public", encode(wrong_topic))
+    assert s.queue.empty()
+    assert len(s.dropped) == 5
+    assert "not an event" in s.dropped[0] and "source: Field required" in s.dropped[1]
+    assert "run 'other'" in s.dropped[2] and "sequence" in s.dropped[3] and "channel 'backroom'" in s.dropped[4]
+
+
+async def test_garbage_on_the_broker_is_ignored(broker):
+    cfg = parse_bus_url(broker.url)
+    link, stream = await listen(cfg, "r2", "listener-2")
+    bus = MqttBus("r2", cfg)
+    await bus.start()
+    bus.link.publish("sociallm/r2/public", b"garbage")
+    await bus.publish(msg(1))
+    (got,) = await collect(stream, 1)
+    assert got.seq == 1 and stream.dropped and "not an event" in stream.dropped[0]
+    await bus.aclose()
+    await link.aclose()
+
+
+@pytest.mark.skipif(MOSQUITTO is None, reason="needs the mosquitto binary (its sessions persist across a restart)")
+async def test_broker_restart_loses_nothing_and_repeats_nothing(broker):
+    cfg = parse_bus_url(broker.url)
+    link, stream = await listen(cfg, "r3", "listener-3")
+    bus = MqttBus("r3", cfg)
+    await bus.start()
+    sent = [await bus.publish(msg(i)) for i in range(50)]
+    await bus.link.drain()
+    await broker.stop()
+    sent += [await bus.publish(msg(i)) for i in range(50, 100)]  # queued while the broker is down
+    await asyncio.sleep(0.3)
+    await broker.start()
+    sent += [await bus.publish(msg(i)) for i in range(100, 150)]
+    got = await collect(stream, 150, timeout_s=20)
+    assert [e.id for e in got] == [e.id for e in sent]
+    await asyncio.sleep(0.2)
+    assert stream.queue.empty()
+    assert bus.link.connections >= 2 and link.connections >= 2
+    await bus.aclose()
+    await link.aclose()
+
+
+async def test_unreachable_broker_is_a_one_line_error():
+    from tests.runtime.broker import free_port
+
+    bus = MqttBus("r4", parse_bus_url(f"mqtt://127.0.0.1:{free_port()}"))
+    with pytest.raises(BusError, match="did not accept a connection"):
+        await bus.start(timeout_s=1.0)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [("http://x:1", "expected mqtt://"), ("mqtt://:1883", "no broker host"), ("mqtt://h:port", "must be a number")],
+)
+def test_bad_bus_urls(url, problem):
+    with pytest.raises(BusError, match=problem):
+        parse_bus_url(url)
+
+
+def test_bus_url_credentials_and_tls():
+    cfg = parse_bus_url("mqtts://bob:s%40cret@broker.lab:8884")
+    assert (cfg.host, cfg.port, cfg.username, cfg.password, cfg.tls) == ("broker.lab", 8884, "bob", "s@cret", True)
+    assert "s@cret" not in cfg.url
+    assert parse_bus_url("mqtt://h").port == 1883
