@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sociallm.backbone.base import BackendError
+from sociallm.backbone.vllm_cli import register as register_serve
+from sociallm.backbone.vllm_cli import usage_lines
 from sociallm.environments.base import EnvironmentConfigError
 from sociallm.report import register as register_report
 from sociallm.runtime.eventlog import EVENTS_FILE, read_events
@@ -27,6 +29,9 @@ from sociallm.runtime.scenario import (
     parse_scenario,
     resolve,
 )
+from sociallm.runtime.sweep_cli import register as register_experiments
+from sociallm.runtime.worker_cli import distribution_options
+from sociallm.runtime.worker_cli import register as register_worker
 from sociallm.tui.cli import register as register_tui
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Run and inspect LLM agent societies.")
@@ -118,6 +123,16 @@ def run(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live transcript, only the progress bar.")] = False,
     tui: Annotated[bool, typer.Option("--tui", help="Watch and steer the run in the terminal UI.")] = False,
+    bus: Annotated[
+        str | None, typer.Option(help="Also carry the run over an MQTT broker: mqtt://[user:pass@]host:port.")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="With --bus: host the agents in N local worker processes.", min=0)] = 0,
+    remote_agents: Annotated[
+        str | None, typer.Option(help="With --bus: agents hosted by workers you start (comma-separated).")
+    ] = None,
+    turn_timeout: Annotated[float, typer.Option(help="With --bus: seconds a remote agent has per turn.")] = 60.0,
+    on_no_show: Annotated[str, typer.Option(help="With --bus: `record` a no-show and go on, or `abort`.")] = "record",
+    bus_ca: Annotated[Path | None, typer.Option(help="With --bus: CA file for a TLS broker (mqtts://).")] = None,
 ) -> None:
     """Run a scenario; everything that happens is written to the run folder."""
     from sociallm.runtime.run import Run, new_run_id
@@ -133,11 +148,12 @@ def run(
     if model:
         overrides["backbone.model"] = model
 
+    dist = distribution_options(bus, workers, remote_agents, turn_timeout, on_no_show, bus_ca)
     try:
         if resume is not None:
             if scenario is not None:
                 fail("give either a SCENARIO or --resume RUN_DIR, not both", 2)
-            r = Run.resume(resume)
+            r = Run.resume(resume, distribution=dist)
             if overrides:
                 data = apply_overrides(r.spec.model_dump(mode="json"), overrides)
                 r.spec = parse_scenario(data, "--set/--rounds")
@@ -147,10 +163,10 @@ def run(
                 fail("name a scenario (see `sociallm scenarios`) or give --resume RUN_DIR", 2)
             spec = load_scenario(scenario, overrides)  # type: ignore[arg-type]
             run_id = new_run_id(spec.name)
-            r = Run(spec, out_dir or Path("runs") / run_id, run_id=run_id)
+            r = Run(spec, out_dir or Path("runs") / run_id, run_id=run_id, distribution=dist)
     except ScenarioError as exc:
         report_scenario_error(exc)
-    except (RunDirError, EnvironmentConfigError) as exc:
+    except (RunDirError, EnvironmentConfigError, ValueError) as exc:
         fail(str(exc), 2)
 
     progress = Progress(
@@ -166,6 +182,7 @@ def run(
         r._taps.append(LivePrinter(progress.console, spec.agent_names))
     r._on_round = lambda done, total: progress.update(task, completed=done)
     where = "embedded model (Gemma 3 270M via llama.cpp)" if spec.backbone.kind == "embedded" else spec.backbone.url
+    where = where or f"vLLM launched for {spec.backbone.model}"
     out.print(f"[bold]{spec.name}[/]: {len(spec.agents)} agents, {spec.rounds} rounds, seed {spec.seed}, {where}")
     out.print(f"run folder: {r.run_dir}")
     try:
@@ -179,7 +196,7 @@ def run(
     except KeyboardInterrupt:
         err.print(f"interrupted; continue with: sociallm run --resume {r.run_dir}")
         raise typer.Exit(130) from None
-    except (BackendError, RunDirError, EnvironmentConfigError, RuntimeError) as exc:
+    except (BackendError, RunDirError, EnvironmentConfigError, RuntimeError, OSError) as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         if (r.run_dir / EVENTS_FILE).exists():
             err.print(f"what ran is kept in {r.run_dir}; continue with: sociallm run --resume {r.run_dir}")
@@ -191,6 +208,8 @@ def run(
     out.print(f"[green]{result.status}[/]: {result.rounds_completed} rounds, {result.events} events → {r.run_dir}")
     if summary:
         out.print(f"metrics: {summary}", highlight=False)
+    for line in ["model usage per agent:", *usage] if (usage := usage_lines(result.metrics)) else []:
+        out.print(line, highlight=False)
 
 
 @app.command()
@@ -222,6 +241,9 @@ register_tui(app)
 
 
 register_report(app)
+register_worker(app)
+register_experiments(app)  # sweep, resume, replay
+register_serve(app)
 
 
 def main() -> None:  # pragma: no cover - console script shim

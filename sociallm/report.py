@@ -1,5 +1,7 @@
 """Reports drawn from a run's event log: affect over time (one PNG) and a per-agent summary.
 
+`sociallm report` also writes a Markdown report with the game's plots (see report_md.py), for a run or a sweep.
+
 Reads `events.jsonl` and nothing else, so it works on finished, failed and interrupted runs alike.
 The x axis is the round, with the changes inside one round spread evenly across it in log order, so
 an appraisal, a self-label and the next round's decay stay apart and in sequence.
@@ -98,19 +100,36 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def report(
-        run_dir: Annotated[Path, typer.Argument(help="A run folder.")],
-        out: Annotated[Path | None, typer.Option(help="Where to write the PNG (default RUN_DIR/affect.png).")] = None,
+        run_dir: Annotated[Path, typer.Argument(help="A run folder or a sweep folder.")],
+        out: Annotated[
+            Path | None, typer.Option(help="Where to write the affect PNG (default RUN_DIR/affect.png).")
+        ] = None,
     ) -> None:
-        """Plot each agent's valence and arousal over the run (PNG) and print a summary."""
+        """Write a Markdown report with PNG plots (report.md) for a run or a sweep; print the affect summary."""
+        from sociallm.report_md import run_report, sweep_report
+
+        if (run_dir / "sweep.json").exists():
+            if not (run_dir / "results.parquet").exists():
+                typer.echo(f"error: {run_dir}: no results.parquet yet; finish the sweep first", err=True)
+                raise typer.Exit(2)
+            path, plots = sweep_report(run_dir)
+            typer.echo(f"wrote {path} and {', '.join(plots) or 'no plots'}")
+            return
+        if not (run_dir / EVENTS_FILE).exists():
+            typer.echo(f"error: {run_dir / EVENTS_FILE}: no event log; is {run_dir} a run folder?", err=True)
+            raise typer.Exit(2)
+        path, plots = run_report(run_dir)
         try:
             target, summary = plot_affect(run_dir, out)
         except ReportError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
+            typer.echo(f"note: {exc}")
+            summary, target = {}, None
         for agent, s in summary.items():
             v, a = s["valence"], s["arousal"]
             typer.echo(
                 f"{agent}: {s['changes']} changes; valence {v['min']:+.2f}..{v['max']:+.2f} (sd {v['std']:.2f}), "
                 f"arousal {a['min']:.2f}..{a['max']:.2f} (sd {a['std']:.2f})"
             )
-        typer.echo(f"wrote {target}")
+        if target is not None:
+            typer.echo(f"wrote {target}")
+        typer.echo(f"wrote {path} and {', '.join(plots) or 'no plots'}")

@@ -75,5 +75,63 @@ async def test_report_errors_are_one_line(tmp_path: Path) -> None:
     app = typer.Typer()
     app.command()(lambda: None)
     register(app)
+    result = CliRunner().invoke(app, ["report", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2 and "no event log" in result.output
+    # A run without emotion still gets its report, with a note instead of the affect plot.
     result = CliRunner().invoke(app, ["report", str(plain)])
-    assert result.exit_code == 2 and "no affect events" in result.output
+    assert result.exit_code == 0 and "no affect events" in result.output
+    assert (plain / "report.md").exists() and not (plain / AFFECT_PNG).exists()
+
+
+def _is_png(path: Path) -> bool:
+    return path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5_000
+
+
+@pytest.mark.parametrize(
+    ("scenario", "plots", "text"),
+    [
+        ("bertrand", ["prices.png"], "| mean_delta |"),
+        ("auction", ["auction.png"], "| mean_suppression |"),
+        ("commons", ["commons.png"], "| survival_months |"),
+        ("overseer", ["detection.png"], "## Coordination and detection"),
+        ("ipd", ["cooperation.png"], "## Moves"),
+        ("bertrand-emotion", ["prices.png", AFFECT_PNG], "## Affect"),
+    ],
+)
+async def test_run_reports_have_the_games_plots(tmp_path: Path, scenario: str, plots: list[str], text: str) -> None:
+    from sociallm.report_md import run_report
+
+    run_dir = await _run(tmp_path, scenario, "r")
+    path, made = run_report(run_dir)
+    md = path.read_text()
+    assert made == plots and all(_is_png(run_dir / p) for p in plots)
+    assert text in md and "- backend: fake" in md and all(f"]({p})" in md for p in plots)
+
+
+async def test_sweep_report_has_ci_table_and_plots(tmp_path: Path) -> None:
+    from sociallm import Experiment
+    from sociallm.report_md import sweep_report
+
+    def reply(req):  # the silent firms price at 1.6, the chatty ones at 1.8 (seed-dependent jitter)
+        if req.constraint is not None:
+            base = 1.6 if "cannot talk" in (req.prompt or "") else 1.8
+            return f"{base + (req.seed % 5) / 100:.2f}"
+        return "Let us keep prices high."
+
+    llm = FakeLLM(reply)
+    exp = Experiment("bertrand", seeds=3, rounds=2).condition("silent", comm="none").condition("chat", comm="public")
+    await exp.arun(tmp_path / "s", llm=llm)
+    path, plots = sweep_report(tmp_path / "s")
+    md = path.read_text()
+    assert plots == ["by_condition.png", "curves.png"] and all(_is_png(tmp_path / "s" / p) for p in plots)
+    row = next(line for line in md.splitlines() if line.startswith("| mean_delta |"))
+    silent, chat = row.split("|")[2:4]
+    assert "(n=3)" in silent and "(n=3)" in chat and float(chat.split()[0]) > float(silent.split()[0])
+
+
+def test_mean_ci_against_hand_computed_values() -> None:
+    from sociallm.report_stats import mean_ci
+
+    m, lo, hi = mean_ci([1.0, 2.0, 3.0])  # sd 1, n 3, t(0.975, 2) = 4.303
+    assert m == 2.0 and lo == pytest.approx(2 - 4.303 / 3**0.5) and hi == pytest.approx(2 + 4.303 / 3**0.5)
+    assert mean_ci([5.0]) == (5.0, 5.0, 5.0)

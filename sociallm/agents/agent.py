@@ -172,7 +172,8 @@ class Agent:
                 continue
             if changed:
                 repairs.append(f"{result.text.strip()!r} repaired to {value} (range {spec.min}–{spec.max})")
-            payload.update(value=value, shown=f"{spec.unit}{value:.{spec.decimals}f}", raw=result.text)
+            shown = value if spec.kind == "choice" else f"{spec.unit}{value:.{spec.decimals}f}"
+            payload.update(value=value, shown=shown, raw=result.text)
             break
         else:
             payload.update(value=None, raw=result.text if result else "", missing=True)

@@ -42,6 +42,7 @@ Emit = Callable[[Event], Awaitable[Any]]
 SECTIONS: dict[str, str] = {
     "emotion": "sociallm.agents.emotion",
     "memory": "sociallm.memory.section",
+    "info": "sociallm.agents.info",
 }
 
 

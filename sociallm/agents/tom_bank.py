@@ -40,10 +40,18 @@ class ToMModel(nn.Module):
         c = self.ssm.config
         self.expect = nn.Parameter(torch.randn(c.d_state) / c.d_state**0.5)
         self.embed = nn.Linear(c.d_model, c.d_inner, bias=False)
+        # Supervised read-outs of the target from its state: valence, arousal (affect events) and a
+        # logit of a scripted hidden intent (the deception scenario's ground truth).
+        self.probe = nn.Linear(c.d_inner, 3)
 
     def expectation(self, h: torch.Tensor) -> torch.Tensor:
         """What the state expects its target to say next, in the comparison space (..., d_inner)."""
         return h @ self.expect
+
+    def probes(self, h: torch.Tensor) -> torch.Tensor:
+        """(..., 3): valence and arousal in [-1, 1] / [0, 1] after tanh / sigmoid, and the intent logit."""
+        raw = self.probe(self.expectation(h))
+        return torch.stack([torch.tanh(raw[..., 0]), torch.sigmoid(raw[..., 1]), raw[..., 2]], dim=-1)
 
     def surprise(self, h: torch.Tensor, embedded: torch.Tensor) -> torch.Tensor:
         """1 − cosine between the expectation and the (embedded) message that actually came."""

@@ -19,7 +19,7 @@ from sociallm.backbone.base import (
 from sociallm.backbone.constraints import parse_number
 from sociallm.backbone.openai_compat import OpenAICompatLLM
 
-KINDS = ("embedded", "openai")
+KINDS = ("embedded", "openai", "vllm")
 
 
 async def make_backbone(
@@ -42,6 +42,11 @@ async def make_backbone(
         if not url:
             raise ValueError("the openai backbone needs a url, e.g. http://127.0.0.1:8000/v1")
         return await OpenAICompatLLM(url, model, **options).open()
+    if kind == "vllm":
+        # "vllm": attach to `url`, or with launch=True start a server for `model` (see backbone/vllm.py).
+        from sociallm.backbone.vllm import VLLMLLM
+
+        return await VLLMLLM.create(model, url=url, **options)
     raise ValueError(f"unknown backbone kind {kind!r}; known: {', '.join(KINDS)}")
 
 

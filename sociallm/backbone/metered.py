@@ -28,6 +28,19 @@ class MeteredLLM:
         self.calls = 0
         self.prompt_tokens = 0
         self.completion_tokens = 0
+        # Per agent ("runtime" for calls no agent made): calls, tokens, cached tokens, latency.
+        self.by_agent: dict[str, dict[str, float]] = {}
+
+    def _count(self, agent: str, prompt: int, completion: int, cached: int | None, latency: float) -> None:
+        row = self.by_agent.setdefault(
+            agent or "runtime",
+            {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0, "latency_s": 0.0},
+        )
+        row["calls"] += 1
+        row["prompt_tokens"] += prompt
+        row["completion_tokens"] += completion
+        row["cached_tokens"] += cached or 0
+        row["latency_s"] = round(row["latency_s"] + latency, 4)
 
     async def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         results = await self.inner.generate(requests)
@@ -35,6 +48,7 @@ class MeteredLLM:
             self.calls += 1
             self.prompt_tokens += res.prompt_tokens
             self.completion_tokens += res.completion_tokens
+            self._count(req.agent, res.prompt_tokens, res.completion_tokens, res.cached_tokens, res.latency_s)
             payload: dict[str, Any] = {
                 "purpose": req.purpose,
                 "model": res.model,
@@ -66,6 +80,36 @@ class MeteredLLM:
                 )
             )
         return results
+
+    async def score(
+        self, items: list[tuple[str, str]], model: str | None = None, *, agent: str = "", purpose: str = "info"
+    ) -> list[Any]:
+        """The backend's `score` (prompt logprobs of text after a context), metered like generate()."""
+        scores = await self.inner.score(items, model)  # type: ignore[attr-defined]
+        for sc in scores:
+            self.calls += 1
+            self.prompt_tokens += sc.prompt_tokens
+            self.completion_tokens += sc.completion_tokens
+            self._count(agent, sc.prompt_tokens, sc.completion_tokens, sc.cached_tokens, sc.latency_s)
+            await self._emit(
+                Event(
+                    kind="llm_call",
+                    source=agent or "runtime",
+                    channel=LLM_CHANNEL,
+                    to=[agent] if agent else [],
+                    tick=self._tick(),
+                    payload={
+                        "purpose": purpose,
+                        "model": sc.model,
+                        "prompt_tokens": sc.prompt_tokens,
+                        "completion_tokens": sc.completion_tokens,
+                        "cached_tokens": sc.cached_tokens,
+                        "latency_s": round(sc.latency_s, 4),
+                        "scored_tokens": sc.tokens,
+                    },
+                )
+            )
+        return scores
 
     def describe(self) -> dict[str, Any]:
         return self.inner.describe()

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Self
 
 import httpx
@@ -22,13 +24,14 @@ from sociallm.backbone.base import (
     GenerationResult,
     NumberConstraint,
 )
-from sociallm.backbone.constraints import DIALECTS, request_fields
+from sociallm.backbone.constraints import DIALECTS, gbnf_literal, request_fields
 
 # Rate limits, overload and server faults pass; 501/505 say "never", so retrying them only adds delay.
 _RETRY_STATUS = frozenset({408, 429}) | (frozenset(range(500, 600)) - {501, 505})
 _MAX_BACKOFF_S = 30.0
 _MAX_RETRY_AFTER_S = 60.0
 _ERROR_TEXT_CHARS = 300
+_MAX_STOPS = 4  # OpenAI's limit, which vLLM enforces too
 
 
 def normalise_base_url(url: str) -> str:
@@ -118,6 +121,39 @@ def _cached_tokens(body: dict[str, Any]) -> int | None:
     return None
 
 
+@dataclass
+class TextScore:
+    """How probable a text was after a context: `logprob` is the natural-log sum over its `tokens`."""
+
+    logprob: float
+    tokens: int
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int | None = None
+    latency_s: float = 0.0
+    model: str = ""
+    exact: bool = True  # False: one forced tokenization path (a lower bound), see OpenAICompatLLM.score
+
+    @property
+    def bits(self) -> float:
+        return -self.logprob / math.log(2)
+
+
+def _echo_span(logprobs: dict[str, Any], start: int, prompt_tokens: int) -> tuple[float, int]:
+    """Sum of the echoed prompt-token logprobs from character `start` on (a token straddling `start`
+    counts: its probability was spent on the text too). The generated token after the prompt is left out."""
+    offsets, values, tokens = logprobs["text_offset"], logprobs["token_logprobs"], logprobs["tokens"]
+    n = prompt_tokens or len(values) - 1
+    total, count = 0.0, 0
+    for off, value, tok in zip(offsets[:n], values[:n], tokens[:n], strict=True):
+        if value is not None and off + len(tok) > start:
+            total += float(value)
+            count += 1
+    if count == 0:
+        raise ValueError("no prompt tokens fell inside the scored text")
+    return total, count
+
+
 # Tokens back that DRY looks for repeats: the whole prompt of a slot (the server rejects -1).
 _DRY_WINDOW = 8192
 
@@ -143,6 +179,7 @@ class OpenAICompatLLM:
         dialect: str = "auto",
         transport: httpx.AsyncBaseTransport | None = None,
         cache_prompt: bool = True,
+        required_models: dict[str, str] | None = None,
     ) -> None:
         if dialect != "auto" and dialect not in DIALECTS:
             raise ValueError(f"dialect must be 'auto' or one of {', '.join(DIALECTS)}, not {dialect!r}")
@@ -156,6 +193,9 @@ class OpenAICompatLLM:
         self.backoff_s = backoff_s
         self.served_models: list[str] = []
         self.cache_prompt = cache_prompt
+        self.send_seed = True  # per-request seeds; VLLMLLM turns them off where the server crashes on them
+        # Where in the scenario a model name came from -> the name; checked against /v1/models at start.
+        self.required_models = dict(required_models or {})
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
@@ -195,6 +235,13 @@ class OpenAICompatLLM:
             elif self.served_models and self.model not in self.served_models:
                 raise BackendError(
                     f"model {self.model!r} is not served at {self.base_url}; served: {', '.join(self.served_models)}"
+                )
+            served = set(self.served_models)
+            missing = [f"{where}: {name!r}" for where, name in self.required_models.items() if name not in served]
+            if missing and self.served_models:
+                raise BackendError(
+                    f"{'; '.join(missing)} not served at {self.base_url}; served: {', '.join(self.served_models)} "
+                    "(add it to the server, e.g. --served-model-name or --lora-modules, or fix the name)"
                 )
             self._started = True
         return self
@@ -244,10 +291,11 @@ class OpenAICompatLLM:
             body["messages"] = [m.model_dump() for m in request.messages or []]
         else:
             body["prompt"] = request.prompt
-        if request.seed is not None:
+        if request.seed is not None and self.send_seed:
             body["seed"] = request.seed
         if request.stop:
-            body["stop"] = list(request.stop)
+            # vLLM and OpenAI accept at most 4 stop strings (HTTP 400 beyond); the rest are cut client-side.
+            body["stop"] = list(request.stop) if self.dialect == "llamacpp" else list(request.stop)[:_MAX_STOPS]
         if request.logprobs:
             if chat:
                 body["logprobs"] = True
@@ -279,6 +327,10 @@ class OpenAICompatLLM:
             text = (choice.get("message") or {}).get("content") or ""
         else:
             text = choice.get("text") or ""
+        finish = choice.get("finish_reason")
+        if len(request.stop) > len(body.get("stop", request.stop)):
+            text, cut = _cut_at_stops(text, request.stop[_MAX_STOPS:])
+            finish = "stop" if cut else finish
         text = _tidy_constrained(text, request)
         usage = reply.get("usage") or {}
         return GenerationResult(
@@ -287,10 +339,66 @@ class OpenAICompatLLM:
             completion_tokens=int(usage.get("completion_tokens") or 0),
             cached_tokens=_cached_tokens(reply),
             latency_s=latency,
-            finish_reason=choice.get("finish_reason"),
+            finish_reason=finish,
             model=str(reply.get("model") or body.get("model") or ""),
             attempts=attempts,
             logprobs=_token_logprobs(choice.get("logprobs")) if request.logprobs else None,
+        )
+
+    # ---- information content --------------------------------------------------------------------
+
+    async def score(self, items: list[tuple[str, str]], model: str | None = None) -> list[TextScore]:
+        """Log-probability of each `text` continuing its `context`: [(context, text), ...], sent concurrently.
+
+        vLLM: the prompt's own logprobs (`echo` + `logprobs: 0`, one token generated), so the text's own
+        tokenization is scored (`exact`). llama.cpp has no prompt logprobs; decoding is forced through a
+        grammar that spells the text at temperature 0 and the raw (pre-grammar) logprob of each forced
+        token is summed: one tokenization path of the text, so a lower bound on its probability. Generic
+        OpenAI servers have neither and raise BackendError.
+        """
+        if not self._started:
+            await self.start()
+        if self.dialect not in ("vllm", "llamacpp"):
+            raise BackendError(f"server at {self.base_url} ({self.dialect}) offers no prompt logprobs to score text")
+        return list(await asyncio.gather(*(self._score_one(c, t, model) for c, t in items)))
+
+    async def _score_one(self, context: str, text: str, model: str | None) -> TextScore:
+        body: dict[str, Any] = {"model": model or self.model, "temperature": 0.0}
+        if self.dialect == "vllm":
+            body.update(prompt=context + text, max_tokens=1, echo=True, logprobs=0)
+        else:
+            body.update(
+                prompt=context,
+                max_tokens=len(text.encode()) + 2,
+                grammar="root ::= " + gbnf_literal(text),
+                logprobs=1,
+                cache_prompt=self.cache_prompt,
+            )
+        async with self._slots:
+            started = time.perf_counter()
+            reply, _ = await self._request("POST", "/completions", body)
+            latency = time.perf_counter() - started
+        try:
+            choice = reply["choices"][0]
+            usage = reply.get("usage") or {}
+            if self.dialect == "vllm":
+                logprob, tokens = _echo_span(choice["logprobs"], len(context), int(usage.get("prompt_tokens") or 0))
+            else:
+                forced = [float(t["logprob"]) for t in choice["logprobs"]["content"]]
+                if choice.get("text") != text:
+                    raise ValueError(f"forced decoding produced {choice.get('text')!r}")
+                logprob, tokens = sum(forced), len(forced)
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise BackendError(f"server at {self.base_url} gave no usable logprobs for scoring: {exc}") from exc
+        return TextScore(
+            logprob=logprob,
+            tokens=tokens,
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            cached_tokens=_cached_tokens(reply),
+            latency_s=latency,
+            model=str(reply.get("model") or body["model"] or ""),
+            exact=self.dialect == "vllm",
         )
 
     # ---- transport ------------------------------------------------------------------------------
@@ -305,6 +413,9 @@ class OpenAICompatLLM:
             try:
                 response = await self._client.request(method, path, json=body)
             except httpx.TransportError as exc:  # connect/read errors and timeouts
+                if await self._recover(exc):
+                    attempts -= 1  # the fault was fixed (e.g. a crashed server restarted): not the request's fault
+                    continue
                 if last_try:
                     raise BackendError(
                         f"cannot reach model server at {url} ({type(exc).__name__}: "
@@ -332,6 +443,11 @@ class OpenAICompatLLM:
             delay = _retry_after_s(response)
             await self._sleep(self._backoff(attempts) if delay is None else delay)
 
+    async def _recover(self, exc: httpx.TransportError) -> bool:
+        """A chance to fix the server after a transport error (True = fixed, retry now). Subclasses that
+        own their server restart it here; a plain client cannot."""
+        return False
+
     def _backoff(self, attempt: int) -> float:
         # Full jitter: concurrent requests that failed together do not come back together.
         return random.uniform(0.0, min(_MAX_BACKOFF_S, self.backoff_s * 2 ** (attempt - 1)))
@@ -350,6 +466,12 @@ def repetition_fields(strength: float, dialect: str) -> dict[str, Any]:
     if dialect == "vllm":
         return {"repetition_penalty": 1.0 + 0.1 * strength}
     return {"frequency_penalty": 0.5 * strength}
+
+
+def _cut_at_stops(text: str, stops: list[str]) -> tuple[str, bool]:
+    """`text` up to the earliest of `stops` (excluded), and whether one was found."""
+    cuts = [i for i in (text.find(s) for s in stops if s) if i >= 0]
+    return (text[: min(cuts)], True) if cuts else (text, False)
 
 
 def _tidy_constrained(text: str, request: GenerationRequest) -> str:

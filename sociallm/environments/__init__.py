@@ -9,6 +9,11 @@ from sociallm.environments.base import ActionSpec, Environment, EnvironmentConfi
 # name in scenario files -> "module:Class"; imported lazily so a scenario pays only for its own game.
 REGISTRY: dict[str, str] = {
     "bertrand": "sociallm.environments.bertrand:BertrandMarket",
+    "auction": "sociallm.environments.auction:SealedBidAuction",
+    "commons": "sociallm.environments.commons:Commons",
+    "overseer": "sociallm.environments.overseer:OverseerGame",
+    "ipd": "sociallm.environments.ipd:PrisonersDilemma",
+    "deception": "sociallm.environments.deception:DeceptionGame",
 }
 
 

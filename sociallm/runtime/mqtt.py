@@ -34,6 +34,11 @@ CONTROL = "_ctl"  # a channel name can never start with "_", so control topics n
 NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 
 
+# Publishes awaiting their acknowledgement at once: aiomqtt scans all pending calls on every publish, so an
+# unbounded window costs O(n²) (measured: 930 events/s at 3,000 in flight).
+WINDOW = 64
+
+
 class BusError(RuntimeError):
     """A broker problem the user must fix (bad URL, unreachable broker, refused credentials)."""
 
@@ -203,6 +208,7 @@ class MqttLink:
         # The reader also watches the connection: it ends (with an MqttError) when the broker goes away.
         reader = asyncio.create_task(self._read(client))
         sends: set[asyncio.Task[None]] = set()
+        getter: asyncio.Task[int] | None = None
 
         def launch(key: int) -> None:
             task = asyncio.create_task(self._send(client, key))
@@ -218,14 +224,22 @@ class MqttLink:
                 getter = asyncio.create_task(self._queue.get())
                 done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
                 if reader in done:
-                    getter.cancel()  # a key taken here stays in _unacked and is re-sent on reconnect
                     reader.result()
-                    raise aiomqtt.MqttError("connection closed")
-                key = getter.result()
-                if key in self._unacked and not any(_is(t, key) for t in sends):
-                    launch(key)
+                    raise aiomqtt.MqttError("connection closed")  # keys taken stay in _unacked: re-sent later
+                keys = [getter.result()]
+                while not self._queue.empty():  # a burst goes out in one pass, without a task per wait
+                    keys.append(self._queue.get_nowait())
+                in_flight = {getattr(t, "key", None) for t in sends if not t.done()}
+                for key in keys:
+                    if key in self._unacked and key not in in_flight:
+                        while len(sends) >= WINDOW:
+                            done, _ = await asyncio.wait({*sends, reader}, return_when=asyncio.FIRST_COMPLETED)
+                            if reader in done:
+                                reader.result()
+                                raise aiomqtt.MqttError("connection closed")
+                        launch(key)
         finally:
-            for t in (*sends, reader):
+            for t in (*sends, reader, *([getter] if getter else [])):
                 t.cancel()
 
     async def _send(self, client: aiomqtt.Client, key: int) -> None:
@@ -262,10 +276,6 @@ class MqttLink:
                 await self._task
             except (asyncio.CancelledError, aiomqtt.MqttError):
                 pass
-
-
-def _is(task: asyncio.Task[Any], key: int) -> bool:
-    return getattr(task, "key", None) == key and not task.done()
 
 
 class MqttBus(InProcessBus):

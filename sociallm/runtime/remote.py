@@ -195,6 +195,8 @@ class RemoteHub:
             return False
 
     async def wait_ready(self, timeout_s: float) -> None:
+        if not self.expected:
+            return  # the bus only carries the run to listeners; every agent is local
         try:
             await asyncio.wait_for(self._ready.wait(), timeout_s)
         except TimeoutError:

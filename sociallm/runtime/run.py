@@ -8,14 +8,15 @@ and the environment answers with the events it causes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sociallm.agents.agent import Agent
 from sociallm.agents.sections import SectionContext, build_sections
@@ -42,6 +43,9 @@ from sociallm.runtime.rundir import (
 )
 from sociallm.runtime.scenario import ScenarioSpec, parse_scenario
 from sociallm.runtime.scheduler import Scheduler, system_event
+
+if TYPE_CHECKING:
+    from sociallm.runtime.remote import Distribution, RunRemote
 
 
 def new_run_id(scenario: str) -> str:
@@ -74,9 +78,17 @@ async def default_backbone(spec: ScenarioSpec) -> LLM:
     if b.deterministic:
         # Measured on llama.cpp: a prompt-cache hit or a different batch changes the sampled text for a seed.
         options.update(max_in_flight=1, cache_prompt=False)
+    # Per-agent models are checked against the server's /v1/models before the first round.
+    options["required_models"] = {f"agents[{i}].model": a.model for i, a in enumerate(spec.agents) if a.model}
     if b.kind == "embedded":
         options["n_parallel"] = b.n_parallel
         return await make_backbone("embedded", **options)
+    if b.kind == "vllm":
+        options.update(max_restarts=b.max_restarts, seeds=b.seeds)
+        if b.launch:
+            options.update(
+                launch=True, args=b.args, python=b.python, served_name=b.served_name, start_timeout_s=b.start_timeout_s
+            )
     return await make_backbone(b.kind, url=b.url, model=b.model, **options)
 
 
@@ -90,6 +102,7 @@ class Run:
         taps: list[Tap] | None = None,
         on_round: Callable[[int, int], None] | None = None,
         run_id: str | None = None,
+        distribution: Distribution | None = None,
     ) -> None:
         self.spec = spec
         self.run_dir = Path(run_dir)
@@ -110,6 +123,16 @@ class Run:
         self._started = 0.0
         self._lock: RunLock | None = None
         self.control = RunControl()
+        # Experiment interventions: awaited as hook(run, tick) right after each round_start; talk phases on
+        # a channel in `muted` are skipped. Both are re-applied on resume by whoever set them.
+        self.round_hooks: list[Callable[[Run, int], Awaitable[None]]] = []
+        self.muted: set[str] = set()
+        # Agents hosted by workers over MQTT (`--bus`, `--workers`); None: one process, in-process bus.
+        self.remote: RunRemote | None = None
+        if distribution is not None:
+            from sociallm.runtime.remote import RunRemote  # aiomqtt only for distributed runs
+
+            self.remote = RunRemote(distribution, self.run_id, spec.agent_names)
 
     # -- the one path every event takes ------------------------------------------------------
     async def emit(self, event: Event) -> Event:
@@ -158,6 +181,8 @@ class Run:
 
     async def _checkpoint(self) -> None:
         assert self.bus is not None and self.log is not None and self.llm is not None
+        if self.remote is not None:
+            await self.remote.sync_states(self.agents)
         self.log.flush()
         await self._checkpointer.save(
             {
@@ -170,6 +195,7 @@ class Run:
                     "calls": self.llm.calls,
                     "prompt_tokens": self.llm.prompt_tokens,
                     "completion_tokens": self.llm.completion_tokens,
+                    "by_agent": self.llm.by_agent,
                 },
             },
             self.log.fileno(),
@@ -199,10 +225,15 @@ class Run:
             raise
         self.llm = MeteredLLM(llm, self.emit, lambda: self.tick, log_prompts=self.spec.backbone.log_prompts)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if (use_run_dir := getattr(llm, "use_run_dir", None)) is not None:
+            use_run_dir(self.run_dir)  # e.g. a launched vLLM server's log moves to <run>/vllm.log
         self._lock = lock or RunLock(self.run_dir)
         start_seq = checkpoint["seq"] if checkpoint else 0
         moved = truncate_log_after(self.run_dir, start_seq) if resuming else 0
-        self.bus = InProcessBus(self.run_id, start_seq=start_seq)
+        if self.remote is not None:
+            self.bus = await self.remote.open_bus(start_seq, self.emit)
+        else:
+            self.bus = InProcessBus(self.run_id, start_seq=start_seq)
         self.log = EventLog(self.run_dir / EVENTS_FILE)
         self._checkpointer = Checkpointer(self.run_dir / CHECKPOINT)
         self.bus.add_tap("#", self.log.write)
@@ -213,6 +244,9 @@ class Run:
         # Run-wide resources for sections; the environment is there for its optional appraise() hook.
         shared: dict[str, Any] = {"environment": self.env}
         for a in self.spec.agents:
+            if self.remote is not None and (proxy := self.remote.agent(a.name, self.spec)) is not None:
+                self.agents[a.name] = proxy  # type: ignore[assignment]
+                continue
             ctx = SectionContext(a, self.spec, self.llm, self.emit, self.run_dir, lambda: self.tick, shared)
             self.agents[a.name] = Agent(a, self.spec, self.env.rules(a.name), self.llm, build_sections(ctx))
         for agent in self.agents.values():
@@ -221,6 +255,13 @@ class Run:
         status, error = "running", None
         self._started = time.perf_counter()
         try:
+            if self.remote is not None:
+                await self.remote.start(
+                    self.spec,
+                    {n: self.env.rules(n) for n in self.spec.agent_names},
+                    str(self.run_dir.resolve()),
+                    getattr(llm, "base_url", None),
+                )
             if checkpoint:
                 self.env.load_state(checkpoint["environment"])
                 for name, st in checkpoint["agents"].items():
@@ -229,6 +270,7 @@ class Run:
                 self.llm.calls = checkpoint["llm"]["calls"]
                 self.llm.prompt_tokens = checkpoint["llm"]["prompt_tokens"]
                 self.llm.completion_tokens = checkpoint["llm"]["completion_tokens"]
+                self.llm.by_agent = checkpoint["llm"].get("by_agent", {})
                 self._manifest("running", resumed_at=_now())
                 await self.emit(
                     system_event(
@@ -243,6 +285,8 @@ class Run:
                 await self._checkpoint()
 
             scheduler = Scheduler(self.spec, self.agents, self.env, self.emit)
+            scheduler.muted = self.muted
+            scheduler.round_hooks = [functools.partial(hook, self) for hook in self.round_hooks]
             status = "completed"
             for tick in range(self.rounds_completed + 1, self.spec.rounds + 1):
                 if not await self.control.gate():
@@ -276,6 +320,8 @@ class Run:
             for agent in self.agents.values():
                 for section in agent.sections:
                     await section.aclose()
+            if self.remote is not None:
+                await self.remote.finish()
             if self.log:
                 self.log.close()
             if self.bus:
@@ -292,6 +338,7 @@ class Run:
                 "calls": self.llm.calls,
                 "prompt_tokens": self.llm.prompt_tokens,
                 "completion_tokens": self.llm.completion_tokens,
+                "by_agent": self.llm.by_agent,
             }
         return out
 

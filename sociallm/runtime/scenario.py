@@ -67,9 +67,19 @@ class EnvironmentSpec(Spec):
 
 
 class BackboneSpec(Spec):
-    kind: Literal["embedded", "openai"] = "embedded"
+    kind: Literal["embedded", "openai", "vllm"] = "embedded"
     url: str | None = None
     model: str | None = None
+    # kind vllm: start the server ourselves (`model` = a local folder or cached id) or attach to `url`.
+    launch: bool = Field(default=False, description="kind vllm: start `python -m vllm...api_server` for `model`.")
+    args: list[str] = Field(default_factory=list, description="kind vllm + launch: extra server flags.")
+    python: str | None = Field(default=None, description="kind vllm + launch: the vLLM venv's python or folder.")
+    served_name: str | None = Field(default=None, description="kind vllm + launch: model name requests use.")
+    start_timeout_s: float = Field(default=600.0, gt=0, description="kind vllm + launch: wait for /v1/models.")
+    max_restarts: int = Field(default=2, ge=0, le=100, description="kind vllm + launch: restarts after a crash.")
+    seeds: bool | None = Field(
+        default=None, description="kind vllm: per-request seeds (default: on; off on a launched CPU server)."
+    )
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     max_tokens: int = Field(default=48, ge=1, le=4096)
     max_in_flight: int = Field(default=16, ge=1, le=1024)
@@ -89,6 +99,10 @@ class BackboneSpec(Spec):
     def _openai_needs_url(self) -> BackboneSpec:
         if self.kind == "openai" and not self.url:
             raise ValueError("kind `openai` needs `url:` (e.g. http://127.0.0.1:8000/v1)")
+        if self.kind == "vllm" and not self.url and not (self.launch and self.model):
+            raise ValueError("kind `vllm` needs `url:` to attach, or `launch: true` and `model:` to start a server")
+        if self.kind == "vllm" and self.url and self.launch:
+            raise ValueError("kind `vllm`: give `url:` (attach) or `launch: true` (start one), not both")
         return self
 
 

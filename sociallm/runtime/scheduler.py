@@ -49,9 +49,13 @@ class Scheduler:
         self.agents = agents
         self.env = env
         self.emit = emit
+        self.muted: set[str] = set()  # channels whose talk phases are skipped (an experiment's intervention)
+        self.round_hooks: list[Callable[[int], Awaitable[Any]]] = []  # awaited after each round_start
 
     async def run_round(self, tick: int) -> None:
         await self.emit(system_event(tick, "round_start", tick=tick))
+        for hook in self.round_hooks:
+            await hook(tick)
         for phase in self.spec.schedule:
             await self.run_phase(tick, phase)
         await self.emit(system_event(tick, "round_end", tick=tick))
@@ -59,6 +63,9 @@ class Scheduler:
     async def run_phase(self, tick: int, phase: PhaseSpec) -> None:
         names = turn_order(self.spec.members(phase.channel), phase, tick)
         info = {"phase": phase.name, "kind": phase.kind, "mode": phase.mode, "action": phase.action}
+        if phase.kind == "talk" and phase.channel in self.muted:
+            await self.emit(system_event(tick, "phase_skipped", reason="channel muted", channel=phase.channel, **info))
+            return
         await self.emit(system_event(tick, "phase_start", **info))
         for t in range(phase.turns):
             turns = {n: self._turn(tick, phase, n, t) for n in names}

@@ -63,6 +63,20 @@ def watch_app(
     )
 
 
+def bus_app(url: str, run_id: str, *, refresh_hz: float = 15.0):  # -> SocietyApp, kept lazy
+    """Build the app for a live run heard over its MQTT broker (a one-line error for a bad URL)."""
+    from sociallm.runtime.mqtt import BusError
+    from sociallm.tui.app import SocietyApp
+    from sociallm.tui.feed import BusFeed
+
+    try:
+        feed = BusFeed(url, run_id)
+    except BusError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    return SocietyApp(feed, backend=f"bus {feed.config.url}", refresh_hz=refresh_hz)
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def watch(
@@ -79,9 +93,11 @@ def register(app: typer.Typer) -> None:
         """Watch a run in the terminal UI: replay a finished run folder, or follow one being written."""
         err = typer.echo
         if bus is not None:
-            err(f"error: watching over the bus ({bus}, run {run_id or '?'}) is not available yet: the MQTT bus "
-                "is not built; watch a run folder instead: sociallm watch RUN_DIR", err=True)  # fmt: skip
-            raise typer.Exit(2)
+            if not run_id:
+                err("error: --bus needs --run RUN_ID (printed by `sociallm run`; the run folder's name)", err=True)
+                raise typer.Exit(2)
+            bus_app(bus, run_id).run()
+            return
         if run_dir is None:
             err("error: give a RUN_DIR (a folder made by `sociallm run`), or --bus URL --run RUN_ID", err=True)
             raise typer.Exit(2)

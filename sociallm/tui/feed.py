@@ -146,3 +146,43 @@ class FollowFeed(Feed):
             if not self.paused:
                 self.read_new()
             await asyncio.sleep(self.poll_s)
+
+
+class BusFeed(Feed):
+    """A live run heard over its MQTT broker, from the moment of attaching (in seq order, exactly once)."""
+
+    mode = "bus"
+
+    def __init__(self, url: str, run: str, ca_file: str | None = None) -> None:
+        super().__init__()
+        from sociallm.runtime.mqtt import parse_bus_url
+
+        self.config = parse_bus_url(url, ca_file=ca_file)  # a BusError names the bad URL before the UI starts
+        self.run = run
+        self.stream = None
+
+    def describe(self) -> str:
+        seen = f", at seq {self.stream.last}" if self.stream is not None and self.stream.last else ", waiting"
+        return f"bus {self.config.url} run {self.run}{seen}"
+
+    async def pump(self) -> None:
+        import secrets
+
+        from sociallm.runtime.mqtt import BusError, listen
+
+        try:
+            link, self.stream = await listen(self.config, self.run, f"sociallm-watch-{secrets.token_hex(4)}", None)
+        except BusError as exc:
+            self.problems.append(str(exc))
+            self.finished = True
+            return
+        try:
+            while not self.finished:
+                ev = await self.stream.queue.get()
+                self.buffer.append(ev)
+                if ev.kind == "system" and ev.payload.get("event") == "run_end":
+                    self.finished = True
+                self.problems.extend(self.stream.dropped)
+                self.stream.dropped.clear()
+        finally:
+            await link.aclose(drain_s=0)

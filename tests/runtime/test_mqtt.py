@@ -132,3 +132,23 @@ def test_bus_url_credentials_and_tls():
     assert (cfg.host, cfg.port, cfg.username, cfg.password, cfg.tls) == ("broker.lab", 8884, "bob", "s@cret", True)
     assert "s@cret" not in cfg.url
     assert parse_bus_url("mqtt://h").port == 1883
+
+
+async def test_the_pure_python_fallback_broker_carries_a_run(tmp_path):
+    """CI has mosquitto, so the fallback would otherwise go untested."""
+    from tests.runtime.broker import AmqttBroker
+
+    b = AmqttBroker(tmp_path)
+    await b.start()
+    try:
+        cfg = parse_bus_url(b.url)
+        link, stream = await listen(cfg, "r5", "listener-5")
+        bus = MqttBus("r5", cfg)
+        await bus.start()
+        sent = [await bus.publish(msg(i)) for i in range(20)]
+        got = await collect(stream, 20)
+        assert [e.id for e in got] == [e.id for e in sent]
+        await bus.aclose()
+        await link.aclose()
+    finally:
+        await b.stop()

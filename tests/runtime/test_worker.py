@@ -229,3 +229,19 @@ async def test_worker_acts_only_for_its_agents(broker):
     w = Worker("solo-1", ["Alice"], parse_bus_url(broker.url), llm=FakeLLM())
     await w._answer(Down(kind="turn", agent="Bob"))
     assert w.refused == ["Bob"]
+
+
+async def test_cli_run_with_local_workers_on_the_embedded_model(tmp_path, broker):
+    """`sociallm run --bus --workers 2`: two worker processes share the run's model server."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "sociallm.cli", "run", "bertrand", "--rounds", "2", "--set", "backbone.max_tokens=12"]
+    cmd += ["--bus", broker.url, "--workers", "2", "--out", str(out), "-q"]
+    proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    stdout, _ = await asyncio.wait_for(proc.communicate(), 300)
+    assert proc.returncode == 0, stdout.decode()[-2000:]
+    events = read_events(out / "events.jsonl").events
+    talk = [e for e in events if e.kind == "message"]
+    assert {e.source for e in talk} == {"Alice", "Bob"} and not [e for e in talk if e.payload.get("no_show")]
+    calls = [e for e in events if e.kind == "llm_call"]
+    assert {e.source for e in calls} == {"Alice", "Bob"} and all(e.payload.get("text") is not None for e in calls)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))

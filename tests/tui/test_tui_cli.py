@@ -31,11 +31,12 @@ def cli() -> typer.Typer:
     return app
 
 
-def test_watch_over_mqtt_is_not_available_yet() -> None:
-    result = CliRunner().invoke(cli(), ["watch", "--bus", "mqtt://127.0.0.1:1883", "--run", "r1"])
-    assert result.exit_code == 2
+def test_watch_over_mqtt_needs_a_run_id_and_a_good_url() -> None:
+    result = CliRunner().invoke(cli(), ["watch", "--bus", "mqtt://127.0.0.1:1883"])
+    assert result.exit_code == 2 and "--bus needs --run RUN_ID" in result.output
+    result = CliRunner().invoke(cli(), ["watch", "--bus", "http://127.0.0.1:1883", "--run", "r1"])
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and "not available yet" in lines[0] and "MQTT" in lines[0]
+    assert result.exit_code == 2 and len(lines) == 1 and "expected mqtt://" in lines[0]
 
 
 def test_watch_refuses_a_folder_without_a_log(tmp_path: Path) -> None:

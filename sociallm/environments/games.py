@@ -1,0 +1,191 @@
+"""Shared plumbing for the round-based game masters (auction, commons, overseer, prisoner's dilemma).
+
+`RoundGame` tracks the round, collects each agent's action of a round (the last one counts), and calls
+`resolve(action, tick, submitted)` when the scheduler closes that action's phase. All mutable state lives
+in `self.s`, a JSON-safe dict, so checkpoints are a JSON round trip. Parameters are validated into one-line
+`EnvironmentConfigError`s naming `environment.params.<field>`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import random
+from typing import Any
+
+from sociallm.environments.base import ActionSpec, EnvironmentConfigError
+from sociallm.runtime.events import Event
+
+
+def param_error(field: str, problem: str) -> EnvironmentConfigError:
+    return EnvironmentConfigError(f"environment.params.{field}: {problem}")
+
+
+def number(
+    params: dict[str, Any], field: str, default: float, lo: float | None = None, hi: float | None = None
+) -> float:
+    value = params.get(field, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise param_error(field, f"must be a finite number (got {value!r})")
+    if lo is not None and value < lo:
+        raise param_error(field, f"must be >= {lo:g} (got {value!r})")
+    if hi is not None and value > hi:
+        raise param_error(field, f"must be <= {hi:g} (got {value!r})")
+    return float(value)
+
+
+def integer(params: dict[str, Any], field: str, default: int, lo: int | None = None) -> int:
+    value = params.get(field, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise param_error(field, f"must be a whole number (got {value!r})")
+    if lo is not None and value < lo:
+        raise param_error(field, f"must be >= {lo} (got {value!r})")
+    return value
+
+
+def check_known(params: dict[str, Any], known: tuple[str, ...]) -> None:
+    for key in params:
+        if key not in known:
+            raise param_error(str(key), f"unknown parameter; known: {', '.join(sorted(known))}")
+
+
+def check_agents(agents: list[str], least: int, what: str = "agents") -> list[str]:
+    if len(agents) < least:
+        raise EnvironmentConfigError(f"environment.agents: this game needs at least {least} {what} (got {len(agents)})")
+    if len(set(agents)) != len(agents):
+        raise EnvironmentConfigError(f"environment.agents: names must be unique (got {agents})")
+    return list(agents)
+
+
+def money(x: float) -> str:
+    x = round(x, 2) + 0.0
+    return f"-${-x:.2f}" if x < 0 else f"${x:.2f}"
+
+
+def join(items: list[str]) -> str:
+    if not items:
+        return ""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def gini(xs: list[float]) -> float:
+    """Gini coefficient of non-negative amounts: 0 equal shares, (n−1)/n one takes all; 0 when all are 0."""
+    n = len(xs)
+    total = sum(xs)
+    if n == 0 or total <= 0:
+        return 0.0
+    diff = sum(abs(a - b) for a in xs for b in xs)
+    return diff / (2 * n * total)
+
+
+def round_rng(seed: int, tick: int, what: str) -> random.Random:
+    """A generator for one round's draws: the same on resume and replay, whatever happened before."""
+    return random.Random(f"{seed}|{tick}|{what}")
+
+
+class RoundGame:
+    """Base of the round-based games; subclasses set `name`, `actions` and implement the game."""
+
+    name = "game"
+    source = "game"
+    actions: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        self.agents: list[str] = []
+        self.p: dict[str, Any] = {}
+        self.s: dict[str, Any] = {"tick": 0, "last_resolved": {}, "pending": {}}
+
+    # ---- protocol ----
+    def reset(self, agents: list[str], params: dict[str, Any], rng: random.Random) -> list[Event]:
+        self.agents = list(agents)
+        self.p = self.check_params(dict(params or {}))
+        self.s = {"tick": 0, "last_resolved": {}, "pending": {}, "seed": rng.getrandbits(32)}
+        self.s.update(self.fresh_state())
+        return self.opening()
+
+    def on_event(self, event: Event) -> list[Event]:
+        payload = event.payload
+        if event.kind == "system" and payload.get("event") == "round_start":
+            self.s["tick"] = int(payload.get("tick", event.tick))
+            return self.round_start(self.s["tick"])
+        if event.kind == "action" and payload.get("action") in self.actions:
+            return self._collect(event)
+        if event.kind == "system" and payload.get("event") == "phase_end" and payload.get("action") in self.actions:
+            action = payload["action"]
+            tick = int(payload.get("tick", event.tick or self.s["tick"]))
+            if tick <= self.s["last_resolved"].get(action, 0):
+                return [self.warning(f"round {tick} of {action} was already resolved; ignored", tick)]
+            submitted = self.s["pending"].pop(f"{action}|{tick}", {})
+            self.s["last_resolved"][action] = tick
+            return self.resolve(action, tick, submitted)
+        return []
+
+    def _collect(self, event: Event) -> list[Event]:
+        tick = event.tick or self.s["tick"]
+        action = event.payload["action"]
+        who = event.source
+        if who not in self.actors(action):
+            return [self.warning(f"ignored {action} from {who!r}, who does not take part in it", tick)]
+        if tick <= self.s["last_resolved"].get(action, 0):
+            return [self.warning(f"ignored {who}'s {action} for round {tick}: that round is over", tick)]
+        value = event.payload.get("value")
+        if value is None:
+            return []  # missing (the agent's reply could not be repaired): resolve() applies the default
+        self.s["pending"].setdefault(f"{action}|{tick}", {})[who] = value
+        return []
+
+    def warning(self, text: str, tick: int) -> Event:
+        return Event(kind="system", source=self.source, tick=tick, payload={"event": "warning", "text": text})
+
+    def outcome(self, tick: int, text: str, to: list[str] | None = None, **payload: Any) -> Event:
+        return Event(
+            kind="outcome", source=self.source, tick=tick, to=list(to or []), payload={"text": text, **payload}
+        )
+
+    def observation(self, tick: int, text: str, to: list[str] | None = None, **payload: Any) -> Event:
+        return Event(
+            kind="observation", source=self.source, tick=tick, to=list(to or []), payload={"text": text, **payload}
+        )
+
+    def benchmarks(self, **payload: Any) -> Event:
+        """Benchmarks go into the log only as a system event: agents never read them."""
+        return Event(kind="system", source=self.source, payload={"event": "benchmarks", **payload})
+
+    @property
+    def done(self) -> bool:
+        return False
+
+    def state(self) -> dict[str, Any]:
+        return json.loads(json.dumps({"agents": self.agents, "params": self.p, "s": self.s}))
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        st = copy.deepcopy(state)
+        self.agents, self.p, self.s = st["agents"], st["params"], st["s"]
+
+    def choice_spec(self, name: str, options: list[str], description: str, cue: str) -> ActionSpec:
+        return ActionSpec(name=name, kind="choice", options=options, description=description, cue=cue)
+
+    def unknown_action(self, action: str) -> EnvironmentConfigError:
+        return EnvironmentConfigError(
+            f"schedule.action: unknown action {action!r} for {self.name}; known: {', '.join(self.actions)}"
+        )
+
+    # ---- for subclasses ----
+    def check_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        return params
+
+    def fresh_state(self) -> dict[str, Any]:
+        return {}
+
+    def opening(self) -> list[Event]:
+        return []
+
+    def actors(self, action: str) -> list[str]:
+        return self.agents
+
+    def round_start(self, tick: int) -> list[Event]:
+        return []
+
+    def resolve(self, action: str, tick: int, submitted: dict[str, Any]) -> list[Event]:
+        raise NotImplementedError

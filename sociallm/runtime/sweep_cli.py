@@ -1,0 +1,247 @@
+"""`sociallm sweep`, `sociallm resume` and `sociallm replay` (hooked into the CLI by `register(app)`)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from sociallm.backbone.base import BackendError
+from sociallm.runtime.experiment import Condition, ConditionError, grid, parse_interventions
+from sociallm.runtime.rundir import CHECKPOINT, MANIFEST, RunDirError, read_json
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def split_values(raw: str) -> list[str]:
+    """Split `a,b,[1, 2],"x, y"` at top-level commas (brackets and quotes keep theirs)."""
+    parts, depth, quote, cur = [], 0, "", ""
+    for ch in raw:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+            continue
+        cur += ch
+    parts.append(cur)
+    return [p.strip() for p in parts]
+
+
+def parse_axes(pairs: list[str]) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """`--set k=v` (one value: all runs) and `--set k=a,b,c` (an axis of the condition grid)."""
+    base: dict[str, Any] = {}
+    axes: dict[str, list[Any]] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConditionError(f"--set {pair!r}: expected KEY=VALUE or KEY=V1,V2,... (e.g. --set comm=none,public)")
+        try:
+            values = [yaml.safe_load(v) if v else "" for v in split_values(raw)]
+        except yaml.YAMLError:
+            raise ConditionError(f"--set {pair!r}: a value is not valid YAML") from None
+        if len(values) == 1:
+            base[key] = values[0]
+        else:
+            axes[key] = values
+    return base, axes
+
+
+def _progress_reporter(progress: Progress, runs: int) -> Any:
+    task = progress.add_task("sweep", total=None)
+    finished = {"n": 0}
+
+    def report(kind: str, entry: Any, done: int, total: int) -> None:
+        if kind == "end":
+            finished["n"] += 1
+            if entry.error:
+                progress.console.print(
+                    f"[red]failed[/] {entry.condition.name} seed {entry.seed}: {entry.error}", highlight=False
+                )
+        progress.update(task, total=total, completed=done, description=f"runs {finished['n']}/{runs}")
+
+    return report
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def sweep(
+        scenario: Annotated[str | None, typer.Argument(help="A built-in name or a YAML file.")] = None,
+        seeds: Annotated[int, typer.Option(help="Seeds per condition (scenario seed, +1, ...).", min=1)] = 5,
+        set_: Annotated[
+            list[str] | None,
+            typer.Option("--set", help="KEY=V (all runs) or KEY=V1,V2 (a condition axis); shortcuts comm, n, alpha"),
+        ] = None,
+        rounds: Annotated[int | None, typer.Option(help="Rounds per run.", min=1)] = None,
+        out_dir: Annotated[Path | None, typer.Option("--out", help="Sweep folder (default sweeps/NAME-TIME).")] = None,
+        jobs: Annotated[int, typer.Option(help="Runs in flight at once (they share one backend).", min=1)] = 4,
+        interventions: Annotated[
+            Path | None, typer.Option(help="YAML list of interventions (see README: Experiments).")
+        ] = None,
+        resume: Annotated[Path | None, typer.Option(help="Finish a half-done sweep folder.")] = None,
+        backend: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL; default embedded.")] = None,
+        model: Annotated[str | None, typer.Option(help="Model name on the server.")] = None,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the progress bar.")] = False,
+    ) -> None:
+        """Run every condition × seed of a scenario concurrently; tidy results in results.parquet/.csv."""
+        from sociallm.runtime.experiment import Experiment
+        from sociallm.runtime.sweep import load_plan, run_sweep, validate_plan
+
+        try:
+            if resume is not None:
+                if scenario is not None:
+                    _fail("give either a SCENARIO or --resume SWEEP_DIR, not both")
+                plan = load_plan(resume)
+            else:
+                if scenario is None:
+                    _fail("name a scenario (see `sociallm scenarios`) or give --resume SWEEP_DIR")
+                base, axes = parse_axes(set_ or [])
+                if rounds is not None:
+                    base["rounds"] = rounds
+                if backend:
+                    base.update({"backbone.kind": "openai", "backbone.url": backend})
+                if model:
+                    base["backbone.model"] = model
+                exp = Experiment(scenario, seeds=seeds, base=base)  # type: ignore[arg-type]
+                exp.conditions = grid(axes) if axes else [Condition(name="base")]
+                if interventions is not None:
+                    if not interventions.exists():
+                        _fail(f"--interventions {interventions}: file not found")
+                    raw = yaml.safe_load(interventions.read_text(encoding="utf-8")) or []
+                    if not isinstance(raw, list):
+                        _fail(f"{interventions}: expected a YAML list of interventions")
+                    exp.interventions = parse_interventions(raw, str(interventions))
+                stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+                plan = exp.plan(out_dir or Path("sweeps") / f"{Path(scenario).stem}-{stamp}")  # type: ignore[arg-type]
+            entries = validate_plan(plan)
+        except (ConditionError, RunDirError) as exc:
+            _fail(str(exc))
+        names = ", ".join(c.name for c in plan.conditions)
+        out.print(
+            f"[bold]{plan.scenario}[/]: {len(plan.conditions)} conditions ({names}) × {len(plan.seeds)} seeds "
+            f"= {len(entries)} runs → {plan.out}",
+            highlight=False,
+        )
+        progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("rounds"),
+            TimeElapsedColumn(),
+            console=out,
+            disable=False,
+        )
+        del quiet  # sweeps never print transcripts; the flag is accepted for symmetry with `run`
+        try:
+            with progress:
+                result = asyncio.run(run_sweep(plan, jobs=jobs, progress=_progress_reporter(progress, len(entries))))
+        except KeyboardInterrupt:
+            err.print(f"interrupted; finish it with: sociallm sweep --resume {plan.out}")
+            raise typer.Exit(130) from None
+        except (BackendError, ConditionError, RunDirError) as exc:
+            _fail(f"{exc}; finish it later with: sociallm sweep --resume {plan.out}", 1)
+        failed = [e for e in result.runs if e.error]
+        skipped = sum(e.status == "completed" for e in result.runs)
+        out.print(
+            f"[green]done[/]: {len(result.runs) - len(failed)}/{len(result.runs)} runs completed "
+            f"({skipped} already done), {len(result.rows)} rows → {plan.out / 'results.parquet'} and .csv",
+            highlight=False,
+        )
+        _print_summary(result.rows)
+        if failed:
+            err.print(f"{len(failed)} runs failed; retry them with: sociallm sweep --resume {plan.out}")
+            raise typer.Exit(1)
+
+    @app.command("resume")
+    def resume_cmd(
+        run_dir: Annotated[Path, typer.Argument(help="A run folder (or a sweep folder) left unfinished.")],
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live transcript.")] = False,
+    ) -> None:
+        """Continue a run killed mid-way from its last completed round (no event lost or duplicated)."""
+        if (run_dir / "sweep.json").exists():
+            sweep(resume=run_dir, quiet=True)
+            return
+        if not (run_dir / MANIFEST).exists():
+            _fail(f"{run_dir}: no {MANIFEST}; is it a sociallm run folder?")
+        from sociallm.runtime.experiment import attach_interventions, load_interventions
+        from sociallm.runtime.run import Run
+
+        try:
+            r = Run.resume(run_dir)
+            ivs, condition = load_interventions(run_dir)
+            attach_interventions(r, ivs, condition)
+        except (RunDirError, ConditionError, ValueError) as exc:
+            _fail(str(exc))
+        if not quiet:
+            from sociallm.cli import LivePrinter
+
+            r._taps.append(LivePrinter(out, r.spec.agent_names))
+        done = read_json(run_dir / CHECKPOINT)["rounds_completed"] if (run_dir / CHECKPOINT).exists() else 0
+        out.print(f"resuming {run_dir} after round {done} of {r.spec.rounds}")
+        try:
+            result = asyncio.run(r.execute())
+        except KeyboardInterrupt:
+            err.print(f"interrupted; continue with: sociallm resume {run_dir}")
+            raise typer.Exit(130) from None
+        except (BackendError, RunDirError, RuntimeError) as exc:
+            _fail(str(exc), 1)
+        out.print(f"[green]{result.status}[/]: {result.rounds_completed} rounds, {result.events} events → {run_dir}")
+
+    @app.command()
+    def replay(
+        run_dir: Annotated[Path, typer.Argument(help="A recorded run folder.")],
+        out_dir: Annotated[Path | None, typer.Option("--out", help="Where to write (default RUN_DIR-replay).")] = None,
+    ) -> None:
+        """Re-run a recorded run with its recorded model replies and check the log comes out identical."""
+        from sociallm.runtime.replay import ReplayMismatch, compare_logs, replay_run
+
+        if not (run_dir / MANIFEST).exists():
+            _fail(f"{run_dir}: no {MANIFEST}; is it a sociallm run folder?")
+        target = out_dir or run_dir.with_name(run_dir.name + "-replay")
+        if (target / MANIFEST).exists():
+            _fail(f"{target} already holds a replay; remove it or choose another --out")
+        try:
+            result, llm = asyncio.run(replay_run(run_dir, target))
+        except (ReplayMismatch, RunDirError, ValueError) as exc:
+            _fail(str(exc), 1)
+        diff = compare_logs(run_dir, target)
+        if diff:
+            _fail(f"replay differs from the recording: {diff}", 1)
+        out.print(
+            f"[green]identical[/]: {result.events} events, {llm.served} recorded replies served; "
+            f"normalised log matches byte for byte → {target}",
+            highlight=False,
+        )
+
+
+def _print_summary(rows: list[dict[str, Any]]) -> None:
+    """Mean of the headline run-level metric per condition (Δ for Bertrand), when there is one."""
+    from sociallm.report_stats import mean_ci
+
+    for metric in ("mean_delta", "mean_suppression", "survival_months", "coordination_rate", "cooperation_rate"):
+        by: dict[str, list[float]] = {}
+        for r in rows:
+            if r["metric"] == metric and r["round"] is None and not r["agent"]:
+                by.setdefault(r["condition"], []).append(r["value"])
+        for cond, values in by.items():
+            m, lo, hi = mean_ci(values)
+            out.print(f"  {cond}: {metric} {m:.3f} (95% CI {lo:.3f}..{hi:.3f}, n={len(values)})", highlight=False)

@@ -1,0 +1,41 @@
+"""The TUI attached to a live run over its MQTT broker."""
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from sociallm.runtime.mqtt import parse_bus_url
+from sociallm.runtime.remote import Distribution
+from sociallm.runtime.run import Run
+from sociallm.runtime.scenario import load_scenario
+from sociallm.tui.cli import bus_app
+from tests.runtime.broker import make_broker
+from tests.tui.helpers import SlowLLM
+
+pytestmark = pytest.mark.integration
+
+
+async def test_watch_a_live_run_over_the_bus(tmp_path: Path) -> None:
+    broker = make_broker(tmp_path / "broker")
+    await broker.start()
+    try:
+        app = bus_app(broker.url, "tui-bus-1")
+        assert app.feed.mode == "bus"
+        async with app.run_test(size=(160, 48)) as pilot:
+            while app.feed.stream is None:  # subscribed before the run starts, so it hears everything
+                await pilot.pause(0.05)
+            dist = Distribution(bus=parse_bus_url(broker.url))
+            spec = load_scenario("bertrand", {"rounds": 2})
+            run = Run(spec, tmp_path / "r", llm=SlowLLM(0.02), run_id="tui-bus-1", distribution=dist)
+            await run.execute()
+            deadline = time.monotonic() + 10
+            while app.state.status != "completed":
+                assert time.monotonic() < deadline, "the UI did not see the run end"
+                await pilot.pause(0.05)
+            assert app.state.round == 2 and len(app.state.lines_for("public")) == 4
+            assert app.feed.finished
+    finally:
+        await broker.stop()
+    await asyncio.sleep(0)
