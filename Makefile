@@ -31,6 +31,7 @@ bench: $(STAMP) $(VLLM_STAMP)
 	$(BIN)/python bench/bench_batching.py
 	$(BIN)/python bench/bench_memory.py --sizes 10000
 	$(BIN)/python bench/bench_tom.py
+	$(BIN)/python bench/bench_mqtt.py
 
 # torch goes in first and pinned: on a machine without CUDA, 2.13.0 is the CPU wheel, while any
 # later `pip install` that asks for plain torch would otherwise pull a multi-GB CUDA build.

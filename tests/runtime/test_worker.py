@@ -245,3 +245,25 @@ async def test_cli_run_with_local_workers_on_the_embedded_model(tmp_path, broker
     calls = [e for e in events if e.kind == "llm_call"]
     assert {e.source for e in calls} == {"Alice", "Bob"} and all(e.payload.get("text") is not None for e in calls)
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
+
+
+async def test_resume_gives_a_fresh_worker_its_agents_state(tmp_path, broker):
+    from sociallm.backbone.base import BackendError
+
+    spec = load_scenario("bertrand", {"rounds": 3})
+    dist = Distribution(bus=parse_bus_url(broker.url), remote_agents=["Bob"], timeout_s=20)
+    _, task = await start_worker(broker, "resume-1", ["Bob"], FakeLLM(history_reply))
+    failing = FakeLLM(history_reply, fail_at=5)  # Alice's model dies in round 2 (2 calls per round)
+    with pytest.raises(BackendError):
+        await Run(spec, tmp_path / "r", llm=failing, run_id="resume-1", distribution=dist).execute()
+    await asyncio.wait_for(task, 10)
+
+    fresh = FakeLLM(history_reply)
+    _, task = await start_worker(broker, "resume-1", ["Bob"], fresh)
+    result = await Run.resume(tmp_path / "r", llm=FakeLLM(history_reply), distribution=dist).execute()
+    await asyncio.wait_for(task, 10)
+    assert result.status == "completed" and result.rounds_completed == 3
+    first = fresh.requests[0].prompt
+    assert 'Alice: "I am Alice' in first and "round 1" in first.lower()  # round 1 came back with the state
+    events = read_events(tmp_path / "r" / "events.jsonl").events
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
