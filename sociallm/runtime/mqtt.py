@@ -121,6 +121,7 @@ class MqttLink:
         self._idle = asyncio.Event()
         self._idle.set()
         self._last_error = ""
+        self._refused = ""
 
     def _client(self) -> aiomqtt.Client:
         tls = None
@@ -146,10 +147,16 @@ class MqttLink:
     async def start(self, timeout_s: float = 10.0) -> None:
         """Connect (in the background from then on); a BusError if the first connection fails in time."""
         self._task = asyncio.create_task(self._run(), name=f"mqtt-{self.client_id}")
-        try:
-            await asyncio.wait_for(self.connected.wait(), timeout_s)
-        except TimeoutError:
+        waiter = asyncio.create_task(self.connected.wait())
+        await asyncio.wait({waiter, self._task}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        if not waiter.done():
+            waiter.cancel()
             await self.aclose(drain_s=0)
+            if self._refused:
+                raise BusError(
+                    f"MQTT broker {self.config.url} refused {self.config.username or 'an anonymous client'} "
+                    f"({self._refused}); check the user and password in the URL (mqtt://user:password@host:port)"
+                )
             raise BusError(
                 f"MQTT broker {self.config.url} did not accept a connection within {timeout_s:.0f} s "
                 f"({self._last_error or 'no answer'}); is it running (e.g. `mosquitto -p {self.config.port}`)?"
@@ -196,6 +203,9 @@ class MqttLink:
                 self._last_error = str(exc)
                 if "not authori" in str(exc).lower() or "bad user" in str(exc).lower():
                     log.error("MQTT broker %s refused %s: %s", self.config.url, self.client_id, exc)
+                    if not self.connections:  # wrong credentials never fix themselves: fail now, clearly
+                        self._refused = str(exc)
+                        return
             except asyncio.CancelledError:
                 raise
             self.connected.clear()

@@ -152,3 +152,31 @@ async def test_the_pure_python_fallback_broker_carries_a_run(tmp_path):
         await link.aclose()
     finally:
         await b.stop()
+
+
+@pytest.mark.skipif(MOSQUITTO is None, reason="needs mosquitto and mosquitto_passwd")
+async def test_username_and_password(tmp_path):
+    import shutil
+    import subprocess
+
+    if not shutil.which("mosquitto_passwd"):
+        pytest.skip("needs mosquitto_passwd")
+    passwords = tmp_path / "passwords"
+    await asyncio.to_thread(
+        subprocess.run, ["mosquitto_passwd", "-b", "-c", str(passwords), "bob", "s3cret"], check=True
+    )
+    from tests.runtime.broker import Mosquitto
+
+    b = Mosquitto(tmp_path / "b", passwords=passwords)
+    await b.start()
+    try:
+        good = MqttBus("auth-1", parse_bus_url(f"mqtt://bob:s3cret@127.0.0.1:{b.port}"))
+        await good.start()
+        await good.publish(msg(1))
+        assert await good.link.drain(5)
+        await good.aclose()
+        bad = MqttBus("auth-1", parse_bus_url(f"mqtt://bob:wrong@127.0.0.1:{b.port}"))
+        with pytest.raises(BusError, match=r"refused bob .*check the user and password"):
+            await bad.start(timeout_s=5)
+    finally:
+        await b.stop()
