@@ -249,8 +249,10 @@ class MqttLink:
                                 raise aiomqtt.MqttError("connection closed")
                         launch(key)
         finally:
-            for t in (*sends, reader, *([getter] if getter else [])):
+            helpers = [*sends, reader, *([getter] if getter else [])]
+            for t in helpers:
                 t.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)  # let them finish before the loop may close
 
     async def _send(self, client: aiomqtt.Client, key: int) -> None:
         item = self._unacked.get(key)
