@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch
 
 from sociallm.agents.tom_bank import StateBank, ToMModel
+from sociallm.agents.tom_train import DEFAULT_CONFIG
 from sociallm.backbone.ssm import SSMConfig
 
 
@@ -28,10 +29,12 @@ def main() -> None:
     ap.add_argument("--agents", type=int, default=100)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=10)
+    ap.add_argument("--wide", action="store_true", help="d_inner 64, d_state 16 instead of the default model's size")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    config = SSMConfig()
+    # The shipped default model's size (sociallm/agents/tom_default.pt), unless --wide asks for the old one.
+    config = SSMConfig() if args.wide else DEFAULT_CONFIG
     bank = StateBank(ToMModel(config), capacity=args.agents**2)
     names = [f"a{i}" for i in range(args.agents)]
     messages = [(n, names) for n in names]  # everyone speaks once, everyone hears it

@@ -12,6 +12,7 @@ import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from sociallm.agents.tom_cli import register as register_tom
 from sociallm.backbone.base import BackendError
 from sociallm.backbone.vllm_cli import register as register_serve
 from sociallm.backbone.vllm_cli import usage_lines
@@ -242,6 +243,7 @@ register_tui(app)
 
 register_report(app)
 register_worker(app)
+register_tom(app)
 register_experiments(app)  # sweep, resume, replay
 register_serve(app)
 

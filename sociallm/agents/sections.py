@@ -37,10 +37,10 @@ if TYPE_CHECKING:
 Emit = Callable[[Event], Awaitable[Any]]
 
 # scenario name -> module with `Config` and `build`; imported only when a scenario uses it.
-# Prompt order follows this order: mood first, then memories (theory of mind goes between them once
-# its section exists).
+# Prompt order follows this order: mood first, then impressions of others, then memories.
 SECTIONS: dict[str, str] = {
     "emotion": "sociallm.agents.emotion",
+    "tom": "sociallm.agents.tom",
     "memory": "sociallm.memory.section",
     "info": "sociallm.agents.info",
 }

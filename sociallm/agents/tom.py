@@ -140,7 +140,12 @@ class ToMHub:
                 }
                 events.append(
                     Event(
-                        kind="tom", source=speaker, channel=TOM_CHANNEL, to=[speaker], tick=item["tick"], payload=payload
+                        kind="tom",
+                        source=speaker,
+                        channel=TOM_CHANNEL,
+                        to=[speaker],
+                        tick=item["tick"],
+                        payload=payload,
                     )
                 )
             for ev in events:

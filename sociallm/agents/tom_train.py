@@ -120,7 +120,9 @@ def synthetic_runs(seeds: range, rounds: int = 10, lie_rate: float = 0.75) -> li
         rng = random.Random(seed)
         partners = rng.sample(PARTNER_NAMES, rng.randint(3, 5))
         change = rng.choice([0, rng.randint(4, rounds - 2)])
-        events = scripted_events(seed, partners, rounds, deceptive=seed % 2 == 0, change_round=change, lie_rate=lie_rate)
+        events = scripted_events(
+            seed, partners, rounds, deceptive=seed % 2 == 0, change_round=change, lie_rate=lie_rate
+        )
         out.append(run_data(events, f"synthetic-{seed}"))
     return out
 
@@ -164,7 +166,9 @@ def read_checkpoint(path: Path) -> tuple[ToMModel, dict[str, Any]]:
     except Exception as exc:
         raise ValueError(f"sections.tom.checkpoint: {path} is not a ToM checkpoint ({exc.__class__.__name__})") from exc
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise ValueError(f"sections.tom.checkpoint: {path} is not a {FORMAT} checkpoint; write it with `sociallm tom train`")
+        raise ValueError(
+            f"sections.tom.checkpoint: {path} is not a {FORMAT} checkpoint; write it with `sociallm tom train`"
+        )
     model = ToMModel(SSMConfig(**blob["config"]))
     model.load_state_dict({k: v.float() for k, v in blob["state_dict"].items()})
     model.eval()
@@ -235,7 +239,7 @@ def train(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
-            total += float(loss) * len(chunk)
+            total += float(loss.detach()) * len(chunk)
             n += len(chunk)
             stats.steps += 1
             stats.messages += int(mask.sum())
@@ -357,9 +361,7 @@ def evaluate(model: ToMModel, runs: list[RunData], embed: Embedder) -> dict[str,
                 k = tick - s.change_round
                 if -3 <= k <= 3:
                     around[key].setdefault(k, []).append(value)
-    out["around_change"] = {
-        key: {k: sum(v) / len(v) for k, v in sorted(d.items())} for key, d in around.items()
-    }
+    out["around_change"] = {key: {k: sum(v) / len(v) for k, v in sorted(d.items())} for key, d in around.items()}
     return out
 
 

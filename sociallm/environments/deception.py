@@ -169,7 +169,14 @@ class DeceptionGame(RoundGame):
         ]
         self.s["rounds"] += 1
         self.s["lies"] += int(lie)
-        truth = {"speaker": speaker, "topic": topic, "told": told, "lie": lie, "intent": intent, "deceptive": self.p["deceptive"]}
+        truth = {
+            "speaker": speaker,
+            "topic": topic,
+            "told": told,
+            "lie": lie,
+            "intent": intent,
+            "deceptive": self.p["deceptive"],
+        }
         events.append(
             Event(kind="system", source=self.source, tick=tick, payload={"event": "deception_truth", **truth})
         )

@@ -1,0 +1,111 @@
+"""`sociallm tom train` and `sociallm tom eval`: the theory-of-mind model on recorded runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+tom_app = typer.Typer(no_args_is_help=True, help="Train and evaluate the SSM theory-of-mind model.")
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(2)
+
+
+def _runs(run_dirs: list[Path]):
+    from sociallm.agents.tom_train import read_run
+
+    runs = []
+    for d in run_dirs:
+        if not (d / "events.jsonl").exists():
+            _fail(f"{d}: no events.jsonl; give run folders made by `sociallm run`")
+        try:
+            runs.append(read_run(d))
+        except ValueError as exc:
+            _fail(str(exc))
+    return runs
+
+
+@tom_app.command()
+def train(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Recorded run folders to learn from.")],
+    out_path: Annotated[Path, typer.Option("--out", help="Where to write the checkpoint (.pt).")],
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the data.")] = 30,
+    seed: Annotated[int, typer.Option(help="Seed: the same data and seed give the same checkpoint.")] = 0,
+    forget: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Intermittent forgetting: chance a state is reset at a step.")
+    ] = 0.05,
+    init: Annotated[
+        str | None, typer.Option(help="Start from this checkpoint ('default': the shipped one) instead of scratch.")
+    ] = None,
+) -> None:
+    """Self-supervised next-message prediction (+ affect and intent probes where the log has labels)."""
+    import torch
+
+    from sociallm.agents.tom import load_model
+    from sociallm.agents.tom_bank import ToMModel
+    from sociallm.agents.tom_train import DEFAULT_CONFIG, Embedder, save_checkpoint
+    from sociallm.agents.tom_train import train as fit
+
+    runs = _runs(run_dirs)
+    torch.manual_seed(seed)
+    try:
+        model = load_model(init)[0] if init else ToMModel(DEFAULT_CONFIG)
+    except (ValueError, OSError) as exc:
+        _fail(f"--init {init}: {exc}")
+    try:
+        stats = fit(model, runs, Embedder(), epochs=epochs, seed=seed, forget=forget, log=out.print)
+    except ValueError as exc:
+        _fail(str(exc))
+    meta = {
+        "seed": seed,
+        "epochs": epochs,
+        "forget": forget,
+        "runs": [str(d) for d in run_dirs],
+        "messages_per_s": round(stats.throughput, 1),
+        "final_loss": round(stats.losses[-1], 4),
+    }
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(model, out_path, meta)
+    out.print(
+        f"wrote {out_path}: {stats.messages} messages, {stats.throughput:.0f} messages/s, loss {meta['final_loss']}"
+    )
+
+
+@tom_app.command("eval")
+def evaluate(
+    run_dirs: Annotated[
+        list[Path] | None, typer.Argument(help="Recorded runs (e.g. of the deception scenario).")
+    ] = None,
+    checkpoint: Annotated[
+        str, typer.Option(help="'default' (shipped) or a .pt from `sociallm tom train`.")
+    ] = "default",
+    synthetic: Annotated[
+        int, typer.Option(min=0, help="Also score N scripted deception runs (held-out seeds 0..N-1).")
+    ] = 0,
+) -> None:
+    """Duplicity AUC (deceptive vs control speakers) against two baselines, and surprise around intent changes."""
+    from sociallm.agents.tom import load_model
+    from sociallm.agents.tom_train import Embedder, format_table, synthetic_runs
+    from sociallm.agents.tom_train import evaluate as score
+
+    if not run_dirs and not synthetic:
+        _fail("give RUN_DIRS and/or --synthetic N")
+    try:
+        model, meta = load_model(checkpoint)
+    except (ValueError, OSError) as exc:
+        _fail(f"--checkpoint {checkpoint}: {exc}")
+    runs = _runs(run_dirs or []) + synthetic_runs(range(synthetic))
+    result = score(model, runs, Embedder())
+    out.print(format_table(result, f"checkpoint {checkpoint} ({meta.get('runs', '?')})"), highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(tom_app, name="tom")

@@ -1,0 +1,117 @@
+"""The theory-of-mind section in a run, its checkpoint, the train/eval CLI and the deception ground truth."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from sociallm.agents.tom import DEFAULT_CHECKPOINT, load_model
+from sociallm.agents.tom_train import Embedder, run_data, score_run
+from sociallm.environments.deception import scripted_events
+from sociallm.runtime.eventlog import read_events
+from sociallm.runtime.run import Run
+from sociallm.runtime.scenario import load_scenario
+from tests.fakes import FakeLLM
+
+pytestmark = pytest.mark.integration  # the real MiniLM encoder
+
+
+def varied(req) -> str:
+    return f" I, {req.agent}, heard {len((req.prompt or '').splitlines())} lines today."
+
+
+@pytest.fixture(scope="module")
+def embed() -> Embedder:
+    return Embedder()
+
+
+def test_the_shipped_checkpoint_loads_and_is_small():
+    model, meta = load_model("default")
+    assert DEFAULT_CHECKPOINT.stat().st_size < 1_000_000
+    assert meta["seed"] == 5 and "synthetic" in meta["runs"]
+    assert model.ssm.config.d_inner * model.ssm.config.d_state * 4 == 1024  # bytes of state per pair
+
+
+def test_bad_checkpoint_is_a_one_line_error(tmp_path):
+    bad = tmp_path / "x.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match=r"sections.tom.checkpoint: .* is not a ToM checkpoint"):
+        load_model(bad)
+
+
+async def test_tom_section_in_a_run_emits_reads_out_renders_and_resumes(tmp_path):
+    spec = load_scenario("deception", {"rounds": 4, "sections": {"tom": {"duplicity_threshold": 0.0}}})
+    llm = FakeLLM(varied, fail_at=9)  # dies in round 3: the run is resumed below
+    with pytest.raises(Exception, match="went away"):
+        await Run(spec, tmp_path / "r", llm=llm).execute()
+    result = await Run.resume(tmp_path / "r", llm=FakeLLM(varied)).execute()
+    assert result.status == "completed"
+    events = read_events(tmp_path / "r" / "events.jsonl").events
+    tom = [e for e in events if e.kind == "tom"]
+    assert tom, "no tom events"
+    mallory = [e for e in tom if e.payload["speaker"] == "Mallory"]
+    assert mallory and all(set(e.payload["surprise"]) <= {"Alice", "Bob", "Carol"} for e in mallory)
+    assert any(e.payload["duplicity"] is not None for e in mallory)
+    checkpoint = json.loads((tmp_path / "r" / "checkpoint.json").read_text())
+    hub = next(a["sections"]["tom"]["hub"] for a in checkpoint["agents"].values() if a["sections"]["tom"])
+    assert "Mallory" in hub["bank"]["names"]  # the shared bank round-trips through the checkpoint
+    talk = [e for e in events if e.kind == "llm_call" and e.payload.get("purpose") == "talk"]
+    assert any("impressions: Mallory" in (e.payload.get("prompt") or "") for e in talk)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap (issue 5): the shipped model's state duplicity separates deceptive from control speakers "
+    "with AUC 0.56 on 60 held-out scripted runs, below the embedding baselines (0.82, 0.87); when a better "
+    "checkpoint makes this pass, drop the mark",
+)
+def test_deceptive_speaker_scores_above_its_control_on_fixed_seeds(embed):
+    model, _ = load_model("default")
+    partners = ["Alice", "Bob", "Carol", "Dave"]
+    for seed in (1, 3, 7):
+        lie = score_run(model, run_data(scripted_events(seed, partners, 10, deceptive=True), "lie"), embed)
+        same = score_run(model, run_data(scripted_events(seed, partners, 10, deceptive=False), "same"), embed)
+        assert lie.ssm > same.ssm, seed
+
+
+def test_train_cli_writes_a_checkpoint_that_eval_reads(tmp_path):
+    from sociallm.cli import app
+    from sociallm.runtime.eventlog import EventLog
+
+    for i, deceptive in enumerate((True, False)):
+        d = tmp_path / f"run{i}"
+        d.mkdir()
+        log = EventLog(d / "events.jsonl")
+        for seq, ev in enumerate(scripted_events(i, ["Alice", "Bob", "Carol"], 6, deceptive=deceptive), 1):
+            ev.seq, ev.run = seq, f"run{i}"
+            log.write(ev)
+        log.close()
+    out = tmp_path / "tom.pt"
+    runs = [str(tmp_path / "run0"), str(tmp_path / "run1")]
+    r = CliRunner().invoke(app, ["tom", "train", *runs, "--out", str(out), "--epochs", "2", "--seed", "3"])
+    assert r.exit_code == 0, r.output
+    assert out.exists() and "messages/s" in r.output
+    r = CliRunner().invoke(app, ["tom", "eval", *runs, "--checkpoint", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "SSM states (duplicity)" in r.output and "held-out runs: 2 (1 deceptive)" in r.output
+    r = CliRunner().invoke(app, ["tom", "eval", str(tmp_path)])
+    assert r.exit_code == 2 and "no events.jsonl" in r.output
+
+
+def test_same_seed_same_checkpoint(tmp_path):
+    from sociallm.agents.tom_bank import ToMModel
+    from sociallm.agents.tom_train import DEFAULT_CONFIG, synthetic_runs, train
+
+    runs = synthetic_runs(range(2000, 2004), rounds=6)
+    weights = []
+    for _ in range(2):
+        torch.manual_seed(9)
+        random.seed(9)
+        m = ToMModel(DEFAULT_CONFIG)
+        train(m, runs, Embedder(), epochs=1, seed=9)
+        weights.append(torch.cat([p.detach().flatten() for p in m.parameters()]))
+    assert torch.equal(weights[0], weights[1])
