@@ -219,7 +219,7 @@ class Memory(BaseSection):
             "importance": [round(r.importance, 2) for r in records],
             "importance_source": [r.importance_source for r in records],
             "model_calls": self.rater.calls - calls_before,
-            "bytes": sum(len(r.text.encode()) + len(str(r.metadata())) for r in records),
+            "bytes": sum(record_bytes(r) for r in records),
             "importance_since_reflection": round(self.importance_since, 2),
         }
         if valence is not None:
@@ -458,3 +458,10 @@ def build(ctx: SectionContext, config: Config) -> Memory:
         backoff_s=config.backoff_s,
     )
     return Memory(ctx, config, encoder, store)
+
+
+def record_bytes(record: Any) -> int:
+    """Stored size of a record; the wall-clock stamp counts as the 8 bytes of a float, so a replay's figure
+    matches the recording's."""
+    meta = {k: v for k, v in record.metadata().items() if k != "created_wall"}
+    return len(record.text.encode()) + len(str(meta)) + 8

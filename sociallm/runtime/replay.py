@@ -134,9 +134,13 @@ class ReplayLLM:
 def _refs(value: Any, ids: dict[str, str]) -> Any:
     """Replace references to other events' ids (e.g. an affect event's cause) by their position."""
     if isinstance(value, str):
-        return ids.get(value, value)
+        if value in ids:
+            return ids[value]
+        # Ids built on an event id (memory records: "Alice:<event id>") carry its randomness too.
+        owner, sep, rest = value.rpartition(":")
+        return f"{owner}:{ids[rest]}" if sep and rest in ids else value
     if isinstance(value, dict):
-        return {k: _refs(v, ids) for k, v in value.items()}
+        return {_refs(k, ids): _refs(v, ids) for k, v in value.items()}
     if isinstance(value, list):
         return [_refs(v, ids) for v in value]
     return value

@@ -70,3 +70,22 @@ async def test_missing_recordings_are_reported(tmp_path: Path) -> None:
     log.write_text("\n".join(lines) + "\n")
     with pytest.raises(ReplayMismatch, match="no recorded reply left for Bob's 'move' call"):
         await replay_run(tmp_path / "orig", tmp_path / "copy")
+
+
+def test_normalisation_maps_ids_built_on_event_ids_in_values_and_keys():
+    """Memory records are named `<agent>:<event id>` and repairs are keyed by them: both carry the id's randomness."""
+    from sociallm.runtime.events import Event
+    from sociallm.runtime.replay import normalise_events
+
+    def log(first_id: str) -> list[str]:
+        src = Event(id=first_id, kind="message", source="Bob", seq=1, payload={"text": "hi"})
+        mem = Event(
+            kind="memory",
+            source="Bob",
+            seq=2,
+            payload={"ids": [f"Bob:{first_id}"], "repairs": {f"Bob:{first_id}": ["x"]}},
+        )
+        return normalise_events([src, mem])
+
+    a, b = log("a" * 32), log("b" * 32)
+    assert a == b and '"Bob:@1"' in a[1]
