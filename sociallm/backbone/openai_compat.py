@@ -192,6 +192,7 @@ class OpenAICompatLLM:
         self.retries = max(0, retries)
         self.backoff_s = backoff_s
         self.served_models: list[str] = []
+        self.serves_lora = False
         self.cache_prompt = cache_prompt
         self.send_seed = True  # per-request seeds; VLLMLLM turns them off where the server crashes on them
         # Where in the scenario a model name came from -> the name; checked against /v1/models at start.
@@ -226,6 +227,8 @@ class OpenAICompatLLM:
                 return self
             body, _ = await self._request("GET", "/models")
             self.served_models = _served_names(body)
+            # vLLM lists LoRA adapters with their base model as `parent`.
+            self.serves_lora = any(isinstance(m, dict) and m.get("parent") for m in (body or {}).get("data", []))
             if self.dialect == "auto":
                 self.dialect = detect_dialect(body)
             if self.model is None:

