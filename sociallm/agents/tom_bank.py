@@ -9,8 +9,12 @@ message and shared by all the pairs it steps.
 Read-outs (all from states, no model call):
 - surprise: how badly the state of X predicted X's next message (1 − cosine), measured before the
   state takes that message in — the proposal's "energy";
-- overlap(X): how similar others' states of X are to X's own self state;
-- duplicity(X): how much the states different observers hold of X disagree.
+- overlap(X): how similar others' beliefs about X are to X's own (the `belief` read-out of a state:
+  what the state holds X to be telling everyone);
+- duplicity(X): how much the beliefs different observers hold of X disagree.
+
+Both compare `belief` read-outs, not raw states: a raw state also remembers how X addressed this
+observer (name, opener), which differs between observers of an honest speaker too.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -39,6 +44,9 @@ class ToMModel(nn.Module):
         self.ssm = SelectiveSSM(config)
         c = self.ssm.config
         self.expect = nn.Parameter(torch.randn(c.d_state) / c.d_state**0.5)
+        # What the target stands for: trained to predict what the target tells *other* observers, so
+        # it keeps what is said and drops how it is said to this observer (address, opener).
+        self.believe = nn.Parameter(torch.randn(c.d_state) / c.d_state**0.5)
         self.embed = nn.Linear(c.d_model, c.d_inner, bias=False)
         # Supervised read-outs of the target from its state: valence, arousal (affect events) and a
         # logit of a scripted hidden intent (the deception scenario's ground truth).
@@ -48,6 +56,10 @@ class ToMModel(nn.Module):
         """What the state expects its target to say next, in the comparison space (..., d_inner)."""
         return h @ self.expect
 
+    def belief(self, h: torch.Tensor) -> torch.Tensor:
+        """What the state holds the target to be saying to everyone, in the comparison space (..., d_inner)."""
+        return h @ self.believe
+
     def probes(self, h: torch.Tensor) -> torch.Tensor:
         """(..., 3): valence and arousal in [-1, 1] / [0, 1] after tanh / sigmoid, and the intent logit."""
         raw = self.probe(self.expectation(h))
@@ -55,7 +67,10 @@ class ToMModel(nn.Module):
 
     def surprise(self, h: torch.Tensor, embedded: torch.Tensor) -> torch.Tensor:
         """1 − cosine between the expectation and the (embedded) message that actually came."""
-        return 1.0 - F.cosine_similarity(self.expectation(h), embedded, dim=-1)
+        e = self.expectation(h)
+        # A row-wise dot over norms: F.cosine_similarity's broadcasting path is ~3× slower at 10⁴ rows.
+        dot = torch.einsum("...i,...i->...", e, embedded)
+        return 1.0 - dot / (e.norm(dim=-1) * embedded.norm(dim=-1)).clamp_min(1e-8)
 
 
 @dataclass
@@ -74,12 +89,15 @@ class StepResult:
         return out
 
 
-def _apply(h: torch.Tensor, which: torch.Tensor, decay: torch.Tensor, inject: torch.Tensor) -> torch.Tensor:
-    """decay[which] ⊙ h + inject[which], without materialising the gathered (P, d_inner, d_state) copies.
+def _apply(
+    h: torch.Tensor, which: torch.Tensor, decay: torch.Tensor, inject: torch.Tensor, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """decay[which] ⊙ h + inject[which] (into `out` when given), without gathered (P, d_inner, d_state) copies.
 
     Pairs come grouped by message (each message's observers are consecutive), so runs of equal
     length can be viewed as (messages, observers, ...) and broadcast against one decay per message;
-    at 10⁴ pairs the two gathered copies would cost more than the update itself.
+    at 10⁴ pairs the two gathered copies would cost more than the update itself. `h` is updated in
+    place on that path.
     """
     counts = torch.unique_consecutive(which, return_counts=True)[1]
     if len(counts) and bool((counts == counts[0]).all()):
@@ -87,7 +105,19 @@ def _apply(h: torch.Tensor, which: torch.Tensor, decay: torch.Tensor, inject: to
         k = int(counts[0])
         view = h.view(len(first), k, *h.shape[1:])
         return view.mul_(decay[first].unsqueeze(1)).add_(inject[first].unsqueeze(1)).view_as(h)
+    if out is not None:
+        return out.copy_(torch.addcmul(inject[which], decay[which], h))
     return torch.addcmul(inject[which], decay[which], h)
+
+
+def _as_slice(idx: torch.Tensor) -> slice | None:
+    """idx as a slice when it is one ascending run of consecutive rows."""
+    if len(idx) == 0:
+        return None
+    start = int(idx[0])
+    if len(idx) == 1 or bool((idx[1:] - idx[:-1] == 1).all()):
+        return slice(start, start + len(idx))
+    return None
 
 
 class StateBank:
@@ -101,6 +131,7 @@ class StateBank:
         self.names: list[str] = []
         self._ids: dict[str, int] = {}
         self._rows = torch.full((8, 8), -1, dtype=torch.long)  # [observer id, target id] -> row
+        self._audiences: dict[tuple[str, ...], np.ndarray] = {}  # observer list -> their ids
         self.pairs = 0
 
     def agent_id(self, name: str) -> int:
@@ -118,8 +149,14 @@ class StateBank:
         rows = self._rows[obs, tgt]
         missing = rows < 0
         if missing.any():
-            # A pair may be missing twice in one call (two messages from a new speaker): dedupe first.
-            keys = torch.unique(obs[missing] * self._rows.shape[1] + tgt[missing])
+            # A pair may be missing twice in one call (two messages from a new speaker): dedupe, and
+            # number new pairs in the order they are stepped, so that the next identical round finds
+            # its rows as one slice.
+            wanted = obs[missing] * self._rows.shape[1] + tgt[missing]
+            uniq, inverse = torch.unique(wanted, return_inverse=True)
+            first = torch.full((len(uniq),), len(wanted), dtype=torch.long)
+            first.scatter_reduce_(0, inverse, torch.arange(len(wanted)), reduce="amin")
+            keys = uniq[first.argsort()]
             new = torch.arange(self.pairs, self.pairs + len(keys))
             self._rows[keys // self._rows.shape[1], keys % self._rows.shape[1]] = new
             self.pairs += len(keys)
@@ -128,6 +165,40 @@ class StateBank:
                 self.steps = torch.cat([self.steps, torch.zeros_like(self.steps)])
             rows = self._rows[obs, tgt]
         return rows
+
+    def _pairs(
+        self, messages: list[tuple[str, list[str]]]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]:
+        """(message index, observer id, target id) of every pair, grouped by message, and each message's wave.
+
+        The speaker's self pair comes first in its group. Observer lists repeat (a channel's members),
+        so their id arrays are cached: at 10⁴ pairs, per-pair Python work would cost milliseconds.
+        """
+        for speaker, observers in messages:  # first appearance fixes the id: the same on every replay
+            for name in (speaker, *observers):
+                if name not in self._ids:
+                    self.agent_id(name)
+        parts, counts, speakers, waves, seen = [], [], [], [], {}
+        for speaker, observers in messages:
+            s = self._ids[speaker]
+            key = tuple(observers)
+            base = self._audiences.get(key)
+            if base is None:
+                if len(self._audiences) >= 1024:
+                    self._audiences.clear()
+                ids = [self._ids[o] for o in dict.fromkeys(observers)]
+                base = self._audiences[key] = np.asarray(ids, dtype=np.int64)
+            part = base[base != s]
+            parts += [np.array([s]), part]
+            counts.append(len(part) + 1)
+            speakers.append(s)
+            waves.append(seen.get(s, 0))
+            seen[s] = waves[-1] + 1
+        count = np.asarray(counts, dtype=np.int64)
+        msg = np.repeat(np.arange(len(messages)), count)
+        obs = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        tgt = np.repeat(np.asarray(speakers, dtype=np.int64), count)
+        return torch.from_numpy(msg), torch.from_numpy(obs), torch.from_numpy(tgt), np.asarray(waves, dtype=np.int64)
 
     @torch.no_grad()
     def step(self, messages: list[tuple[str, list[str]]], embeddings: torch.Tensor) -> StepResult:
@@ -142,32 +213,32 @@ class StateBank:
         # Everything that depends on the message alone, once per message, shared by the pairs it steps.
         decay, inject = self.model.ssm.transition(self.model.ssm.project(emb))
         embedded = self.model.embed(emb)
-        msg, obs, tgt, wave_of_msg, seen = [], [], [], [], {}
-        for i, (speaker, observers) in enumerate(messages):
-            s = self.agent_id(speaker)
-            ids = [s, *(self.agent_id(o) for o in observers if o != speaker)]
-            msg += [i] * len(ids)
-            obs += ids
-            tgt += [s] * len(ids)
-            wave_of_msg.append(seen.get(s, 0))
-            seen[s] = wave_of_msg[-1] + 1
-        msg_t, obs_t = torch.tensor(msg), torch.tensor(obs)
-        rows = self._ensure_rows(obs_t, torch.tensor(tgt))
-        surprise = torch.full((len(msg),), float("nan"))
-        waves = torch.tensor(wave_of_msg)[msg_t]
-        for w in range(max(wave_of_msg, default=-1) + 1):
-            sel = (waves == w).nonzero().squeeze(1) if w or len(seen) < len(messages) else None
+        msg_t, obs_t, tgt_t, wave_of_msg = self._pairs(messages)
+        rows = self._ensure_rows(obs_t, tgt_t)
+        surprise = torch.full((len(msg_t),), float("nan"))
+        waves = torch.from_numpy(wave_of_msg)[msg_t]
+        top = int(wave_of_msg.max(initial=-1))
+        for w in range(top + 1):
+            sel = (waves == w).nonzero().squeeze(1) if top else None
             idx = rows if sel is None else rows[sel]
             which = msg_t if sel is None else msg_t[sel]
-            h = self.states.index_select(0, idx)
+            # Rows made in the order they are stepped (the usual case: a society hearing each other
+            # round after round) are one slice: update it in place instead of gathering and scattering.
+            span = _as_slice(idx)
+            h = self.states[span] if span is not None else self.states.index_select(0, idx)
+            steps = self.steps[span] if span is not None else self.steps.index_select(0, idx)
             s = self.model.surprise(h, embedded.index_select(0, which))
-            s[self.steps.index_select(0, idx) == 0] = float("nan")
+            s[steps == 0] = float("nan")
             if sel is None:
                 surprise = s
             else:
                 surprise[sel] = s
-            self.states.index_copy_(0, idx, _apply(h, which, decay, inject))
-            self.steps.index_add_(0, idx, torch.ones_like(idx))
+            if span is not None:
+                _apply(h, which, decay, inject, out=h)
+                self.steps[span] += 1
+            else:
+                self.states.index_copy_(0, idx, _apply(h, which, decay, inject))
+                self.steps.index_add_(0, idx, torch.ones_like(idx))
         return StepResult(msg_t, obs_t, surprise)
 
     def row(self, observer: str, target: str) -> int | None:
@@ -190,20 +261,23 @@ class StateBank:
         rows[j] = -1
         return self.states[rows[rows >= 0]]
 
+    @torch.no_grad()
     def overlap(self, agent: str) -> float | None:
-        """Mean cosine similarity between the agent's self state and every other observer's state of it."""
+        """Mean cosine similarity between the agent's belief about itself and every other observer's belief about it."""
         me, others = self.state_of(agent, agent), self.views_of(agent)
         if me is None or len(others) == 0:
             return None
-        return float(F.cosine_similarity(others.flatten(1), me.flatten().unsqueeze(0), dim=-1).mean())
+        mine = self.model.belief(me).unsqueeze(0)
+        return float(F.cosine_similarity(self.model.belief(others), mine, dim=-1).mean())
 
+    @torch.no_grad()
     def duplicity(self, agent: str) -> float | None:
-        """Mean pairwise cosine distance between the states different observers hold of the agent."""
+        """Mean pairwise cosine distance between the beliefs different observers hold of the agent."""
         views = self.views_of(agent)
         n = len(views)
         if n < 2:
             return None
-        v = F.normalize(views.flatten(1), dim=-1)
+        v = F.normalize(self.model.belief(views), dim=-1)
         return float(1.0 - ((v @ v.T).sum() - n) / (n * (n - 1)))
 
     def state(self) -> dict[str, Any]:
@@ -219,6 +293,7 @@ class StateBank:
         c = self.model.ssm.config
         self.names = list(state["names"])
         self._ids = {n: i for i, n in enumerate(self.names)}
+        self._audiences = {}
         size = max(8, 2 * len(self.names))
         self._rows = torch.full((size, size), -1, dtype=torch.long)
         n = len(self.names)

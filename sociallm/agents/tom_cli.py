@@ -20,7 +20,7 @@ def _fail(message: str) -> None:
 
 
 def _runs(run_dirs: list[Path]):
-    from sociallm.agents.tom_train import read_run
+    from sociallm.agents.tom_data import read_run
 
     runs = []
     for d in run_dirs:
@@ -35,8 +35,11 @@ def _runs(run_dirs: list[Path]):
 
 @tom_app.command()
 def train(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Recorded run folders to learn from.")],
     out_path: Annotated[Path, typer.Option("--out", help="Where to write the checkpoint (.pt).")],
+    run_dirs: Annotated[list[Path] | None, typer.Argument(help="Recorded run folders to learn from.")] = None,
+    synthetic: Annotated[
+        int, typer.Option(min=0, help="Also learn from N scripted deception runs on procedural stories (seeds 1000+).")
+    ] = 0,
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the data.")] = 30,
     seed: Annotated[int, typer.Option(help="Seed: the same data and seed give the same checkpoint.")] = 0,
     forget: Annotated[
@@ -51,13 +54,19 @@ def train(
 
     from sociallm.agents.tom import load_model
     from sociallm.agents.tom_bank import ToMModel
-    from sociallm.agents.tom_train import DEFAULT_CONFIG, Embedder, save_checkpoint
+    from sociallm.agents.tom_data import Embedder, synthetic_runs
+    from sociallm.agents.tom_train import DEFAULT_CONFIG, save_checkpoint
     from sociallm.agents.tom_train import train as fit
 
-    runs = _runs(run_dirs)
+    if not run_dirs and not synthetic:
+        _fail("give RUN_DIRS and/or --synthetic N")
+    runs = _runs(run_dirs or [])
+    if synthetic:
+        out.print(f"scripting {synthetic} deception runs on procedural stories…")
+        runs += synthetic_runs(range(1000, 1000 + synthetic), procedural=True)
     torch.manual_seed(seed)
     try:
-        model = load_model(init)[0] if init else ToMModel(DEFAULT_CONFIG)
+        model = load_model(init)[0].requires_grad_(True) if init else ToMModel(DEFAULT_CONFIG)
     except (ValueError, OSError) as exc:
         _fail(f"--init {init}: {exc}")
     try:
@@ -68,7 +77,7 @@ def train(
         "seed": seed,
         "epochs": epochs,
         "forget": forget,
-        "runs": [str(d) for d in run_dirs],
+        "runs": [str(d) for d in run_dirs or []] + ([f"{synthetic} procedural synthetic runs"] if synthetic else []),
         "messages_per_s": round(stats.throughput, 1),
         "final_loss": round(stats.losses[-1], 4),
     }
@@ -93,8 +102,9 @@ def evaluate(
 ) -> None:
     """Duplicity AUC (deceptive vs control speakers) against two baselines, and surprise around intent changes."""
     from sociallm.agents.tom import load_model
-    from sociallm.agents.tom_train import Embedder, format_table, synthetic_runs
-    from sociallm.agents.tom_train import evaluate as score
+    from sociallm.agents.tom_data import Embedder, synthetic_runs
+    from sociallm.agents.tom_eval import evaluate as score
+    from sociallm.agents.tom_eval import format_table
 
     if not run_dirs and not synthetic:
         _fail("give RUN_DIRS and/or --synthetic N")

@@ -1,13 +1,19 @@
 """Training and evaluation of the theory-of-mind model, and the shipped default checkpoint.
 
-Data: the message events of recorded runs (or the deception scenario's script, generated without a
-model). Each (observer, target) pair's messages, in order, are one sequence; the observer's own
+Data (tom_data.py): the message events of recorded runs, or scripted deception runs made without a
+model. Each (observer, target) pair's messages, in order, are one sequence; the observer's own
 messages form its self sequence (same weights).
 
-Objectives:
-- self-supervised next-message prediction: the state after message t must pick the embedding of
-  message t+1 out of the batch's other messages (InfoNCE on the `expectation` read-out; a plain
-  cosine loss would let `embed` collapse to a constant);
+Objectives, all self-supervised except the probes:
+- next message: the state after message t must pick the embedding of message t+1 out of the batch's
+  other messages (InfoNCE on the `expectation` read-out; a plain cosine loss would let `embed`
+  collapse to a constant). This is what surprise measures;
+- what the target told the others: the `belief` read-out of an observer's state must pick the mean
+  embedding of everything the target has said so far to *other* observers (for the self state: to
+  anyone). What is shared between observers is the story, not the address, so the belief keeps the
+  story; duplicity compares beliefs;
+- in both, a target's retelling of the same round to someone else is never a negative: it differs
+  mostly in the address, and learning to tell those apart would teach the state the address;
 - supervised probes where the log has labels: the target's affect (valence, arousal) from `affect`
   events, the scripted speaker's hidden intent from `deception_truth` events;
 - intermittent forgetting (option): at random steps the state is reset (its decay is zeroed), so the
@@ -15,140 +21,30 @@ Objectives:
 
     python -m sociallm.agents.tom_train --make-default      # rebuilds sociallm/agents/tom_default.pt
     sociallm tom train RUN_DIRS... --out tom.pt
-    sociallm tom eval [RUN_DIRS...] [--checkpoint tom.pt] [--synthetic 40]
+    sociallm tom eval [RUN_DIRS...] [--checkpoint tom.pt] [--synthetic 40]   (tom_eval.py)
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sociallm.agents.tom_bank import StateBank, ToMModel
+from sociallm.agents.tom_bank import ToMModel
+from sociallm.agents.tom_data import NAN, Embedder, Message, RunData, synthetic_runs
 from sociallm.backbone.ssm import SSMConfig, linear_recurrence
-from sociallm.runtime.events import Event
 
-FORMAT = "sociallm-tom/1"
+FORMAT = "sociallm-tom/2"  # 2: the `believe` read-out
 DEFAULT_PATH = Path(__file__).with_name("tom_default.pt")
 # The default model: 32×8 floats of state per pair (1 KiB) — a 10⁴-pair round fits in 10 MiB.
 DEFAULT_CONFIG = SSMConfig(d_model=384, d_inner=32, d_state=8)
 DEFAULT_SEED = 5
-PARTNER_NAMES = ["Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi"]
-
-
-# -- data ---------------------------------------------------------------------------------------------
-@dataclass
-class Message:
-    speaker: str
-    observers: list[str]
-    text: str
-    tick: int
-    labels: tuple[float, float, float]  # valence, arousal, intent (NaN where unknown)
-
-
-@dataclass
-class RunData:
-    name: str
-    messages: list[Message] = field(default_factory=list)
-    speaker: str | None = None  # the scripted speaker, where the log has the truth
-    deceptive: bool | None = None
-    change_round: int | None = None
-
-    def sequences(self) -> list[tuple[str, str, list[Message]]]:
-        seqs: dict[tuple[str, str], list[Message]] = {}
-        for m in self.messages:
-            for o in [m.speaker, *m.observers]:
-                seqs.setdefault((o, m.speaker), []).append(m)
-        return [(o, t, ms) for (o, t), ms in seqs.items()]
-
-
-NAN = float("nan")
-
-
-def run_data(events: list[Event], name: str = "run") -> RunData:
-    """Messages with who saw them and the labels known at that moment; truth from the deception log."""
-    data = RunData(name)
-    sources = {e.source for e in events if e.kind == "message"}
-    participants = sorted(sources | {n for e in events if e.kind == "message" for n in e.to})
-    affect: dict[str, tuple[float, float]] = {}
-    intent: dict[tuple[str, int], float] = {}
-    for e in events:  # the truth of a round is logged after its messages: read it first
-        p = e.payload
-        if e.kind == "system" and p.get("event") == "deception_truth":
-            data.speaker = p.get("speaker", data.speaker)
-            data.deceptive = bool(p.get("deceptive"))
-            hostile = p.get("intent") == "hostile"
-            intent[(data.speaker or "", e.tick)] = float(hostile)
-            if hostile and data.change_round is None:
-                data.change_round = e.tick
-    for e in events:  # affect labels as known when the message was said
-        if e.kind == "affect" and isinstance(e.payload.get("after"), dict):
-            after = e.payload["after"]
-            affect[e.source] = (float(after.get("valence", 0.0)), float(after.get("arousal", 0.5)))
-            continue
-        if e.kind != "message" or not e.text or e.payload.get("silent"):
-            continue
-        observers = [n for n in (e.to or participants) if n != e.source]
-        v, a = affect.get(e.source, (NAN, NAN))
-        data.messages.append(Message(e.source, observers, e.text, e.tick, (v, a, intent.get((e.source, e.tick), NAN))))
-    return data
-
-
-def read_run(run_dir: Path) -> RunData:
-    from sociallm.runtime.eventlog import EVENTS_FILE, read_events
-
-    log = read_events(Path(run_dir) / EVENTS_FILE)
-    if not log.events:
-        raise ValueError(f"{run_dir}: no readable events ({'; '.join(log.problems) or 'empty log'})")
-    return run_data(log.events, Path(run_dir).name)
-
-
-def synthetic_runs(seeds: range, rounds: int = 10, lie_rate: float = 0.75) -> list[RunData]:
-    """Scripted deception runs: half deceptive, a hidden intent change in most, 3-5 partners."""
-    from sociallm.environments.deception import scripted_events
-
-    out = []
-    for seed in seeds:
-        rng = random.Random(seed)
-        partners = rng.sample(PARTNER_NAMES, rng.randint(3, 5))
-        change = rng.choice([0, rng.randint(4, rounds - 2)])
-        events = scripted_events(
-            seed, partners, rounds, deceptive=seed % 2 == 0, change_round=change, lie_rate=lie_rate
-        )
-        out.append(run_data(events, f"synthetic-{seed}"))
-    return out
-
-
-class Embedder:
-    """Texts -> unit vectors with the MiniLM encoder, each distinct text once."""
-
-    def __init__(self, encoder: Any | None = None) -> None:
-        if encoder is None:
-            from sociallm.backbone.encoders import MiniLMEncoder
-
-            encoder = MiniLMEncoder()
-        self.encoder = encoder
-        self.cache: dict[str, np.ndarray] = {}
-
-    def __call__(self, texts: list[str]) -> torch.Tensor:
-        todo = sorted({t for t in texts if t not in self.cache})
-        if todo:
-            if hasattr(self.encoder, "encode_sync"):
-                vecs = self.encoder.encode_sync(todo)
-            else:
-                import asyncio
-
-                vecs = asyncio.run(self.encoder.encode(todo))
-            self.cache.update(zip(todo, np.asarray(vecs, dtype=np.float32), strict=True))
-        return torch.from_numpy(np.stack([self.cache[t] for t in texts])) if texts else torch.zeros(0)
 
 
 # -- checkpoints ----------------------------------------------------------------------------------------
@@ -165,6 +61,12 @@ def read_checkpoint(path: Path) -> tuple[ToMModel, dict[str, Any]]:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ValueError(f"sections.tom.checkpoint: {path} is not a ToM checkpoint ({exc.__class__.__name__})") from exc
+    if isinstance(blob, dict) and str(blob.get("format", "")).startswith("sociallm-tom/"):
+        if blob["format"] != FORMAT:
+            raise ValueError(
+                f"sections.tom.checkpoint: {path} is a {blob['format']} checkpoint, this version reads {FORMAT}; "
+                "retrain it with `sociallm tom train`"
+            )
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ValueError(
             f"sections.tom.checkpoint: {path} is not a {FORMAT} checkpoint; write it with `sociallm tom train`"
@@ -172,6 +74,7 @@ def read_checkpoint(path: Path) -> tuple[ToMModel, dict[str, Any]]:
     model = ToMModel(SSMConfig(**blob["config"]))
     model.load_state_dict({k: v.float() for k, v in blob["state_dict"].items()})
     model.eval()
+    model.requires_grad_(False)  # inference only; `sociallm tom train --init` turns it back on
     return model, dict(blob.get("meta", {}))
 
 
@@ -188,13 +91,36 @@ class TrainStats:
         return self.messages / self.seconds if self.seconds else 0.0
 
 
-def _windows(runs: list[RunData], max_len: int) -> list[list[Message]]:
+@dataclass
+class Window:
+    """One observer's run of messages from one speaker, with what the speaker told the others meanwhile.
+
+    `others[i]`: the speaker's messages of the same round that someone other than this observer saw
+    (for the speaker's self sequence: all of them). `keys[i]` names the round (run, speaker, tick):
+    two targets with one key are the same story in other words, so neither is the other's negative.
+    """
+
+    messages: list[Message]
+    others: list[list[Message]]
+    keys: list[int]
+
+
+def _windows(runs: list[RunData], max_len: int) -> list[Window]:
     out = []
-    for run in runs:
-        for _, _, msgs in run.sequences():
+    key_ids: dict[tuple[int, str, int], int] = {}
+    for r, run in enumerate(runs):
+        said: dict[tuple[str, int], list[Message]] = {}
+        for m in run.messages:
+            said.setdefault((m.speaker, m.tick), []).append(m)
+        for observer, _, msgs in run.sequences():
+            others = [
+                [o for o in said[(m.speaker, m.tick)] if observer == m.speaker or set(o.observers) - {observer}]
+                for m in msgs
+            ]
+            keys = [key_ids.setdefault((r, m.speaker, m.tick), len(key_ids)) for m in msgs]
             for i in range(0, len(msgs), max_len):
                 if len(msgs[i : i + max_len]) >= 2:
-                    out.append(msgs[i : i + max_len])
+                    out.append(Window(msgs[i : i + max_len], others[i : i + max_len], keys[i : i + max_len]))
     return out
 
 
@@ -209,6 +135,7 @@ def train(
     batch: int = 64,
     max_len: int = 24,
     tau: float = 0.1,
+    cross: float = 1.0,
     log: Any = None,
 ) -> TrainStats:
     torch.manual_seed(seed)
@@ -216,25 +143,40 @@ def train(
     windows = _windows(runs, max_len)
     if not windows:
         raise ValueError("no training sequences: the runs need at least two messages from one speaker to one observer")
-    embed([m.text for w in windows for m in w])  # one encoder pass over every distinct text
+    embed([m.text for w in windows for m in w.messages])  # one encoder pass over every distinct text
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     stats = TrainStats()
     model.train()
     start = time.perf_counter()
+    d = model.ssm.config.d_model
     for epoch in range(epochs):
         rng.shuffle(windows)
         total, n = 0.0, 0
         for i in range(0, len(windows), batch):
             chunk = windows[i : i + batch]
-            length = max(len(w) for w in chunk)
-            x = torch.zeros(len(chunk), length, model.ssm.config.d_model)
+            length = max(len(w.messages) for w in chunk)
+            x = torch.zeros(len(chunk), length, d)
+            told = torch.zeros(len(chunk), length, d)
             mask = torch.zeros(len(chunk), length, dtype=torch.bool)
+            has_told = torch.zeros(len(chunk), length, dtype=torch.bool)
+            keys = torch.full((len(chunk), length), -1, dtype=torch.long)
             labels = torch.full((len(chunk), length, 3), NAN)
             for b, w in enumerate(chunk):
-                x[b, : len(w)] = F.normalize(embed([m.text for m in w]), dim=-1)
-                mask[b, : len(w)] = True
-                labels[b, : len(w)] = torch.tensor([m.labels for m in w])
-            loss = _loss(model, x, mask, labels, forget, tau)
+                k = len(w.messages)
+                x[b, :k] = F.normalize(embed([m.text for m in w.messages]), dim=-1)
+                seen = 0  # rounds in the running mean of what the target told the others
+                for t, others in enumerate(w.others):
+                    if others:
+                        now = F.normalize(embed([m.text for m in others]), dim=-1).mean(0)
+                        told[b, t] = (told[b, t - 1] * seen + now) / (seen + 1) if seen else now
+                        seen += 1
+                        has_told[b, t] = True
+                    elif seen:
+                        told[b, t] = told[b, t - 1]
+                mask[b, :k] = True
+                keys[b, :k] = torch.tensor(w.keys)
+                labels[b, :k] = torch.tensor([m.labels for m in w.messages])
+            loss = _loss(model, x, mask, labels, forget, tau, told=told, has_told=has_told, keys=keys, cross=cross)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -251,20 +193,40 @@ def train(
     return stats
 
 
-def _loss(model: ToMModel, x: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor, forget: float, tau: float):
+def _info_nce(pred: torch.Tensor, target: torch.Tensor, keys: torch.Tensor, tau: float) -> torch.Tensor:
+    """Each prediction must pick its own target out of the batch's; same-round retellings are not negatives."""
+    logits = F.normalize(pred, dim=-1) @ F.normalize(target, dim=-1).T / tau
+    same = keys.unsqueeze(0) == keys.unsqueeze(1)
+    same.fill_diagonal_(False)
+    return F.cross_entropy(logits.masked_fill(same, float("-inf")), torch.arange(len(pred)))
+
+
+def _loss(
+    model: ToMModel,
+    x: torch.Tensor,
+    mask: torch.Tensor,
+    labels: torch.Tensor,
+    forget: float,
+    tau: float,
+    told: torch.Tensor | None = None,
+    has_told: torch.Tensor | None = None,
+    keys: torch.Tensor | None = None,
+    cross: float = 1.0,
+):
     ssm = model.ssm
     decay, inject = ssm.transition(ssm.project(x))
     if forget > 0:  # intermittent forgetting: a reset step keeps only what the current message injects
         keep = (torch.rand(mask.shape) >= forget).float()[..., None, None]
         decay = decay * keep
     hs = linear_recurrence(decay, inject)  # (b, L, d_inner, d_state): the state after each message
-    pred = model.expectation(hs[:, :-1])
-    target = model.embed(x[:, 1:])
+    if keys is None:
+        keys = torch.arange(mask.numel()).view_as(mask)
     valid = mask[:, 1:]
-    p = F.normalize(pred[valid], dim=-1)
-    t = F.normalize(target[valid], dim=-1)
-    logits = p @ t.T / tau
-    loss = F.cross_entropy(logits, torch.arange(len(p)))
+    # Next message: what will the target say to me next?
+    loss = _info_nce(model.expectation(hs[:, :-1])[valid], model.embed(x[:, 1:])[valid], keys[:, 1:][valid], tau)
+    if cross > 0 and told is not None and has_told is not None and bool(has_told.any()):
+        # What did the target tell the others this round? (Only the story is shared, not my address.)
+        loss = loss + cross * _info_nce(model.belief(hs)[has_told], model.embed(told)[has_told], keys[has_told], tau)
     probes = model.probes(hs)
     for k, fn in ((0, F.mse_loss), (1, F.mse_loss)):
         sel = mask & ~torch.isnan(labels[..., k])
@@ -276,129 +238,17 @@ def _loss(model: ToMModel, x: torch.Tensor, mask: torch.Tensor, labels: torch.Te
     return loss
 
 
-# -- evaluation -----------------------------------------------------------------------------------------
-def _pairwise_distance(vecs: list[torch.Tensor]) -> float:
-    if len(vecs) < 2:
-        return NAN
-    v = F.normalize(torch.stack(vecs).flatten(1), dim=-1)
-    n = len(v)
-    return float(1.0 - ((v @ v.T).sum() - n) / (n * (n - 1)))
-
-
-@dataclass
-class RunScores:
-    name: str
-    deceptive: bool | None
-    ssm: float
-    last_message: float
-    mean_pooled: float
-    surprise: dict[int, float]  # tick -> mean surprise of the observers of the scripted speaker
-    novelty: dict[int, float]  # tick -> mean 1 − cos(previous message, this one), per observer
-    change_round: int | None
-
-
-@torch.no_grad()
-def score_run(model: ToMModel, run: RunData, embed: Embedder) -> RunScores:
-    """Replay a run's messages through a fresh state bank (one step per message, as the section does)."""
-    speaker = run.speaker or max({m.speaker for m in run.messages}, key=[m.speaker for m in run.messages].count)
-    bank = StateBank(model)
-    surprise: dict[int, list[float]] = {}
-    novelty: dict[int, list[float]] = {}
-    received: dict[str, list[torch.Tensor]] = {}
-    vecs = embed([m.text for m in run.messages])
-    for m, v in zip(run.messages, vecs, strict=True):
-        result = bank.step([(m.speaker, m.observers)], v.unsqueeze(0))
-        if m.speaker != speaker:
-            continue
-        for o, s in result.per_message(bank.names, 1)[0].items():
-            if o != speaker:
-                surprise.setdefault(m.tick, []).append(s)
-        for o in m.observers:
-            prev = received.setdefault(o, [])
-            if prev:
-                novelty.setdefault(m.tick, []).append(1.0 - float(F.cosine_similarity(prev[-1], v, dim=0)))
-            prev.append(v)
-    views = [r for r in received.values() if r]
-    return RunScores(
-        run.name,
-        run.deceptive,
-        ssm=bank.duplicity(speaker) or NAN,
-        last_message=_pairwise_distance([r[-1] for r in views]),
-        mean_pooled=_pairwise_distance([torch.stack(r).mean(0) for r in views]),
-        surprise={t: sum(s) / len(s) for t, s in surprise.items()},
-        novelty={t: sum(s) / len(s) for t, s in novelty.items()},
-        change_round=run.change_round,
-    )
-
-
-def auc(positive: list[float], negative: list[float]) -> float:
-    """Probability that a positive outscores a negative (ties count half): the Mann–Whitney AUC."""
-    if not positive or not negative:
-        return NAN
-    wins = sum((p > n) + 0.5 * (p == n) for p in positive for n in negative)
-    return wins / (len(positive) * len(negative))
-
-
-def evaluate(model: ToMModel, runs: list[RunData], embed: Embedder) -> dict[str, Any]:
-    scores = [score_run(model, r, embed) for r in runs]
-    labelled = [s for s in scores if s.deceptive is not None]
-    out: dict[str, Any] = {"runs": len(scores), "deceptive": sum(bool(s.deceptive) for s in labelled)}
-    for key in ("ssm", "last_message", "mean_pooled"):
-        pos = [getattr(s, key) for s in labelled if s.deceptive and not math.isnan(getattr(s, key))]
-        neg = [getattr(s, key) for s in labelled if not s.deceptive and not math.isnan(getattr(s, key))]
-        out[f"auc_{key}"] = auc(pos, neg)
-        out[f"mean_{key}"] = (
-            sum(pos) / len(pos) if pos else NAN,
-            sum(neg) / len(neg) if neg else NAN,
-        )
-    # Surprise relative to the hidden intent change, in runs without lies (the change is the only shift).
-    around: dict[str, dict[int, list[float]]] = {"surprise": {}, "novelty": {}}
-    for s in scores:
-        if not s.change_round or s.deceptive:
-            continue
-        for key in around:
-            for tick, value in getattr(s, key).items():
-                k = tick - s.change_round
-                if -3 <= k <= 3:
-                    around[key].setdefault(k, []).append(value)
-    out["around_change"] = {key: {k: sum(v) / len(v) for k, v in sorted(d.items())} for key, d in around.items()}
-    return out
-
-
-def format_table(result: dict[str, Any], title: str = "") -> str:
-    lines = [title] if title else []
-    lines.append(f"held-out runs: {result['runs']} ({result['deceptive']} deceptive)")
-    lines.append(f"{'duplicity score':<34} {'AUC':>6} {'mean deceptive':>15} {'mean control':>13}")
-    names = {
-        "ssm": "SSM states (duplicity)",
-        "last_message": "baseline: last-message embeddings",
-        "mean_pooled": "baseline: mean-pooled history",
-    }
-    for key, label in names.items():
-        pos, neg = result[f"mean_{key}"]
-        lines.append(f"{label:<34} {result[f'auc_{key}']:>6.3f} {pos:>15.4f} {neg:>13.4f}")
-    around = result["around_change"]
-    if around["surprise"]:
-        ks = sorted(around["surprise"])
-        lines.append("surprise around the hidden intent change (round − change round; control runs):")
-        lines.append("  " + " ".join(f"{k:>+7d}" for k in ks))
-        lines.append("  " + " ".join(f"{around['surprise'].get(k, NAN):>7.3f}" for k in ks) + "   SSM surprise")
-        lines.append(
-            "  " + " ".join(f"{around['novelty'].get(k, NAN):>7.3f}" for k in ks) + "   1 − cos(previous message)"
-        )
-    return "\n".join(lines)
-
-
 # -- the shipped default --------------------------------------------------------------------------------
 def make_default(path: Path = DEFAULT_PATH, seed: int = DEFAULT_SEED, epochs: int = 30, log: Any = print) -> None:
+    """Train on procedurally generated stories only: the scenario's village stories stay unseen for evaluation."""
     torch.manual_seed(seed)
     model = ToMModel(DEFAULT_CONFIG)
-    runs = synthetic_runs(range(1000, 1160))  # held-out evaluation uses seeds below 1000
+    runs = synthetic_runs(range(1000, 1320), procedural=True)  # held-out evaluation uses seeds below 1000
     stats = train(model, runs, Embedder(), epochs=epochs, seed=seed, log=log)
     meta = {
         "seed": seed,
         "epochs": epochs,
-        "runs": "synthetic deception seeds 1000-1159",
+        "runs": "synthetic deception seeds 1000-1319, procedural stories",
         "messages_per_s": round(stats.throughput, 1),
         "final_loss": round(stats.losses[-1], 4),
     }

@@ -9,6 +9,8 @@ of the round (the missing money, last night, the well...). Each topic has incomp
   they all get the same version, each in its own wording (opener, address, order differ).
 - A hidden intent: the speaker is friendly until round `change_round`, hostile from then on (0: never);
   the intent colours every message and is never announced.
+- `stories` (optional): your own {topic: [versions...]} instead of the built-in village stories;
+  `topics` picks which ones, in order.
 
 The truth goes to the log as `system` events (`event: "deception_truth"`, never shown to agents):
 per round, the version each partner got, whether it was a lie, and the intent. The agents talk on
@@ -24,7 +26,7 @@ from sociallm.environments.base import ActionSpec
 from sociallm.environments.games import RoundGame, check_agents, check_known, integer, number, param_error
 from sociallm.runtime.events import Event
 
-KNOWN = ("speaker", "deceptive", "lie_rate", "change_round", "topics")
+KNOWN = ("speaker", "deceptive", "lie_rate", "change_round", "topics", "stories")
 
 # topic -> incompatible versions of what happened
 TOPICS: dict[str, list[str]] = {
@@ -114,15 +116,23 @@ class DeceptionGame(RoundGame):
         deceptive = params.get("deceptive", True)
         if not isinstance(deceptive, bool):
             raise param_error("deceptive", f"must be true or false (got {deceptive!r})")
-        topics = params.get("topics", list(TOPICS))
-        if not isinstance(topics, list) or not topics or any(t not in TOPICS for t in topics):
-            raise param_error("topics", f"must be a non-empty list of {', '.join(TOPICS)} (got {topics!r})")
+        stories = params.get("stories", TOPICS)
+
+        def versions_ok(v: Any) -> bool:
+            return isinstance(v, list) and len(v) >= 2 and all(isinstance(x, str) and x.strip() for x in v)
+
+        if not isinstance(stories, dict) or not stories or not all(versions_ok(v) for v in stories.values()):
+            raise param_error("stories", "must map each topic to a list of two or more incompatible versions (strings)")
+        topics = params.get("topics", list(stories))
+        if not isinstance(topics, list) or not topics or any(t not in stories for t in topics):
+            raise param_error("topics", f"must be a non-empty list of {', '.join(stories)} (got {topics!r})")
         return {
             "speaker": speaker,
             "deceptive": deceptive,
             "lie_rate": number(params, "lie_rate", 0.75, 0.0, 1.0),
             "change_round": integer(params, "change_round", 0, 0),
             "topics": topics,
+            "stories": {t: list(v) for t, v in stories.items()},
         }
 
     def fresh_state(self) -> dict[str, Any]:
@@ -147,7 +157,7 @@ class DeceptionGame(RoundGame):
     def round_start(self, tick: int) -> list[Event]:
         rng = random.Random(f"{self.s['seed']}|{tick}|deception")
         topic = self.p["topics"][(tick - 1) % len(self.p["topics"])]
-        versions = TOPICS[topic]
+        versions = self.p["stories"][topic]
         lie = self.p["deceptive"] and rng.random() < self.p["lie_rate"]
         if lie:  # incompatible versions, spread over the partners as evenly as the versions allow
             order = rng.sample(range(len(versions)), len(versions))
@@ -190,11 +200,22 @@ class DeceptionGame(RoundGame):
 
 
 def scripted_events(
-    seed: int, partners: list[str], rounds: int, deceptive: bool, change_round: int = 0, lie_rate: float = 0.75
+    seed: int,
+    partners: list[str],
+    rounds: int,
+    deceptive: bool,
+    change_round: int = 0,
+    lie_rate: float = 0.75,
+    topics: list[str] | None = None,
+    stories: dict[str, list[str]] | None = None,
 ) -> list[Event]:
     """The script of one run without agents or a model: cheap training and evaluation data."""
     game = DeceptionGame()
-    params = {"deceptive": deceptive, "change_round": change_round, "lie_rate": lie_rate}
+    params: dict[str, Any] = {"deceptive": deceptive, "change_round": change_round, "lie_rate": lie_rate}
+    if topics:
+        params["topics"] = topics
+    if stories:
+        params["stories"] = stories
     out = game.reset(partners, params, random.Random(seed))
     for tick in range(1, rounds + 1):
         start = Event(kind="system", source="scheduler", tick=tick, payload={"event": "round_start", "tick": tick})

@@ -10,7 +10,8 @@ import torch
 from typer.testing import CliRunner
 
 from sociallm.agents.tom import DEFAULT_CHECKPOINT, load_model
-from sociallm.agents.tom_train import Embedder, run_data, score_run
+from sociallm.agents.tom_data import Embedder, run_data
+from sociallm.agents.tom_eval import score_run
 from sociallm.environments.deception import scripted_events
 from sociallm.runtime.eventlog import read_events
 from sociallm.runtime.run import Run
@@ -63,12 +64,6 @@ async def test_tom_section_in_a_run_emits_reads_out_renders_and_resumes(tmp_path
     assert any("impressions: Mallory" in (e.payload.get("prompt") or "") for e in talk)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (issue 5): the shipped model's state duplicity separates deceptive from control speakers "
-    "with AUC 0.56 on 60 held-out scripted runs, below the embedding baselines (0.82, 0.87); when a better "
-    "checkpoint makes this pass, drop the mark",
-)
 def test_deceptive_speaker_scores_above_its_control_on_fixed_seeds(embed):
     model, _ = load_model("default")
     partners = ["Alice", "Bob", "Carol", "Dave"]
@@ -76,6 +71,16 @@ def test_deceptive_speaker_scores_above_its_control_on_fixed_seeds(embed):
         lie = score_run(model, run_data(scripted_events(seed, partners, 10, deceptive=True), "lie"), embed)
         same = score_run(model, run_data(scripted_events(seed, partners, 10, deceptive=False), "same"), embed)
         assert lie.ssm > same.ssm, seed
+        assert same.ssm < 0.12 < lie.ssm, seed  # the section's default threshold sits between them
+
+
+def test_surprise_peaks_when_the_hidden_intent_changes(embed):
+    from sociallm.agents.tom_data import synthetic_runs
+    from sociallm.agents.tom_eval import evaluate
+
+    model, _ = load_model("default")
+    around = evaluate(model, synthetic_runs(range(40)), embed)["around_change"]["surprise"]
+    assert around[0] > max(around[-2], around[-1], around[1]), around
 
 
 def test_train_cli_writes_a_checkpoint_that_eval_reads(tmp_path):
@@ -104,7 +109,8 @@ def test_train_cli_writes_a_checkpoint_that_eval_reads(tmp_path):
 
 def test_same_seed_same_checkpoint(tmp_path):
     from sociallm.agents.tom_bank import ToMModel
-    from sociallm.agents.tom_train import DEFAULT_CONFIG, synthetic_runs, train
+    from sociallm.agents.tom_data import synthetic_runs
+    from sociallm.agents.tom_train import DEFAULT_CONFIG, train
 
     runs = synthetic_runs(range(2000, 2004), rounds=6)
     weights = []

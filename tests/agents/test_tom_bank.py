@@ -74,3 +74,16 @@ def test_checkpoint_round_trip_and_growth() -> None:
             assert torch.equal(other.state_of(o, t), b.state_of(o, t))
     a = other.step([("A", ["B"])], emb(9).unsqueeze(0)).per_message(other.names, 1)
     assert a == b.step([("A", ["B"])], emb(9).unsqueeze(0)).per_message(b.names, 1)
+
+
+def test_rows_in_any_order_step_like_rows_in_creation_order() -> None:
+    # In creation order the rows are one slice (updated in place); reversed, they are gathered.
+    names = ["A", "B", "C"]
+    forward, backward = bank(), bank()
+    for b in (forward, backward):
+        b.step([(n, names) for n in names], torch.stack([emb(i) for i in range(3)]))
+    forward.step([(n, names) for n in names], torch.stack([emb(10 + i) for i in range(3)]))
+    backward.step([(n, names) for n in reversed(names)], torch.stack([emb(12 - i) for i in range(3)]))
+    for o in names:
+        for t in names:
+            assert torch.allclose(forward.state_of(o, t), backward.state_of(o, t), atol=1e-6), (o, t)

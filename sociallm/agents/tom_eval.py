@@ -1,0 +1,191 @@
+"""Evaluation of the theory-of-mind model against the deception scenario's ground truth.
+
+- duplicity: AUC of telling deceptive from control speakers, for the SSM's belief read-outs, for raw
+  states (ablation) and for two baselines without a model — the distance between the last messages
+  different observers got, and between their mean-pooled histories;
+- surprise around the round a hidden intent changes, next to the plain novelty of each message;
+- probes, where the log has labels: the hidden intent (AUC) and the speaker's logged affect (Pearson
+  r, next to the lexicon reading of the message itself).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from sociallm.agents.affect import appraise_text
+from sociallm.agents.tom_bank import StateBank, ToMModel
+from sociallm.agents.tom_data import NAN, Embedder, Message, RunData
+
+
+def _pairwise_distance(vecs: list[torch.Tensor]) -> float:
+    if len(vecs) < 2:
+        return NAN
+    v = F.normalize(torch.stack(vecs).flatten(1), dim=-1)
+    n = len(v)
+    return float(1.0 - ((v @ v.T).sum() - n) / (n * (n - 1)))
+
+
+@dataclass
+class RunScores:
+    name: str
+    deceptive: bool | None
+    ssm: float
+    raw_state: float  # the ablation: duplicity over raw states instead of belief read-outs
+    last_message: float
+    mean_pooled: float
+    surprise: dict[int, float]  # tick -> mean surprise of the observers of the scripted speaker
+    novelty: dict[int, float]  # tick -> mean 1 − cos(previous message, this one), per observer
+    change_round: int | None
+    # (probe prediction, label, text baseline) per labelled message and observer, after the message
+    valence: list[tuple[float, float, float]] = field(default_factory=list)
+    arousal: list[tuple[float, float, float]] = field(default_factory=list)
+    intent: list[tuple[float, float]] = field(default_factory=list)
+
+
+@torch.no_grad()
+def score_run(model: ToMModel, run: RunData, embed: Embedder) -> RunScores:
+    """Replay a run's messages through a fresh state bank (one step per message, as the section does)."""
+    speaker = run.speaker or max({m.speaker for m in run.messages}, key=[m.speaker for m in run.messages].count)
+    bank = StateBank(model)
+    surprise: dict[int, list[float]] = {}
+    novelty: dict[int, list[float]] = {}
+    received: dict[str, list[torch.Tensor]] = {}
+    probes: dict[str, list] = {"valence": [], "arousal": [], "intent": []}
+    vecs = embed([m.text for m in run.messages])
+    for m, v in zip(run.messages, vecs, strict=True):
+        result = bank.step([(m.speaker, m.observers)], v.unsqueeze(0))
+        _probe(model, bank, m, probes)
+        if m.speaker != speaker:
+            continue
+        for o, s in result.per_message(bank.names, 1)[0].items():
+            if o != speaker:
+                surprise.setdefault(m.tick, []).append(s)
+        for o in m.observers:
+            prev = received.setdefault(o, [])
+            if prev:
+                novelty.setdefault(m.tick, []).append(1.0 - float(F.cosine_similarity(prev[-1], v, dim=0)))
+            prev.append(v)
+    views = [r for r in received.values() if r]
+    return RunScores(
+        run.name,
+        run.deceptive,
+        ssm=bank.duplicity(speaker) or NAN,
+        raw_state=_pairwise_distance(list(bank.views_of(speaker))),
+        last_message=_pairwise_distance([r[-1] for r in views]),
+        mean_pooled=_pairwise_distance([torch.stack(r).mean(0) for r in views]),
+        surprise={t: sum(s) / len(s) for t, s in surprise.items()},
+        novelty={t: sum(s) / len(s) for t, s in novelty.items()},
+        change_round=run.change_round,
+        **probes,
+    )
+
+
+def _probe(model: ToMModel, bank: StateBank, m: Message, out: dict[str, list]) -> None:
+    """What each observer's state of the speaker says about the speaker's labelled affect and intent."""
+    valence, arousal, intent = m.labels
+    if math.isnan(valence) and math.isnan(arousal) and math.isnan(intent):
+        return
+    states = [h for o in m.observers if (h := bank.state_of(o, m.speaker)) is not None]
+    if not states:
+        return
+    pred = model.probes(torch.stack(states)).mean(0).tolist()
+    text = appraise_text(m.text)  # the baseline: what the message itself says, by the emotion lexicon
+    if not math.isnan(valence):
+        out["valence"].append((pred[0], valence, text.compound))
+    if not math.isnan(arousal):
+        out["arousal"].append((pred[1], arousal, text.arousal))
+    if not math.isnan(intent):
+        out["intent"].append((pred[2], intent))
+
+
+def auc(positive: list[float], negative: list[float]) -> float:
+    """Probability that a positive outscores a negative (ties count half): the Mann–Whitney AUC."""
+    if not positive or not negative:
+        return NAN
+    wins = sum((p > n) + 0.5 * (p == n) for p in positive for n in negative)
+    return wins / (len(positive) * len(negative))
+
+
+def evaluate(model: ToMModel, runs: list[RunData], embed: Embedder) -> dict[str, Any]:
+    scores = [score_run(model, r, embed) for r in runs]
+    labelled = [s for s in scores if s.deceptive is not None]
+    out: dict[str, Any] = {"runs": len(scores), "deceptive": sum(bool(s.deceptive) for s in labelled)}
+    for key in ("ssm", "raw_state", "last_message", "mean_pooled"):
+        pos = [getattr(s, key) for s in labelled if s.deceptive and not math.isnan(getattr(s, key))]
+        neg = [getattr(s, key) for s in labelled if not s.deceptive and not math.isnan(getattr(s, key))]
+        out[f"auc_{key}"] = auc(pos, neg)
+        out[f"mean_{key}"] = (
+            sum(pos) / len(pos) if pos else NAN,
+            sum(neg) / len(neg) if neg else NAN,
+        )
+    # Surprise relative to the hidden intent change, in runs without lies (the change is the only shift).
+    around: dict[str, dict[int, list[float]]] = {"surprise": {}, "novelty": {}}
+    for s in scores:
+        if not s.change_round or s.deceptive:
+            continue
+        for key in around:
+            for tick, value in getattr(s, key).items():
+                k = tick - s.change_round
+                if -3 <= k <= 3:
+                    around[key].setdefault(k, []).append(value)
+    out["around_change"] = {key: {k: sum(v) / len(v) for k, v in sorted(d.items())} for key, d in around.items()}
+    for key in ("valence", "arousal"):
+        rows = [r for s in scores for r in getattr(s, key)]
+        out[f"probe_{key}"] = (
+            len(rows),
+            _pearson([r[0] for r in rows], [r[1] for r in rows]),
+            _pearson([r[2] for r in rows], [r[1] for r in rows]),
+        )
+    rows = [r for s in scores for r in s.intent]
+    out["probe_intent"] = (len(rows), auc([p for p, y in rows if y > 0.5], [p for p, y in rows if y <= 0.5]))
+    return out
+
+
+def _pearson(x: list[float], y: list[float]) -> float:
+    if len(x) < 3:
+        return NAN
+    a, b = np.asarray(x), np.asarray(y)
+    if a.std() == 0 or b.std() == 0:
+        return NAN
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def format_table(result: dict[str, Any], title: str = "") -> str:
+    lines = [title] if title else []
+    lines.append(f"held-out runs: {result['runs']} ({result['deceptive']} deceptive)")
+    lines.append(f"{'duplicity score':<34} {'AUC':>6} {'mean deceptive':>15} {'mean control':>13}")
+    names = {
+        "ssm": "SSM states (duplicity)",
+        "raw_state": "ablation: raw states, no read-out",
+        "last_message": "baseline: last-message embeddings",
+        "mean_pooled": "baseline: mean-pooled history",
+    }
+    for key, label in names.items():
+        pos, neg = result[f"mean_{key}"]
+        lines.append(f"{label:<34} {result[f'auc_{key}']:>6.3f} {pos:>15.4f} {neg:>13.4f}")
+    around = result["around_change"]
+    if around["surprise"]:
+        ks = sorted(around["surprise"])
+        lines.append("surprise around the hidden intent change (round − change round; control runs):")
+        lines.append("  " + " ".join(f"{k:>+7d}" for k in ks))
+        lines.append("  " + " ".join(f"{around['surprise'].get(k, NAN):>7.3f}" for k in ks) + "   SSM surprise")
+        lines.append(
+            "  " + " ".join(f"{around['novelty'].get(k, NAN):>7.3f}" for k in ks) + "   1 − cos(previous message)"
+        )
+    n, r_auc = result["probe_intent"]
+    if n:
+        lines.append(f"hidden-intent probe (observers' states of the scripted speaker): AUC {r_auc:.3f} over {n}")
+    for key in ("valence", "arousal"):
+        n, r_probe, r_text = result[f"probe_{key}"]
+        if n:
+            lines.append(
+                f"{key} probe vs the speaker's logged {key}: r = {r_probe:.3f} over {n} "
+                f"(baseline, the message's own lexicon {key}: r = {r_text:.3f})"
+            )
+    return "\n".join(lines)
