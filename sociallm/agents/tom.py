@@ -6,7 +6,8 @@ its agent saw (`observe`: who said what, to whom); the first `prepare` of a turn
 message seen since the last one with the run's shared sentence encoder and steps all the pairs
 they touch in one batched call (each message steps every observer's state of its speaker and the
 speaker's own self state, with the same weights). Then one `tom` event per message records the
-surprise of each observer, and the speaker's duplicity and self–other overlap.
+surprise of each observer, and the speaker's duplicity and self–other overlap (both compare the
+`belief` read-outs of the states: see tom_bank.py).
 
 The agent's prompt gets a short note on the others ("Bob: surprising lately; says different things
 to different people"), and `trust(name)` in [0, 1] lets the emotion section discount a speaker
@@ -239,7 +240,14 @@ class TheoryOfMind(BaseSection):
 def shared_hub(ctx: SectionContext, config: Config) -> ToMHub:
     hub = ctx.shared.get("tom")
     if hub is None:
-        model, _ = load_model(config.checkpoint)
+        model, meta = load_model(config.checkpoint)
+        trained_on = meta.get("encoder", "minilm")
+        if trained_on != config.encoder:
+            raise CheckpointError(
+                f"sections.tom.encoder: checkpoint {config.checkpoint!r} was trained on {trained_on!r} vectors, not "
+                f"{config.encoder!r}; set encoder: {trained_on}, or train one with "
+                f"`sociallm tom train --encoder {config.encoder}`"
+            )
         hub = ctx.shared["tom"] = ToMHub(model, shared_encoder(ctx.shared, config.encoder), config, ctx.agent.name)
     elif hub.config.checkpoint != config.checkpoint or hub.config.encoder != config.encoder:
         raise CheckpointError(

@@ -33,6 +33,27 @@ def _runs(run_dirs: list[Path]):
     return runs
 
 
+def _embedder(encoder: str, url: str | None):
+    """The texts -> vectors function for training or evaluation; the caller closes it."""
+    from sociallm.agents.tom_data import Embedder
+    from sociallm.backbone.encoders import ENCODERS, EncoderError, make_encoder
+
+    if encoder not in ENCODERS:
+        _fail(f"--encoder {encoder!r}: known encoders are {', '.join(ENCODERS)}")
+    if url and encoder != "backbone":
+        _fail("--embeddings-url goes with --encoder backbone")
+    try:
+        return Embedder(make_encoder(encoder, **({"url": url} if url else {})))
+    except EncoderError as exc:
+        _fail(str(exc))
+
+
+def _close(embed) -> None:
+    close = getattr(embed.encoder, "close", None)
+    if close:
+        close()
+
+
 @tom_app.command()
 def train(
     out_path: Annotated[Path, typer.Option("--out", help="Where to write the checkpoint (.pt).")],
@@ -48,15 +69,24 @@ def train(
     init: Annotated[
         str | None, typer.Option(help="Start from this checkpoint ('default': the shipped one) instead of scratch.")
     ] = None,
+    encoder: Annotated[
+        str, typer.Option(help="minilm, or backbone: a server's /v1/embeddings (the embedded Gemma without a URL).")
+    ] = "minilm",
+    embeddings_url: Annotated[
+        str | None, typer.Option(help="With --encoder backbone: an OpenAI-compatible server with /v1/embeddings.")
+    ] = None,
 ) -> None:
     """Self-supervised next-message prediction (+ affect and intent probes where the log has labels)."""
+    from dataclasses import asdict
+
     import torch
 
     from sociallm.agents.tom import load_model
     from sociallm.agents.tom_bank import ToMModel
-    from sociallm.agents.tom_data import Embedder, synthetic_runs
+    from sociallm.agents.tom_data import synthetic_runs
     from sociallm.agents.tom_train import DEFAULT_CONFIG, save_checkpoint
     from sociallm.agents.tom_train import train as fit
+    from sociallm.backbone.ssm import SSMConfig
 
     if not run_dirs and not synthetic:
         _fail("give RUN_DIRS and/or --synthetic N")
@@ -69,14 +99,23 @@ def train(
         model = load_model(init)[0].requires_grad_(True) if init else ToMModel(DEFAULT_CONFIG)
     except (ValueError, OSError) as exc:
         _fail(f"--init {init}: {exc}")
+    embed = _embedder(encoder, embeddings_url)
     try:
-        stats = fit(model, runs, Embedder(), epochs=epochs, seed=seed, forget=forget, log=out.print)
+        dim = int(embed(["dimension probe"]).shape[1])
+        if init is None and dim != model.ssm.config.d_model:
+            model = ToMModel(SSMConfig(**{**asdict(DEFAULT_CONFIG), "d_model": dim}))
+        elif dim != model.ssm.config.d_model:
+            _fail(f"--init {init}: it takes {model.ssm.config.d_model}-d inputs, encoder {encoder!r} gives {dim}-d")
+        stats = fit(model, runs, embed, epochs=epochs, seed=seed, forget=forget, log=out.print)
     except ValueError as exc:
         _fail(str(exc))
+    finally:
+        _close(embed)
     meta = {
         "seed": seed,
         "epochs": epochs,
         "forget": forget,
+        "encoder": encoder,
         "runs": [str(d) for d in run_dirs or []] + ([f"{synthetic} procedural synthetic runs"] if synthetic else []),
         "messages_per_s": round(stats.throughput, 1),
         "final_loss": round(stats.losses[-1], 4),
@@ -99,10 +138,16 @@ def evaluate(
     synthetic: Annotated[
         int, typer.Option(min=0, help="Also score N scripted deception runs (held-out seeds 0..N-1).")
     ] = 0,
+    encoder: Annotated[
+        str, typer.Option(help="minilm, or backbone: a server's /v1/embeddings (the embedded Gemma without a URL).")
+    ] = "minilm",
+    embeddings_url: Annotated[
+        str | None, typer.Option(help="With --encoder backbone: an OpenAI-compatible server with /v1/embeddings.")
+    ] = None,
 ) -> None:
     """Duplicity AUC (deceptive vs control speakers) against two baselines, and surprise around intent changes."""
     from sociallm.agents.tom import load_model
-    from sociallm.agents.tom_data import Embedder, synthetic_runs
+    from sociallm.agents.tom_data import synthetic_runs
     from sociallm.agents.tom_eval import evaluate as score
     from sociallm.agents.tom_eval import format_table
 
@@ -112,8 +157,16 @@ def evaluate(
         model, meta = load_model(checkpoint)
     except (ValueError, OSError) as exc:
         _fail(f"--checkpoint {checkpoint}: {exc}")
+    if meta.get("encoder", "minilm") != encoder:
+        _fail(f"--encoder {encoder}: checkpoint {checkpoint} was trained on {meta.get('encoder', 'minilm')!r} vectors")
     runs = _runs(run_dirs or []) + synthetic_runs(range(synthetic))
-    result = score(model, runs, Embedder())
+    embed = _embedder(encoder, embeddings_url)
+    try:
+        result = score(model, runs, embed)
+    except ValueError as exc:
+        _fail(str(exc))
+    finally:
+        _close(embed)
     out.print(format_table(result, f"checkpoint {checkpoint} ({meta.get('runs', '?')})"), highlight=False)
 
 

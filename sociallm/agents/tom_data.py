@@ -217,7 +217,7 @@ def synthetic_runs(seeds: range, rounds: int = 10, lie_rate: float = 0.75, proce
 
 
 class Embedder:
-    """Texts -> unit vectors with the MiniLM encoder, each distinct text once."""
+    """Texts -> unit vectors with an encoder (MiniLM unless given one), each distinct text once."""
 
     def __init__(self, encoder: Any | None = None) -> None:
         if encoder is None:

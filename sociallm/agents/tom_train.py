@@ -249,6 +249,7 @@ def make_default(path: Path = DEFAULT_PATH, seed: int = DEFAULT_SEED, epochs: in
         "seed": seed,
         "epochs": epochs,
         "runs": "synthetic deception seeds 1000-1319, procedural stories",
+        "encoder": "minilm",
         "messages_per_s": round(stats.throughput, 1),
         "final_loss": round(stats.losses[-1], 4),
     }

@@ -129,6 +129,8 @@ class EmbeddedServer:
         verbosity: int = 1,
         start_timeout_s: float = 120.0,
         cache_dir: Path | None = None,
+        embeddings: bool = False,
+        pooling: str = "last",
     ) -> None:
         if n_parallel < 1 or ctx_per_slot < 64:
             raise ValueError("n_parallel must be ≥ 1 and ctx_per_slot ≥ 64")
@@ -143,6 +145,13 @@ class EmbeddedServer:
         self.verbosity = verbosity
         self.start_timeout_s = start_timeout_s
         self.cache_dir = cache_dir
+        # /v1/embeddings on (completions are still served; see encoders.embedded_encoder). Pooling of the
+        # last layer: "last" (the final token's state) separated paraphrases from unrelated lines far
+        # better than "mean" on this base model (nearest-neighbour 10/10 vs 7/10 on five pairs).
+        if pooling not in ("last", "mean"):
+            raise ValueError(f"pooling must be 'last' or 'mean', not {pooling!r}")
+        self.embeddings = embeddings
+        self.pooling = pooling
         self.startup_s: float | None = None
         self._server: Any = None
 
@@ -203,6 +212,11 @@ class EmbeddedServer:
         params.n_threads_http = self.n_parallel + 2
         params.ui = False
         params.verbosity = self.verbosity
+        if self.embeddings:
+            params.embedding = True
+            params.pooling_type = getattr(xlc.llama_pooling_type, f"LLAMA_POOLING_TYPE_{self.pooling.upper()}")
+            # A pooled input must fit one micro-batch, else "input is too large to process" (512 by default).
+            params.n_batch = params.n_ubatch = self.ctx_per_slot
         return xlc.Server(params)
 
     async def _wait_healthy(self) -> None:
@@ -238,6 +252,7 @@ class EmbeddedServer:
             "n_parallel": self.n_parallel,
             "ctx_per_slot": self.ctx_per_slot,
             "threads": self.threads,
+            "embeddings": self.pooling if self.embeddings else False,
         }
 
 

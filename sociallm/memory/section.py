@@ -47,7 +47,9 @@ class Config(BaseModel):
     url: str | None = Field(
         default=None, description="Chroma server http://host:port; default: embedded store in RUN_DIR/memory/."
     )
-    encoder: str = Field(default="minilm", description="Sentence encoder name (only 'minilm' now).")
+    encoder: str = Field(
+        default="minilm", description="Sentence encoder: 'minilm', or 'backbone' (the model's own embeddings)."
+    )
     candidates: int = Field(default=50, ge=1, le=1000, description="Top-k by relevance fetched from Chroma.")
     top_n: int = Field(default=5, ge=1, le=50, description="Memories kept after re-scoring and shown.")
     w_recency: float = Field(default=1.0, ge=0.0)

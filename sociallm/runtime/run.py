@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sociallm.agents.agent import Agent
 from sociallm.agents.sections import SectionContext, build_sections
 from sociallm.backbone.base import LLM
+from sociallm.backbone.encoders import close_shared_encoder, embeddings_options
 from sociallm.backbone.metered import MeteredLLM
 from sociallm.environments import get_environment
 from sociallm.environments.base import Environment
@@ -120,6 +121,7 @@ class Run:
         self.bus: InProcessBus | None = None
         self.log: EventLog | None = None
         self.llm: MeteredLLM | None = None
+        self._shared: dict[str, Any] = {}  # run-wide section resources (encoder, ChromaDB client)
         self._started = 0.0
         self._lock: RunLock | None = None
         self.control = RunControl()
@@ -242,7 +244,9 @@ class Run:
         self.control.attach(self.emit, lambda: self.tick)
 
         # Run-wide resources for sections; the environment is there for its optional appraise() hook.
-        shared: dict[str, Any] = {"environment": self.env}
+        # "embeddings": where encoder "backbone" asks for the model's own embeddings.
+        shared: dict[str, Any] = {"environment": self.env, "embeddings": embeddings_options(self.spec.backbone, llm)}
+        self._shared = shared
         for a in self.spec.agents:
             if self.remote is not None and (proxy := self.remote.agent(a.name, self.spec)) is not None:
                 self.agents[a.name] = proxy  # type: ignore[assignment]
@@ -320,6 +324,7 @@ class Run:
             for agent in self.agents.values():
                 for section in agent.sections:
                     await section.aclose()
+            await close_shared_encoder(self._shared)  # e.g. the embedding-mode server it started
             if self.remote is not None:
                 await self.remote.finish()
             if self.log:

@@ -80,6 +80,12 @@ class BackboneSpec(Spec):
     seeds: bool | None = Field(
         default=None, description="kind vllm: per-request seeds (default: on; off on a launched CPU server)."
     )
+    embeddings_url: str | None = Field(
+        default=None,
+        description="encoder `backbone`: an OpenAI-compatible server answering /v1/embeddings (default: the "
+        "backbone's own server; kind embedded: a second in-process server in embedding mode).",
+    )
+    embeddings_model: str | None = Field(default=None, description="Model name sent to `embeddings_url`.")
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     max_tokens: int = Field(default=48, ge=1, le=4096)
     max_in_flight: int = Field(default=16, ge=1, le=1024)

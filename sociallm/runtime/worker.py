@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from sociallm.agents.agent import Agent
 from sociallm.agents.sections import SectionContext, build_sections
 from sociallm.backbone.base import LLM
+from sociallm.backbone.encoders import close_shared_encoder, embeddings_options
 from sociallm.backbone.metered import MeteredLLM
 from sociallm.runtime.events import Event
 from sociallm.runtime.mqtt import CONTROL, BrokerConfig, BusError, EventStream, MqttLink, control_topic
@@ -163,7 +164,9 @@ class Worker:
             self._owned_llm = llm
         self.llm = MeteredLLM(llm, self._emit, lambda: self.tick, log_prompts=scenario.backbone.log_prompts)
         run_dir = await asyncio.to_thread(self._local_dir, Path(msg.run_dir))
-        shared: dict[str, Any] = {}
+        # "embeddings": where encoder "backbone" asks for the model's own embeddings.
+        shared: dict[str, Any] = {"embeddings": embeddings_options(scenario.backbone, llm)}
+        self._shared = shared
         for a in scenario.agents:
             if a.name in self.names:
                 ctx = SectionContext(a, scenario, self.llm, self._emit, run_dir, lambda: self.tick, shared)
@@ -251,6 +254,7 @@ class Worker:
         for agent in self.agents.values():
             for section in agent.sections:
                 await section.aclose()
+        await close_shared_encoder(getattr(self, "_shared", {}))
         if (llm := getattr(self, "_owned_llm", None)) is not None:
             await llm.aclose()
         if self.link is not None:

@@ -121,3 +121,20 @@ def test_same_seed_same_checkpoint(tmp_path):
         train(m, runs, Embedder(), epochs=1, seed=9)
         weights.append(torch.cat([p.detach().flatten() for p in m.parameters()]))
     assert torch.equal(weights[0], weights[1])
+
+
+def test_encoder_must_match_the_checkpoint(tmp_path):
+    from sociallm.cli import app
+
+    r = CliRunner().invoke(app, ["tom", "eval", "--synthetic", "2", "--encoder", "backbone"])
+    assert r.exit_code == 2 and "trained on 'minilm' vectors" in r.output
+    r = CliRunner().invoke(app, ["tom", "train", "--synthetic", "2", "--out", str(tmp_path / "x.pt"), "--encoder", "x"])
+    assert r.exit_code == 2 and "known encoders are minilm, backbone" in r.output
+
+
+async def test_a_run_whose_encoder_does_not_fit_the_checkpoint_stops_with_one_line(tmp_path):
+    from sociallm.agents.sections import SectionError
+
+    spec = load_scenario("deception", {"rounds": 1, "sections": {"tom": {"encoder": "backbone"}}})
+    with pytest.raises(SectionError, match=r"sections.tom.encoder: .*trained on 'minilm' vectors.*--encoder backbone"):
+        await Run(spec, tmp_path / "r", llm=FakeLLM(varied)).execute()
