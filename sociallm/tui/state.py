@@ -76,6 +76,8 @@ class AgentView:
     retrievals: int = 0
     # target -> metric -> latest value: the theory-of-mind read-outs this agent holds about others.
     tom: dict[str, dict[str, float]] = field(default_factory=dict)
+    # what the theory of mind says about this agent itself: duplicity, self–other overlap
+    tom_self: dict[str, float] = field(default_factory=dict)
 
     @property
     def tokens(self) -> int:
@@ -258,6 +260,9 @@ class SocietyState:
 
     def _on_tom(self, ev: Event) -> None:
         p = ev.payload
+        if isinstance(p.get("speaker"), str) and isinstance(p.get("surprise"), dict):
+            self._on_tom_message(p)
+            return
         view = self.agent(ev.source)
         rows: list[tuple[str, dict[str, Any]]] = []
         target = p.get("target") or p.get("about") or p.get("other")
@@ -274,6 +279,25 @@ class SocietyState:
                 if x is not None and metric not in ("tick", "seq", "step"):
                     cells[metric] = x
         self.dirty_agents.add(ev.source)
+
+    def _on_tom_message(self, p: dict[str, Any]) -> None:
+        """The ToM section's event for one message: each observer's surprise, the speaker's duplicity."""
+        speaker = p["speaker"]
+        me = self.agent(speaker)
+        for key in ("duplicity", "overlap"):
+            x = _num(p.get(key))
+            if x is not None:
+                me.tom_self[key] = x
+        self.dirty_agents.add(speaker)
+        observers = {o for o in p.get("observers") or [] if isinstance(o, str)} | set(p["surprise"])
+        for obs in observers - {speaker}:
+            cells = self.agent(obs).tom.setdefault(speaker, {})
+            x = _num(p["surprise"].get(obs))
+            if x is not None:
+                cells["surprise"] = x
+            if "duplicity" in me.tom_self:  # how the speaker looks to everyone, next to how it surprises me
+                cells["duplicity"] = me.tom_self["duplicity"]
+            self.dirty_agents.add(obs)
 
     def _on_outcome(self, ev: Event) -> None:
         p = ev.payload

@@ -200,6 +200,9 @@ class AgentDetail(Static):
             out.append(NOT_ENABLED + "\n", style="dim")
         out.append("theory of mind: ", style="bold")
         if state.tom_enabled:
+            if v.tom_self:
+                readouts = "  ".join(f"{k} {x:.2f}" for k, x in sorted(v.tom_self.items()))
+                out.append(f"{readouts} (as others see it)", style="dim")
             out.append("\n")
             out.append_text(heat_map(v.tom))
         else:

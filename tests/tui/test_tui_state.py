@@ -85,3 +85,21 @@ def test_plots() -> None:
     assert "*" in chart and "A" in chart and "B" in chart  # same price in round 1, apart in round 2
     hm = heat_map({"Bob": {"surprise": 0.2, "overlap": 0.9}}).plain
     assert "surprise" in hm and "0.90" in hm and "Bob" in hm
+
+
+def test_tom_section_events_fill_each_observers_view_of_the_speaker() -> None:
+    st = SocietyState()
+    payload = {
+        "message": "e1",
+        "speaker": "Mallory",
+        "surprise": {"Alice": 0.8, "Bob": 0.4},
+        "self_surprise": 0.2,
+        "duplicity": 0.31,
+        "overlap": 0.9,
+        "observers": ["Alice", "Bob", "Carol"],
+    }
+    st.apply(Event(kind="tom", source="Mallory", channel="tom", to=["Mallory"], payload=payload))
+    assert st.agent("Alice").tom == {"Mallory": {"surprise": 0.8, "duplicity": 0.31}}
+    assert st.agent("Carol").tom == {"Mallory": {"duplicity": 0.31}}  # a first message: no surprise yet
+    assert st.agent("Mallory").tom_self == {"duplicity": 0.31, "overlap": 0.9}
+    assert "Mallory" not in st.agent("Mallory").tom and st.tom_enabled
