@@ -110,12 +110,12 @@ class ToMHub:
             self.pending.clear()
             vecs = await self.encoder.encode([i["text"] for i in items])
             emb = torch.from_numpy(vecs)
-            if emb.shape[1] != self.model.ssm.config.d_model:
+            if emb.shape[1] != self.model.encoder_dim:
                 raise CheckpointError(
-                    f"sections.tom.checkpoint: the model takes {self.model.ssm.config.d_model}-d inputs but encoder "
+                    f"sections.tom.checkpoint: the model takes {self.model.encoder_dim}-d vectors but encoder "
                     f"{self.encoder.name!r} gives {emb.shape[1]}-d; train a checkpoint on this encoder"
                 )
-            result = self.bank.step([(i["speaker"], i["observers"]) for i in items], emb)
+            result = self.bank.step([(i["speaker"], i["observers"]) for i in items], emb, [i["text"] for i in items])
             self.steps += 1
             per = result.per_message(self.bank.names, len(items))
             a = self.config.smoothing

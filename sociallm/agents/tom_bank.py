@@ -19,6 +19,7 @@ observer (name, opener), which differs between observers of an honest speaker to
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,10 +40,15 @@ class ToMModel(nn.Module):
     and there can be 10⁴ pairs per round.
     """
 
-    def __init__(self, config: SSMConfig | None = None) -> None:
+    AFFECT_DIMS = 2  # valence, arousal
+
+    def __init__(self, config: SSMConfig | None = None, affect_input: bool = False) -> None:
         super().__init__()
         self.ssm = SelectiveSSM(config)
         c = self.ssm.config
+        # Optionally the message's visible affect — what its words show, read by the emotion lexicon
+        # (valence, arousal) — rides along with the embedding: d_model = encoder dim + 2.
+        self.affect_input = affect_input
         self.expect = nn.Parameter(torch.randn(c.d_state) / c.d_state**0.5)
         # What the target stands for: trained to predict what the target tells *other* observers, so
         # it keeps what is said and drops how it is said to this observer (address, opener).
@@ -51,6 +57,19 @@ class ToMModel(nn.Module):
         # Supervised read-outs of the target from its state: valence, arousal (affect events) and a
         # logit of a scripted hidden intent (the deception scenario's ground truth).
         self.probe = nn.Linear(c.d_inner, 3)
+
+    @property
+    def encoder_dim(self) -> int:
+        return self.ssm.config.d_model - (self.AFFECT_DIMS if self.affect_input else 0)
+
+    def inputs(self, embeddings: torch.Tensor, texts: list[str] | None = None) -> torch.Tensor:
+        """SSM inputs for messages: unit-norm embeddings, plus their visible affect where the model takes it."""
+        x = F.normalize(embeddings.float(), dim=-1)
+        if not self.affect_input:
+            return x
+        if texts is None or len(texts) != len(x):
+            raise ValueError("this ToM model takes the messages' affect: give their texts with the embeddings")
+        return torch.cat([x, visible_affect(texts)], dim=-1)
 
     def expectation(self, h: torch.Tensor) -> torch.Tensor:
         """What the state expects its target to say next, in the comparison space (..., d_inner)."""
@@ -71,6 +90,20 @@ class ToMModel(nn.Module):
         # A row-wise dot over norms: F.cosine_similarity's broadcasting path is ~3× slower at 10⁴ rows.
         dot = torch.einsum("...i,...i->...", e, embedded)
         return 1.0 - dot / (e.norm(dim=-1) * embedded.norm(dim=-1)).clamp_min(1e-8)
+
+
+def visible_affect(texts: list[str]) -> torch.Tensor:
+    """(n, 2): each text's lexicon valence in [-1, 1] and arousal less neutral, as the emotion section reads them."""
+    return torch.tensor([_affect_of(t) for t in texts], dtype=torch.float32).view(len(texts), 2)
+
+
+@functools.lru_cache(maxsize=65536)
+def _affect_of(text: str) -> tuple[float, float]:
+    # Cached: training reads every text once per epoch, and the lexicon costs ~50 µs a text.
+    from sociallm.agents.affect import NEUTRAL_AROUSAL, appraise_text
+
+    a = appraise_text(text)
+    return a.compound, a.arousal - NEUTRAL_AROUSAL
 
 
 @dataclass
@@ -201,15 +234,18 @@ class StateBank:
         return torch.from_numpy(msg), torch.from_numpy(obs), torch.from_numpy(tgt), np.asarray(waves, dtype=np.int64)
 
     @torch.no_grad()
-    def step(self, messages: list[tuple[str, list[str]]], embeddings: torch.Tensor) -> StepResult:
+    def step(
+        self, messages: list[tuple[str, list[str]]], embeddings: torch.Tensor, texts: list[str] | None = None
+    ) -> StepResult:
         """Step every pair a batch of messages touches, in as few batched calls as order allows.
 
         `messages[i] = (speaker, observers)` with `embeddings[i]` its embedding; the speaker's self
         state is stepped too. Surprise is the prediction error of the observer's state of the
         speaker *before* the message. A speaker with several messages in the batch is stepped once
-        per message, in order (one wave per repeat).
+        per message, in order (one wave per repeat). `texts` are needed by a model that takes the
+        messages' affect.
         """
-        emb = F.normalize(embeddings.float(), dim=-1)
+        emb = self.model.inputs(embeddings, texts)
         # Everything that depends on the message alone, once per message, shared by the pairs it steps.
         decay, inject = self.model.ssm.transition(self.model.ssm.project(emb))
         embedded = self.model.embed(emb)

@@ -69,6 +69,9 @@ def train(
     init: Annotated[
         str | None, typer.Option(help="Start from this checkpoint ('default': the shipped one) instead of scratch.")
     ] = None,
+    affect_input: Annotated[
+        bool, typer.Option(help="Also feed the model each message's visible affect (lexicon valence, arousal).")
+    ] = False,
     encoder: Annotated[
         str, typer.Option(help="minilm, or backbone: a server's /v1/embeddings (the embedded Gemma without a URL).")
     ] = "minilm",
@@ -96,16 +99,19 @@ def train(
         runs += synthetic_runs(range(1000, 1000 + synthetic), procedural=True)
     torch.manual_seed(seed)
     try:
-        model = load_model(init)[0].requires_grad_(True) if init else ToMModel(DEFAULT_CONFIG)
+        model = load_model(init)[0].requires_grad_(True) if init else ToMModel(DEFAULT_CONFIG, affect_input)
     except (ValueError, OSError) as exc:
         _fail(f"--init {init}: {exc}")
     embed = _embedder(encoder, embeddings_url)
     try:
         dim = int(embed(["dimension probe"]).shape[1])
-        if init is None and dim != model.ssm.config.d_model:
-            model = ToMModel(SSMConfig(**{**asdict(DEFAULT_CONFIG), "d_model": dim}))
-        elif dim != model.ssm.config.d_model:
-            _fail(f"--init {init}: it takes {model.ssm.config.d_model}-d inputs, encoder {encoder!r} gives {dim}-d")
+        if init is None and dim != model.encoder_dim:
+            extra = ToMModel.AFFECT_DIMS if affect_input else 0
+            model = ToMModel(SSMConfig(**{**asdict(DEFAULT_CONFIG), "d_model": dim + extra}), affect_input)
+        elif dim != model.encoder_dim:
+            _fail(f"--init {init}: it takes {model.encoder_dim}-d vectors, encoder {encoder!r} gives {dim}-d")
+        elif init and affect_input and not model.affect_input:
+            _fail(f"--init {init}: that checkpoint does not take affect; train without --init to add it")
         stats = fit(model, runs, embed, epochs=epochs, seed=seed, forget=forget, log=out.print)
     except ValueError as exc:
         _fail(str(exc))
@@ -116,6 +122,7 @@ def train(
         "epochs": epochs,
         "forget": forget,
         "encoder": encoder,
+        "affect_input": model.affect_input,
         "runs": [str(d) for d in run_dirs or []] + ([f"{synthetic} procedural synthetic runs"] if synthetic else []),
         "messages_per_s": round(stats.throughput, 1),
         "final_loss": round(stats.losses[-1], 4),

@@ -59,7 +59,7 @@ def score_run(model: ToMModel, run: RunData, embed: Embedder) -> RunScores:
     probes: dict[str, list] = {"valence": [], "arousal": [], "intent": []}
     vecs = embed([m.text for m in run.messages])
     for m, v in zip(run.messages, vecs, strict=True):
-        result = bank.step([(m.speaker, m.observers)], v.unsqueeze(0))
+        result = bank.step([(m.speaker, m.observers)], v.unsqueeze(0), [m.text])
         _probe(model, bank, m, probes)
         if m.speaker != speaker:
             continue

@@ -51,7 +51,8 @@ DEFAULT_SEED = 5
 def save_checkpoint(model: ToMModel, path: Path, meta: dict[str, Any]) -> None:
     # float16 weights: the shipped default stays far below 1 MB; read back as float32.
     state = {k: v.detach().half() for k, v in model.state_dict().items()}
-    torch.save({"format": FORMAT, "config": asdict(model.ssm.config), "state_dict": state, "meta": meta}, path)
+    blob = {"format": FORMAT, "config": asdict(model.ssm.config), "affect_input": model.affect_input}
+    torch.save({**blob, "state_dict": state, "meta": meta}, path)
 
 
 def read_checkpoint(path: Path) -> tuple[ToMModel, dict[str, Any]]:
@@ -71,7 +72,7 @@ def read_checkpoint(path: Path) -> tuple[ToMModel, dict[str, Any]]:
         raise ValueError(
             f"sections.tom.checkpoint: {path} is not a {FORMAT} checkpoint; write it with `sociallm tom train`"
         )
-    model = ToMModel(SSMConfig(**blob["config"]))
+    model = ToMModel(SSMConfig(**blob["config"]), affect_input=bool(blob.get("affect_input", False)))
     model.load_state_dict({k: v.float() for k, v in blob["state_dict"].items()})
     model.eval()
     model.requires_grad_(False)  # inference only; `sociallm tom train --init` turns it back on
@@ -163,11 +164,13 @@ def train(
             labels = torch.full((len(chunk), length, 3), NAN)
             for b, w in enumerate(chunk):
                 k = len(w.messages)
-                x[b, :k] = F.normalize(embed([m.text for m in w.messages]), dim=-1)
+                texts = [m.text for m in w.messages]
+                x[b, :k] = model.inputs(embed(texts), texts)
                 seen = 0  # rounds in the running mean of what the target told the others
                 for t, others in enumerate(w.others):
                     if others:
-                        now = F.normalize(embed([m.text for m in others]), dim=-1).mean(0)
+                        said = [m.text for m in others]
+                        now = model.inputs(embed(said), said).mean(0)
                         told[b, t] = (told[b, t - 1] * seen + now) / (seen + 1) if seen else now
                         seen += 1
                         has_told[b, t] = True

@@ -1,3 +1,4 @@
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -87,3 +88,20 @@ def test_rows_in_any_order_step_like_rows_in_creation_order() -> None:
     for o in names:
         for t in names:
             assert torch.allclose(forward.state_of(o, t), backward.state_of(o, t), atol=1e-6), (o, t)
+
+
+def test_a_model_that_takes_affect_needs_the_texts_and_keeps_the_flag(tmp_path) -> None:
+    from sociallm.agents.tom_train import read_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    model = ToMModel(SSMConfig(d_model=32 + ToMModel.AFFECT_DIMS, d_inner=8, d_state=4), affect_input=True)
+    b = StateBank(model)
+    e = torch.stack([emb(1), emb(2)])
+    with pytest.raises(ValueError, match="give their texts"):
+        b.step([("Xe", ["Bob"]), ("Bob", ["Xe"])], e)
+    b.step([("Xe", ["Bob"]), ("Bob", ["Xe"])], e, ["I am furious!!", "What a lovely day."])
+    x = model.inputs(e, ["I am furious!!", "What a lovely day."])
+    assert x.shape == (2, 34) and x[0, 32] < 0 < x[1, 32]  # lexicon valence rides along
+    save_checkpoint(model, tmp_path / "a.pt", {})
+    again, _ = read_checkpoint(tmp_path / "a.pt")
+    assert again.affect_input and again.encoder_dim == 32
