@@ -180,6 +180,9 @@ def test_serve_command_starts_prints_the_url_and_stops_on_ctrl_c(tmp_path: Path)
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        # Ctrl-C as in a terminal: a suite started in the background (`make test &`) inherits an ignored
+        # SIGINT, and a Python started with SIGINT ignored never turns it into KeyboardInterrupt.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert proc.stderr is not None
     lines: list[str] = []
