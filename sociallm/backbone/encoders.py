@@ -22,6 +22,7 @@ import asyncio
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -69,6 +70,53 @@ def _minilm_model() -> Any:
         return model
 
 
+class TextCache:
+    """A bounded per-text LRU of vectors, thread-safe, counting hits and texts actually encoded.
+
+    Agents in one run see the same messages, so N agents' encodings of one line cost one. `get` serves
+    what it holds and asks `compute` once for each distinct text it lacks.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._vecs: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.encoded = 0  # distinct texts that went to `compute` (cache misses)
+
+    async def get(
+        self, texts: list[str], compute: Callable[[list[str]], Awaitable[np.ndarray]], dim: Callable[[], int]
+    ) -> np.ndarray:
+        """(len(texts), dim()) float32; `dim` is read after `compute`, which may be what fixes it."""
+        found: dict[int, np.ndarray] = {}
+        missing: dict[str, list[int]] = {}
+        with self._lock:
+            for i, t in enumerate(texts):
+                hit = self._vecs.get(t)
+                if hit is None:
+                    missing.setdefault(t, []).append(i)
+                else:
+                    self._vecs.move_to_end(t)
+                    found[i] = hit
+                    self.hits += 1
+        if missing:
+            todo = list(missing)
+            vecs = await compute(todo)
+            with self._lock:
+                self.encoded += len(todo)
+                for t, v in zip(todo, vecs, strict=True):
+                    for i in missing[t]:
+                        found[i] = v
+                    self._vecs[t] = v
+                    self._vecs.move_to_end(t)
+                while len(self._vecs) > self.size:
+                    self._vecs.popitem(last=False)
+        out = np.zeros((len(texts), dim()), dtype=np.float32)
+        for i, v in found.items():
+            out[i] = v
+        return out
+
+
 class MiniLMEncoder:
     """all-MiniLM-L6-v2 (384-d) with a bounded per-text LRU cache.
 
@@ -80,12 +128,8 @@ class MiniLMEncoder:
     dim = 384
 
     def __init__(self, cache_size: int = 4096, batch_size: int = 64) -> None:
-        self.cache_size = cache_size
         self.batch_size = batch_size
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-        self.encoded = 0  # texts that went through the model (cache misses)
-        self.hits = 0
+        self.cache = TextCache(cache_size)
 
     def _encode_sync(self, texts: list[str]) -> np.ndarray:
         model = _minilm_model()
@@ -95,30 +139,15 @@ class MiniLMEncoder:
         return np.asarray(vecs, dtype=np.float32).reshape(len(texts), self.dim)
 
     async def encode(self, texts: list[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        missing: dict[str, list[int]] = {}
-        with self._lock:
-            for i, t in enumerate(texts):
-                hit = self._cache.get(t)
-                if hit is None:
-                    missing.setdefault(t, []).append(i)
-                else:
-                    self._cache.move_to_end(t)
-                    out[i] = hit
-                    self.hits += 1
-        if missing:
-            todo = list(missing)
-            vecs = await asyncio.to_thread(self._encode_sync, todo)
-            with self._lock:
-                self.encoded += len(todo)
-                for t, v in zip(todo, vecs, strict=True):
-                    for i in missing[t]:
-                        out[i] = v
-                    self._cache[t] = v
-                    self._cache.move_to_end(t)
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
-        return out
+        return await self.cache.get(texts, lambda todo: asyncio.to_thread(self._encode_sync, todo), lambda: self.dim)
+
+    @property
+    def hits(self) -> int:
+        return self.cache.hits
+
+    @property
+    def encoded(self) -> int:
+        return self.cache.encoded
 
     def encode_sync(self, texts: list[str]) -> np.ndarray:
         """Uncached, blocking: for benchmarks and offline tools outside an event loop."""

@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import httpx
 import numpy as np
 
-from sociallm.backbone.encoders import EncoderError
+from sociallm.backbone.encoders import EncoderError, TextCache
 
 T = TypeVar("T")
 
@@ -107,22 +106,27 @@ class EndpointEncoder:
         self.dim = 0
         self.batch_size = batch_size
         self.max_in_flight = max_in_flight
-        self.cache_size = cache_size
         self.max_chars = max_chars
         self.timeout_s = timeout_s
         self.retries = retries
         self.backoff_s = backoff_s
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._transport = transport
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.cache = TextCache(cache_size)
         self._lock = threading.Lock()
         self._start_lock = threading.Lock()
         self._model_probed = model is not None
         self._client: httpx.AsyncClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
-        self.encoded = 0  # texts that went to the server (cache misses)
-        self.hits = 0
         self.requests = 0
+
+    @property
+    def hits(self) -> int:
+        return self.cache.hits
+
+    @property
+    def encoded(self) -> int:
+        return self.cache.encoded  # texts that went to the server (cache misses)
 
     @property
     def endpoint(self) -> str:
@@ -176,33 +180,7 @@ class EndpointEncoder:
         return httpx.AsyncClient(timeout=self.timeout_s, headers=self._headers, transport=self._transport)
 
     async def _encode(self, texts: list[str], client: httpx.AsyncClient) -> np.ndarray:
-        found: dict[int, np.ndarray] = {}
-        missing: dict[str, list[int]] = {}
-        with self._lock:
-            for i, t in enumerate(texts):
-                hit = self._cache.get(t)
-                if hit is None:
-                    missing.setdefault(t, []).append(i)
-                else:
-                    self._cache.move_to_end(t)
-                    found[i] = hit
-                    self.hits += 1
-        if missing:
-            todo = list(missing)
-            vecs = await self._fetch(todo, client)
-            with self._lock:
-                self.encoded += len(todo)
-                for t, v in zip(todo, vecs, strict=True):
-                    for i in missing[t]:
-                        found[i] = v
-                    self._cache[t] = v
-                    self._cache.move_to_end(t)
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, v in found.items():
-            out[i] = v
-        return out
+        return await self.cache.get(texts, lambda todo: self._fetch(todo, client), lambda: self.dim)
 
     async def _fetch(self, texts: list[str], client: httpx.AsyncClient) -> np.ndarray:
         await self._ensure_started()
