@@ -14,6 +14,15 @@ err = Console(stderr=True, soft_wrap=True)
 tom_app = typer.Typer(no_args_is_help=True, help="Train and evaluate the SSM theory-of-mind model.")
 
 
+# Both commands embed messages; they take the encoder the same way.
+EncoderOption = Annotated[
+    str, typer.Option(help="minilm, or backbone: a server's /v1/embeddings (the embedded Gemma without a URL).")
+]
+EmbeddingsUrlOption = Annotated[
+    str | None, typer.Option(help="With --encoder backbone: an OpenAI-compatible server with /v1/embeddings.")
+]
+
+
 def _fail(message: str) -> None:
     err.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(2)
@@ -72,12 +81,8 @@ def train(
     affect_input: Annotated[
         bool, typer.Option(help="Also feed the model each message's visible affect (lexicon valence, arousal).")
     ] = False,
-    encoder: Annotated[
-        str, typer.Option(help="minilm, or backbone: a server's /v1/embeddings (the embedded Gemma without a URL).")
-    ] = "minilm",
-    embeddings_url: Annotated[
-        str | None, typer.Option(help="With --encoder backbone: an OpenAI-compatible server with /v1/embeddings.")
-    ] = None,
+    encoder: EncoderOption = "minilm",
+    embeddings_url: EmbeddingsUrlOption = None,
 ) -> None:
     """Self-supervised next-message prediction (+ affect and intent probes where the log has labels)."""
     from dataclasses import asdict
@@ -145,12 +150,8 @@ def evaluate(
     synthetic: Annotated[
         int, typer.Option(min=0, help="Also score N scripted deception runs (held-out seeds 0..N-1).")
     ] = 0,
-    encoder: Annotated[
-        str, typer.Option(help="minilm, or backbone: a server's /v1/embeddings (the embedded Gemma without a URL).")
-    ] = "minilm",
-    embeddings_url: Annotated[
-        str | None, typer.Option(help="With --encoder backbone: an OpenAI-compatible server with /v1/embeddings.")
-    ] = None,
+    encoder: EncoderOption = "minilm",
+    embeddings_url: EmbeddingsUrlOption = None,
 ) -> None:
     """Duplicity AUC (deceptive vs control speakers) against two baselines, and surprise around intent changes."""
     from sociallm.agents.tom import load_model

@@ -211,10 +211,10 @@ def _loss(
     labels: torch.Tensor,
     forget: float,
     tau: float,
-    told: torch.Tensor | None = None,
-    has_told: torch.Tensor | None = None,
-    keys: torch.Tensor | None = None,
-    cross: float = 1.0,
+    told: torch.Tensor,
+    has_told: torch.Tensor,
+    keys: torch.Tensor,
+    cross: float,
 ):
     ssm = model.ssm
     decay, inject = ssm.transition(ssm.project(x))
@@ -222,12 +222,10 @@ def _loss(
         keep = (torch.rand(mask.shape) >= forget).float()[..., None, None]
         decay = decay * keep
     hs = linear_recurrence(decay, inject)  # (b, L, d_inner, d_state): the state after each message
-    if keys is None:
-        keys = torch.arange(mask.numel()).view_as(mask)
     valid = mask[:, 1:]
     # Next message: what will the target say to me next?
     loss = _info_nce(model.expectation(hs[:, :-1])[valid], model.embed(x[:, 1:])[valid], keys[:, 1:][valid], tau)
-    if cross > 0 and told is not None and has_told is not None and bool(has_told.any()):
+    if cross > 0 and bool(has_told.any()):
         # What did the target tell the others this round? (Only the story is shared, not my address.)
         loss = loss + cross * _info_nce(model.belief(hs)[has_told], model.embed(told)[has_told], keys[has_told], tau)
     probes = model.probes(hs)

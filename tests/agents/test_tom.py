@@ -107,6 +107,21 @@ def test_train_cli_writes_a_checkpoint_that_eval_reads(tmp_path):
     assert r.exit_code == 2 and "no events.jsonl" in r.output
 
 
+def test_train_cli_on_scripted_runs_with_affect_input(tmp_path):
+    from sociallm.agents.tom_train import read_checkpoint
+    from sociallm.cli import app
+
+    out = tmp_path / "aff.pt"
+    args = ["tom", "train", "--synthetic", "2", "--epochs", "1", "--affect-input", "--out", str(out)]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    model, meta = read_checkpoint(out)
+    assert model.affect_input and model.encoder_dim == 384 and meta["affect_input"] is True
+    assert meta["runs"] == ["2 procedural synthetic runs"] and meta["encoder"] == "minilm"
+    r = CliRunner().invoke(app, ["tom", "train", "--out", str(out)])
+    assert r.exit_code == 2 and "give RUN_DIRS and/or --synthetic N" in r.output
+
+
 def test_same_seed_same_checkpoint(tmp_path):
     from sociallm.agents.tom_bank import ToMModel
     from sociallm.agents.tom_data import synthetic_runs
