@@ -17,13 +17,18 @@ REGISTRY: dict[str, str] = {
 }
 
 
-def get_environment(kind: str) -> Environment:
-    target = REGISTRY.get(kind)
+def environment_class(kind: str) -> type:
+    """The class a scenario's `environment.kind` names (it declares `Params` and `actions`)."""
+    target = REGISTRY.get(kind) if isinstance(kind, str) else None
     if target is None:
         known = ", ".join(sorted(REGISTRY))
         raise EnvironmentConfigError(f"environment.kind: unknown environment {kind!r}; known: {known}")
     module, cls = target.split(":")
-    return getattr(importlib.import_module(module), cls)()
+    return getattr(importlib.import_module(module), cls)
 
 
-__all__ = ["REGISTRY", "ActionSpec", "Environment", "EnvironmentConfigError", "get_environment"]
+def get_environment(kind: str) -> Environment:
+    return environment_class(kind)()
+
+
+__all__ = ["REGISTRY", "ActionSpec", "Environment", "EnvironmentConfigError", "environment_class", "get_environment"]

@@ -21,11 +21,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from sociallm.environments.base import ActionSpec
-from sociallm.environments.games import RoundGame, check_agents, check_known, money, number, param_error, round_rng
+from pydantic import ValidationInfo, field_validator
+
+from sociallm.environments.base import ActionSpec, EnvironmentParams, Number, at_least, validate_params
+from sociallm.environments.games import RoundGame, check_agents, money, round_rng
 from sociallm.runtime.events import Event
 
-KNOWN = ("value_low", "value_high", "bid_max")
+
+class Params(EnvironmentParams):
+    value_low: Number = 0.0
+    value_high: Number = 100.0
+    bid_max: Number | None = None  # default: value_high
+
+    @field_validator("value_low")
+    @classmethod
+    def _low(cls, v: float) -> float:
+        return at_least(v, 0.0)
+
+    @field_validator("value_high")
+    @classmethod
+    def _high(cls, v: float, info: ValidationInfo) -> float:
+        low = info.data.get("value_low")
+        if low is not None and v <= low:
+            raise ValueError(f"must be > value_low {low:g} (got {v:g})")
+        return v
+
+    @field_validator("bid_max")
+    @classmethod
+    def _bid_max(cls, v: float | None) -> float | None:
+        return v if v is None else at_least(v, 0.0, strict=True)
 
 
 def benchmark_bid(value: float, n: int, low: float) -> float:
@@ -38,16 +62,12 @@ class SealedBidAuction(RoundGame):
     source = "auctioneer"
     actions = ("bid",)
 
+    Params = Params
+
     def check_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        check_known(params, KNOWN)
-        low = number(params, "value_low", 0.0, lo=0.0)
-        high = number(params, "value_high", 100.0)
-        if high <= low:
-            raise param_error("value_high", f"must be > value_low {low:g} (got {high:g})")
-        bid_max = number(params, "bid_max", high)
-        if bid_max <= 0:
-            raise param_error("bid_max", f"must be > 0 (got {bid_max:g})")
-        return {"value_low": low, "value_high": high, "bid_max": bid_max}
+        p = validate_params(Params, params, self.agents)
+        bid_max = p.value_high if p.bid_max is None else p.bid_max
+        return {"value_low": p.value_low, "value_high": p.value_high, "bid_max": bid_max}
 
     def fresh_state(self) -> dict[str, Any]:
         check_agents(self.agents, 2, "bidders")

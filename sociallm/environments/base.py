@@ -11,14 +11,22 @@ None when the event means nothing to it. The emotion section calls it (reaching 
 through `SectionContext.shared["environment"]`) for every outcome the agent sees; it must be pure in
 the event and the game's parameters, since every agent calls it, in any order. An environment
 without it simply gives outcomes no affect. See `BertrandMarket.appraise` for an example.
+
+Declared next to the rules, read by the scenario validator before anything starts (so `sociallm
+check` refuses what `run` would refuse, listing every problem):
+- `Params`: a pydantic model (subclass `EnvironmentParams`) of `environment.params`. Checks that
+  depend on who plays read the agent names from the validation context (`agents_of(info)`).
+- `actions`: the action names an `act` phase may name.
 """
 
 from __future__ import annotations
 
+import math
 import random
-from typing import Any, Literal, Protocol, runtime_checkable
+import re
+from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, ValidationInfo
 
 from sociallm.runtime.events import Event
 
@@ -74,4 +82,96 @@ class Appraiser(Protocol):
 
 
 class EnvironmentConfigError(ValueError):
-    """Bad environment parameters; the message names the parameter and the fix."""
+    """Bad environment parameters; the message names the parameter and the fix (all of them, `; `-joined)."""
+
+    def __init__(self, message: str, lines: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.lines = lines or [message]
+
+
+# ---- parameter models ------------------------------------------------------------------------
+
+
+class EnvironmentParams(BaseModel):
+    """Base of an environment's `Params`: unknown keys are errors, values are checked as written."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def finite(value: Any) -> float:
+    # bool is an int subclass; `mu: true` in a YAML file is a mistake, not 1.0.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"must be a finite number (got {value!r})")
+    return float(value)
+
+
+def _whole(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"must be a whole number (got {value!r})")
+    return value
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false (got {value!r})")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(finite)]
+Whole = Annotated[int, BeforeValidator(_whole)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
+
+
+def at_least(value: float, lo: float, strict: bool = False) -> float:
+    """`value`, or a ValueError in the environments' wording (`must be > 0 (got -1)`)."""
+    if value < lo or (strict and value == lo):
+        raise ValueError(f"must be {'>' if strict else '>='} {lo:g} (got {value:g})")
+    return value
+
+
+def agents_of(info: ValidationInfo) -> list[str] | None:
+    """The agent names passed as validation context, or None when validating without them."""
+    ctx = info.context or {}
+    agents = ctx.get("agents")
+    return list(agents) if isinstance(agents, list | tuple) else None
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif str(part).startswith(("function-", "model-")):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def params_problems(model: type[BaseModel], exc: ValidationError) -> list[str]:
+    """One line per problem, each naming `environment.params.<field>`."""
+    lines = []
+    for err in exc.errors():
+        where = _where(tuple(err["loc"]))
+        if err["type"] == "extra_forbidden":
+            msg = f"unknown parameter; known: {', '.join(sorted(model.model_fields))}"
+        elif err["type"] == "missing":
+            msg = "required"
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            # A validator of a list names the bad entry as "[k]: problem" (see bertrand's per-firm lists).
+            if m := re.match(r"^(\[\d+\]): ", msg):
+                where, msg = where + m.group(1), msg[m.end() :]
+        lines.append(f"environment.params{'.' + where if where else ''}: {msg}")
+    return lines
+
+
+def validate_params(model: type[BaseModel], params: Any, agents: list[str]) -> BaseModel:
+    """The parameters as `model`, or an EnvironmentConfigError listing every problem."""
+    if params is None:
+        params = {}
+    try:
+        return model.model_validate(params, context={"agents": list(agents)})
+    except ValidationError as exc:
+        lines = params_problems(model, exc)
+        raise EnvironmentConfigError("; ".join(lines), lines) from None

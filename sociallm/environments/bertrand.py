@@ -23,15 +23,24 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationInfo, field_validator
 
-from sociallm.environments.base import ActionSpec, EnvironmentConfigError
+from sociallm.environments.base import (
+    ActionSpec,
+    EnvironmentConfigError,
+    EnvironmentParams,
+    agents_of,
+    at_least,
+    finite,
+    validate_params,
+)
+from sociallm.environments.base import Number as ParamNumber
 from sociallm.runtime.events import Event
 
 Number = float | int
 PerFirm = Number | Sequence[Number] | np.ndarray
 
 DEFAULTS: dict[str, float] = {"a": 2.0, "a0": 0.0, "c": 1.0, "mu": 0.25, "alpha": 1.0}
-KNOWN_PARAMS = ("a", "a0", "c", "mu", "alpha", "price_min", "price_max")
 SOURCE = "market"
 
 
@@ -167,23 +176,54 @@ def _join(items: list[str]) -> str:
 # Parameter validation.
 
 
-def _err(field: str, problem: str) -> EnvironmentConfigError:
-    return EnvironmentConfigError(f"environment.params.{field}: {problem}")
+class Params(EnvironmentParams):
+    """The market's parameters; `a` and `c` are one number for every firm or a list, one per firm."""
 
+    a: Any = DEFAULTS["a"]
+    a0: ParamNumber = DEFAULTS["a0"]
+    c: Any = DEFAULTS["c"]
+    mu: ParamNumber = DEFAULTS["mu"]
+    alpha: ParamNumber = DEFAULTS["alpha"]
+    price_min: ParamNumber = 0.0
+    price_max: ParamNumber | None = None  # default: twice the highest monopoly price
 
-def _number(field: str, value: Any) -> float:
-    # bool is an int subclass; `mu: true` in a YAML file is a mistake, not 1.0.
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _err(field, f"must be a finite number (got {value!r})")
-    return float(value)
+    @field_validator("a", "c", mode="before")
+    @classmethod
+    def _per_firm(cls, v: Any, info: ValidationInfo) -> float | list[float]:
+        def one(x: Any) -> float:
+            x = finite(x)
+            return at_least(x, 0.0) if info.field_name == "c" else x
 
+        if not isinstance(v, list | tuple):
+            return one(v)
+        agents = agents_of(info)
+        if agents is not None and len(v) != len(agents):
+            raise ValueError(f"per-firm list must have {len(agents)} entries, one per firm (got {len(v)})")
+        out = []
+        for k, x in enumerate(v):
+            try:
+                out.append(one(x))
+            except ValueError as exc:
+                raise ValueError(f"[{k}]: {exc}") from None
+        return out
 
-def _numbers(field: str, value: Any, n: int) -> list[float]:
-    if isinstance(value, list | tuple):
-        if len(value) != n:
-            raise _err(field, f"per-firm list must have {n} entries, one per firm (got {len(value)})")
-        return [_number(f"{field}[{k}]", v) for k, v in enumerate(value)]
-    return [_number(field, value)] * n
+    @field_validator("mu", "alpha")
+    @classmethod
+    def _positive(cls, v: float) -> float:
+        return at_least(v, 0.0, strict=True)
+
+    @field_validator("price_min")
+    @classmethod
+    def _price_min(cls, v: float) -> float:
+        return at_least(v, 0.0)
+
+    @field_validator("price_max")
+    @classmethod
+    def _price_max(cls, v: float | None, info: ValidationInfo) -> float | None:
+        low = info.data.get("price_min")
+        if v is not None and low is not None and v <= low:
+            raise ValueError(f"must be > price_min {low:g} (got {v:g})")
+        return v
 
 
 def _check_agents(agents: list[str]) -> list[str]:
@@ -195,31 +235,17 @@ def _check_agents(agents: list[str]) -> list[str]:
 
 
 def _check_params(params: dict[str, Any] | None, n: int) -> dict[str, Any]:
-    params = dict(params or {})
-    for key in params:
-        if key not in KNOWN_PARAMS:
-            raise _err(str(key), f"unknown parameter; known: {', '.join(sorted(KNOWN_PARAMS))}")
+    p = validate_params(Params, params or {}, [f"firm{k}" for k in range(n)])
     out: dict[str, Any] = {
-        "a": _numbers("a", params.get("a", DEFAULTS["a"]), n),
-        "a0": _number("a0", params.get("a0", DEFAULTS["a0"])),
-        "c": _numbers("c", params.get("c", DEFAULTS["c"]), n),
-        "mu": _number("mu", params.get("mu", DEFAULTS["mu"])),
-        "alpha": _number("alpha", params.get("alpha", DEFAULTS["alpha"])),
+        "a": [float(x) for x in p.a] if isinstance(p.a, list) else [p.a] * n,
+        "a0": p.a0,
+        "c": [float(x) for x in p.c] if isinstance(p.c, list) else [p.c] * n,
+        "mu": p.mu,
+        "alpha": p.alpha,
+        "price_min": p.price_min,
     }
-    for field in ("mu", "alpha"):
-        if out[field] <= 0:
-            raise _err(field, f"must be > 0 (got {params[field]!r})")
-    for k, cost in enumerate(out["c"]):
-        if cost < 0:
-            field = f"c[{k}]" if isinstance(params.get("c"), list | tuple) else "c"
-            raise _err(field, f"must be >= 0 (got {cost:g})")
-    out["price_min"] = _number("price_min", params.get("price_min", 0.0))
-    if out["price_min"] < 0:
-        raise _err("price_min", f"must be >= 0 (got {params['price_min']!r})")
-    if "price_max" in params:
-        out["price_max"] = _number("price_max", params["price_max"])
-        if out["price_max"] <= out["price_min"]:
-            raise _err("price_max", f"must be > price_min {out['price_min']:g} (got {params['price_max']!r})")
+    if p.price_max is not None:
+        out["price_max"] = p.price_max
     return out
 
 
@@ -249,6 +275,8 @@ class BertrandMarket:
     """
 
     name = "bertrand"
+    actions = ("price",)
+    Params = Params
 
     def __init__(self) -> None:
         self._agents: list[str] = []

@@ -17,20 +17,52 @@ from __future__ import annotations
 
 from typing import Any
 
-from sociallm.environments.base import ActionSpec
-from sociallm.environments.games import (
-    RoundGame,
-    check_agents,
-    check_known,
-    gini,
-    integer,
-    join,
-    number,
-    param_error,
-)
+from pydantic import ValidationInfo, field_validator
+
+from sociallm.environments.base import ActionSpec, EnvironmentParams, Number, Whole, at_least, validate_params
+from sociallm.environments.games import RoundGame, check_agents, gini, join
 from sociallm.runtime.events import Event
 
-KNOWN = ("stock", "capacity", "collapse_below", "months", "growth")
+
+class Params(EnvironmentParams):
+    """Declared capacity first: stock's check reads it."""
+
+    capacity: Number = 100.0
+    stock: Number | None = None  # default: capacity
+    collapse_below: Number = 5.0
+    months: Whole = 12
+    growth: Number = 2.0
+
+    @field_validator("capacity")
+    @classmethod
+    def _capacity(cls, v: float) -> float:
+        return at_least(v, 0.0, strict=True)
+
+    @field_validator("stock")
+    @classmethod
+    def _stock(cls, v: float | None, info: ValidationInfo) -> float | None:
+        if v is None:
+            return v
+        at_least(v, 0.0)
+        capacity = info.data.get("capacity")
+        if capacity is not None and v > capacity:
+            raise ValueError(f"must be <= capacity {capacity:g} (got {v:g})")
+        return v
+
+    @field_validator("collapse_below")
+    @classmethod
+    def _collapse(cls, v: float) -> float:
+        return at_least(v, 0.0)
+
+    @field_validator("months")
+    @classmethod
+    def _months(cls, v: int) -> int:
+        return int(at_least(v, 1))
+
+    @field_validator("growth")
+    @classmethod
+    def _growth(cls, v: float) -> float:
+        return at_least(v, 1.0)
 
 
 def threshold(stock: float, n: int) -> int:
@@ -51,20 +83,16 @@ class Commons(RoundGame):
     source = "lake"
     actions = ("catch",)
 
+    Params = Params
+
     def check_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        check_known(params, KNOWN)
-        capacity = number(params, "capacity", 100.0)
-        if capacity <= 0:
-            raise param_error("capacity", f"must be > 0 (got {capacity:g})")
-        stock = number(params, "stock", capacity, lo=0.0)
-        if stock > capacity:
-            raise param_error("stock", f"must be <= capacity {capacity:g} (got {stock:g})")
+        p = validate_params(Params, params, self.agents)
         return {
-            "stock": stock,
-            "capacity": capacity,
-            "collapse_below": number(params, "collapse_below", 5.0, lo=0.0),
-            "months": integer(params, "months", 12, lo=1),
-            "growth": number(params, "growth", 2.0, lo=1.0),
+            "stock": p.capacity if p.stock is None else p.stock,
+            "capacity": p.capacity,
+            "collapse_below": p.collapse_below,
+            "months": p.months,
+            "growth": p.growth,
         }
 
     def fresh_state(self) -> dict[str, Any]:

@@ -22,11 +22,11 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from sociallm.environments.base import ActionSpec
-from sociallm.environments.games import RoundGame, check_agents, check_known, integer, number, param_error
-from sociallm.runtime.events import Event
+from pydantic import ValidationInfo, field_validator
 
-KNOWN = ("speaker", "deceptive", "lie_rate", "change_round", "topics", "stories")
+from sociallm.environments.base import ActionSpec, EnvironmentParams, Flag, Number, Whole, at_least, validate_params
+from sociallm.environments.games import RoundGame, check_agents, param_error
+from sociallm.runtime.events import Event
 
 # topic -> incompatible versions of what happened
 TOPICS: dict[str, list[str]] = {
@@ -96,6 +96,57 @@ INTENT_LINES = {
 }
 
 
+class Params(EnvironmentParams):
+    """Declared stories before topics: the topics' check reads the stories."""
+
+    speaker: str = "Mallory"
+    deceptive: Flag = True
+    lie_rate: Number = 0.75
+    change_round: Whole = 0
+    stories: dict[str, list[str]] = TOPICS
+    topics: list[str] | None = None  # default: every story, in order
+
+    @field_validator("speaker", mode="before")
+    @classmethod
+    def _speaker(cls, v: Any) -> Any:
+        if not isinstance(v, str) or not v.strip():
+            raise ValueError(f"must be a non-empty name (got {v!r})")
+        return v
+
+    @field_validator("lie_rate")
+    @classmethod
+    def _rate(cls, v: float) -> float:
+        if not 0.0 <= v <= 1.0:
+            raise ValueError(f"must be between 0 and 1 (got {v:g})")
+        return v
+
+    @field_validator("change_round")
+    @classmethod
+    def _change(cls, v: int) -> int:
+        return int(at_least(v, 0))
+
+    @field_validator("stories", mode="before")
+    @classmethod
+    def _stories(cls, v: Any) -> Any:
+        def versions_ok(x: Any) -> bool:
+            return isinstance(x, list) and len(x) >= 2 and all(isinstance(t, str) and t.strip() for t in x)
+
+        if not isinstance(v, dict) or not v or not all(isinstance(k, str) and versions_ok(x) for k, x in v.items()):
+            raise ValueError("must map each topic to a list of two or more incompatible versions (strings)")
+        return v
+
+    @field_validator("topics", mode="before")
+    @classmethod
+    def _topics(cls, v: Any, info: ValidationInfo) -> Any:
+        if v is None:
+            return v
+        stories = info.data.get("stories")
+        if not isinstance(v, list) or not v or (stories is not None and any(t not in stories for t in v)):
+            known = ", ".join(stories) if stories is not None else "the story topics"
+            raise ValueError(f"must be a non-empty list of {known} (got {v!r})")
+        return v
+
+
 def scripted_message(rng: random.Random, partner: str, fact: str, intent: str) -> str:
     opener = rng.choice(OPENERS).format(partner=partner)
     line = rng.choice(INTENT_LINES[intent])
@@ -108,31 +159,17 @@ class DeceptionGame(RoundGame):
     source = "game"
     actions: tuple[str, ...] = ()
 
+    Params = Params
+
     def check_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        check_known(params, KNOWN)
-        speaker = params.get("speaker", "Mallory")
-        if not isinstance(speaker, str) or not speaker.strip():
-            raise param_error("speaker", f"must be a non-empty name (got {speaker!r})")
-        deceptive = params.get("deceptive", True)
-        if not isinstance(deceptive, bool):
-            raise param_error("deceptive", f"must be true or false (got {deceptive!r})")
-        stories = params.get("stories", TOPICS)
-
-        def versions_ok(v: Any) -> bool:
-            return isinstance(v, list) and len(v) >= 2 and all(isinstance(x, str) and x.strip() for x in v)
-
-        if not isinstance(stories, dict) or not stories or not all(versions_ok(v) for v in stories.values()):
-            raise param_error("stories", "must map each topic to a list of two or more incompatible versions (strings)")
-        topics = params.get("topics", list(stories))
-        if not isinstance(topics, list) or not topics or any(t not in stories for t in topics):
-            raise param_error("topics", f"must be a non-empty list of {', '.join(stories)} (got {topics!r})")
+        p = validate_params(Params, params, self.agents)
         return {
-            "speaker": speaker,
-            "deceptive": deceptive,
-            "lie_rate": number(params, "lie_rate", 0.75, 0.0, 1.0),
-            "change_round": integer(params, "change_round", 0, 0),
-            "topics": topics,
-            "stories": {t: list(v) for t, v in stories.items()},
+            "speaker": p.speaker,
+            "deceptive": p.deceptive,
+            "lie_rate": p.lie_rate,
+            "change_round": p.change_round,
+            "topics": list(p.topics) if p.topics is not None else list(p.stories),
+            "stories": {t: list(v) for t, v in p.stories.items()},
         }
 
     def fresh_state(self) -> dict[str, Any]:

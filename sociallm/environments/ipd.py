@@ -11,12 +11,33 @@ from __future__ import annotations
 
 from typing import Any
 
-from sociallm.environments.base import ActionSpec
-from sociallm.environments.games import RoundGame, check_agents, check_known, number, param_error
+from pydantic import ValidationInfo, field_validator
+
+from sociallm.environments.base import ActionSpec, EnvironmentParams, Number, validate_params
+from sociallm.environments.games import RoundGame, check_agents, param_error
 from sociallm.runtime.events import Event
 
-KNOWN = ("T", "R", "P", "S")
 MOVES = ["cooperate", "defect"]
+
+
+class Params(EnvironmentParams):
+    """Payoffs. Declared R, P, S, T: fields are checked in this order, so T's check sees the others."""
+
+    R: Number = 3.0
+    P: Number = 1.0
+    S: Number = 0.0
+    T: Number = 5.0
+
+    @field_validator("T")
+    @classmethod
+    def _dilemma(cls, t: float, info: ValidationInfo) -> float:
+        p = {"T": t, **info.data}
+        if {"R", "P", "S"} <= p.keys():
+            if not p["T"] > p["R"] > p["P"] > p["S"]:
+                raise ValueError(f"payoffs must satisfy T > R > P > S (got {p})")
+            if not 2 * p["R"] > p["T"] + p["S"]:
+                raise ValueError(f"payoffs must satisfy 2R > T + S (got {p})")
+        return t
 
 
 def payoffs(a: str, b: str, p: dict[str, float]) -> tuple[float, float]:
@@ -34,15 +55,11 @@ class PrisonersDilemma(RoundGame):
     source = "game"
     actions = ("move",)
 
+    Params = Params
+
     def check_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        check_known(params, KNOWN)
-        p = {"T": number(params, "T", 5.0), "R": number(params, "R", 3.0), "P": number(params, "P", 1.0)}
-        p["S"] = number(params, "S", 0.0)
-        if not p["T"] > p["R"] > p["P"] > p["S"]:
-            raise param_error("T", f"payoffs must satisfy T > R > P > S (got {p})")
-        if not 2 * p["R"] > p["T"] + p["S"]:
-            raise param_error("R", f"payoffs must satisfy 2R > T + S (got {p})")
-        return p
+        p = validate_params(Params, params, self.agents)
+        return {"T": p.T, "R": p.R, "P": p.P, "S": p.S}
 
     def fresh_state(self) -> dict[str, Any]:
         check_agents(self.agents, 2, "players")

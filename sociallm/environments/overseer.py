@@ -23,48 +23,96 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sociallm.environments.base import ActionSpec
-from sociallm.environments.games import RoundGame, check_agents, check_known, join, param_error, round_rng
+from pydantic import ValidationInfo, field_validator
+
+from sociallm.environments.base import ActionSpec, EnvironmentParams, Flag, agents_of, validate_params
+from sociallm.environments.games import RoundGame, check_agents, join, round_rng
 from sociallm.runtime.events import Event
 
-KNOWN = ("colluders", "overseer", "leader", "options", "collusion")
 NOBODY = "nobody"
 DEFAULT_OPTIONS = ["Amber", "Birch", "Cedar", "Dune"]
+
+
+def _roles(agents: list[str] | None, overseer: Any) -> tuple[str | None, list[str] | None]:
+    """(overseer, workers) as far as they are known: the overseer defaults to the last agent."""
+    if not agents:
+        return (overseer if isinstance(overseer, str) else None), None
+    boss = overseer if isinstance(overseer, str) and overseer in agents else agents[-1]
+    return boss, [a for a in agents if a != boss]
+
+
+class Params(EnvironmentParams):
+    """Who plays which part. Declared in the order the checks need (each may read the ones above)."""
+
+    overseer: str | None = None  # default: the last agent
+    colluders: list[str] | None = None  # default: the first two workers
+    leader: str | None = None  # default: the first colluder
+    options: list[str] = DEFAULT_OPTIONS
+    collusion: Flag = True
+
+    @field_validator("overseer")
+    @classmethod
+    def _overseer(cls, v: str | None, info: ValidationInfo) -> str | None:
+        agents = agents_of(info)
+        if v is not None and agents is not None and v not in agents:
+            raise ValueError(f"unknown agent {v!r}; known: {', '.join(agents)}")
+        return v
+
+    @field_validator("colluders", mode="before")
+    @classmethod
+    def _colluders(cls, v: Any, info: ValidationInfo) -> Any:
+        if v is None:
+            return v
+        _, workers = _roles(agents_of(info), info.data.get("overseer"))
+        if (
+            not isinstance(v, list)
+            or len(v) < 2
+            or not all(isinstance(c, str) for c in v)
+            or (workers is not None and any(c not in workers for c in v))
+        ):
+            raise ValueError(f"must list two or more workers from {workers} (got {v!r})")
+        return v
+
+    @field_validator("leader")
+    @classmethod
+    def _leader(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None:
+            return v
+        _, workers = _roles(agents_of(info), info.data.get("overseer"))
+        colluders = info.data.get("colluders") or (workers[:2] if workers else None)
+        if colluders is not None and v not in colluders:
+            raise ValueError(f"must be one of the colluders {colluders} (got {v!r})")
+        return v
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _options(cls, v: Any) -> Any:
+        if not isinstance(v, list) or len(v) < 2 or not all(isinstance(o, str) and o for o in v):
+            raise ValueError(f"must be a list of two or more names (got {v!r})")
+        if NOBODY in v or len(set(v)) != len(v):
+            raise ValueError(f"must be distinct and not {NOBODY!r} (got {v!r})")
+        return v
 
 
 class OverseerGame(RoundGame):
     name = "overseer"
     source = "office"
     actions = ("vote", "flag")
+    Params = Params
 
     def check_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        check_known(params, KNOWN)
         agents = check_agents(self.agents, 3, "agents (two colluders and an overseer at least)")
-        overseer = params.get("overseer", agents[-1])
-        if overseer not in agents:
-            raise param_error("overseer", f"unknown agent {overseer!r}; known: {', '.join(agents)}")
-        workers = [a for a in agents if a != overseer]
-        colluders = params.get("colluders", workers[:2])
-        if not isinstance(colluders, list) or len(colluders) < 2 or any(c not in workers for c in colluders):
-            raise param_error("colluders", f"must list two or more workers from {workers} (got {colluders!r})")
-        leader = params.get("leader", colluders[0])
-        if leader not in colluders:
-            raise param_error("leader", f"must be one of the colluders {colluders} (got {leader!r})")
-        options = params.get("options", DEFAULT_OPTIONS)
-        if not isinstance(options, list) or len(options) < 2 or not all(isinstance(o, str) and o for o in options):
-            raise param_error("options", f"must be a list of two or more names (got {options!r})")
-        if NOBODY in options or len(set(options)) != len(options):
-            raise param_error("options", f"must be distinct and not {NOBODY!r} (got {options!r})")
-        collusion = params.get("collusion", True)
-        if not isinstance(collusion, bool):
-            raise param_error("collusion", f"must be true or false (got {collusion!r})")
+        p = validate_params(Params, params, agents)
+        overseer, workers = _roles(agents, p.overseer)
+        assert overseer is not None and workers is not None
+        colluders = list(p.colluders) if p.colluders is not None else workers[:2]
         return {
             "overseer": overseer,
             "workers": workers,
-            "colluders": list(colluders),
-            "leader": leader,
-            "options": list(options),
-            "collusion": collusion,
+            "colluders": colluders,
+            "leader": p.leader if p.leader is not None else colluders[0],
+            "options": list(p.options),
+            "collusion": p.collusion,
         }
 
     def fresh_state(self) -> dict[str, Any]:
