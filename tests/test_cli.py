@@ -59,7 +59,7 @@ def test_run_rejects_bad_flags_with_one_line() -> None:
 
 def test_resume_of_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["run", "--resume", str(tmp_path / "nope")])
-    assert result.exit_code == 2 and "manifest.json: missing" in result.stderr
+    assert result.exit_code == 2 and "no such run folder" in result.stderr
 
 
 def test_show_prints_transcript_and_warns_on_torn_log(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from sociallm.backbone.base import (
     NumberConstraint,
 )
 from sociallm.backbone.constraints import parse_number
+from sociallm.backbone.metered import PromptTooLong
 from sociallm.environments.base import ActionSpec
 from sociallm.runtime.events import Event
 from sociallm.runtime.scenario import AgentSpec, PhaseSpec, ScenarioSpec
@@ -85,7 +86,21 @@ class Agent:
         dynamic = [s.render(turn) for s in self.sections]
         notes = "\n".join(d for d in dynamic if d)
         body = "\n".join(self._history)
-        return f"{self.prefix}\n{notes + chr(10) if notes else ''}{body}\n{cue}"
+        text = f"{self.prefix}\n{notes + chr(10) if notes else ''}{body}\n{cue}"
+        limit = getattr(self.backbone, "max_prompt_chars", None)
+        if limit is not None and len(text) > limit:
+            parts = {
+                "the fixed prefix (preamble, persona, goals, private notes, rules)": len(self.prefix),
+                f"the transcript (the last {self._history.maxlen} lines, agent.history_lines)": len(body),
+            }
+            for section, block in zip(self.sections, dynamic, strict=True):
+                parts[f"the {section.name} section (sections.{section.name})"] = len(block)
+            grew = max(parts, key=lambda k: parts[k])
+            raise PromptTooLong(
+                f"{self.name}'s prompt for {turn.phase.name} in round {turn.tick} is {len(text):,} characters, over "
+                f"backbone.max_prompt_chars ({limit:,}); {grew} takes {parts[grew]:,} of them"
+            )
+        return text
 
     def _request(self, turn: Turn, prompt: str, attempt: int, **kw: Any) -> GenerationRequest:
         temperature = self.spec.temperature if self.spec.temperature is not None else self.backbone.temperature

@@ -16,6 +16,10 @@ scenario lists the section:
 Cost: one request per observer per message, sent as soon as the message is seen, so the requests
 of all observers go out together and the server batches them (vLLM: prompt logprobs, exact; the
 embedded llama.cpp server: forced decoding, a lower bound; see OpenAICompatLLM.score).
+
+The results are published by `settle()` (their `llm_call` and `info` events, in the order the
+messages were seen), which the run calls at fixed points of the schedule: two runs of one seed
+log them in the same order however fast each reply came back.
 """
 
 from __future__ import annotations
@@ -64,7 +68,7 @@ class InfoSection(BaseSection):
         self.history: deque[str] = deque(maxlen=lines)
         self.model = config.model or ctx.agent.model
         self._private = {c.name for c in ctx.scenario.channels if c.private}
-        self._pending: set[asyncio.Task[None]] = set()
+        self._queue: deque[tuple[Event, asyncio.Task[Any]]] = deque()  # scoring in flight, in order seen
         self.disabled: str | None = None
         self.scored = 0
 
@@ -73,21 +77,37 @@ class InfoSection(BaseSection):
         if event.kind == "message" and event.text and not event.payload.get("silent") and self.disabled is None:
             if event.source != self.me or self.config.own:
                 context = self._context(event)
-                task = asyncio.get_running_loop().create_task(self._score(event, context))
-                self._pending.add(task)
-                task.add_done_callback(self._pending.discard)
+                task = asyncio.get_running_loop().create_task(self._measure(event, context))
+                self._queue.append((event, task))
         if event.kind in _TRANSCRIPT_KINDS and self.history.maxlen != 0:
             line = render_event(event, self.me, self._private)
             if line is not None:
                 self.history.append(line)
 
     async def prepare(self, turn: Turn) -> None:
-        await self.flush()
+        await self.settle()  # in a run, the scheduler has settled already; a worker's agent settles here
 
     async def flush(self) -> None:
-        """Wait for every message seen so far to be scored (its info event published)."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        """Wait for every message seen so far to be scored and its info event published."""
+        await self.settle()
+
+    async def settle(self) -> None:
+        """Publish the scores of the messages seen so far, in the order they were seen."""
+        while self._queue:
+            event, task = self._queue[0]
+            try:
+                sc = await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if not task.cancelled():
+                    raise  # we were cancelled, not the scoring: leave it queued
+                self._queue.popleft()
+                continue
+            except Exception as exc:
+                self._queue.popleft()
+                await self._disable(exc)
+                continue
+            self._queue.popleft()
+            await self._publish(event, sc)
 
     def state(self) -> dict[str, Any]:
         return {"history": list(self.history), "scored": self.scored}
@@ -98,7 +118,12 @@ class InfoSection(BaseSection):
 
     async def aclose(self) -> None:
         with contextlib.suppress(Exception):
-            await self.flush()
+            await self.settle()
+        for _, task in self._queue:  # left by a run that stopped mid-way: nothing will publish them
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved, so asyncio does not warn about it at exit
+            task.cancel()
+        self._queue.clear()
 
     # -- scoring --------------------------------------------------------------------------------
     def _context(self, event: Event) -> str:
@@ -108,26 +133,37 @@ class InfoSection(BaseSection):
         body = "\n".join(self.history)
         return f"{self.prefix}\n{body}\n{cue}" if self.prefix else f"{body}\n{cue}"
 
-    async def _score(self, event: Event, context: str) -> None:
+    async def _measure(self, event: Event, context: str) -> Any:
+        """The request alone; what it returns is published later, in order, by `settle`."""
         score = getattr(self.ctx.llm, "score", None)
-        try:
-            if score is None:
-                raise BackendError("this backbone cannot score text (no prompt logprobs)")
+        if score is None:
+            raise BackendError("this backbone cannot score text (no prompt logprobs)")
+        if hasattr(self.ctx.llm, "record_scores"):
+            (sc,) = await score([(context, event.text)], self.model, agent=self.me, purpose="info", record=False)
+        else:
             (sc,) = await score([(context, event.text)], self.model, agent=self.me, purpose="info")
-        except (BackendError, AttributeError, NotImplementedError) as exc:
-            if self.disabled is None:
-                self.disabled = str(exc)
-                await self.ctx.emit(
-                    Event(
-                        kind="system",
-                        source=self.me,
-                        channel=INFO_CHANNEL,
-                        to=[self.me],
-                        tick=self.ctx.tick(),
-                        payload={"event": "info_disabled", "reason": self.disabled},
-                    )
-                )
+        return sc
+
+    async def _disable(self, exc: Exception) -> None:
+        if self.disabled is not None:
             return
+        known = isinstance(exc, BackendError | AttributeError | NotImplementedError)
+        self.disabled = str(exc) if known else f"{type(exc).__name__}: {exc}"
+        await self.ctx.emit(
+            Event(
+                kind="system",
+                source=self.me,
+                channel=INFO_CHANNEL,
+                to=[self.me],
+                tick=self.ctx.tick(),
+                payload={"event": "info_disabled", "reason": self.disabled},
+            )
+        )
+
+    async def _publish(self, event: Event, sc: Any) -> None:
+        record = getattr(self.ctx.llm, "record_scores", None)
+        if record is not None:
+            await record([sc], agent=self.me, purpose="info")
         self.scored += 1
         await self.ctx.emit(
             Event(

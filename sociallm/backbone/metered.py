@@ -11,6 +11,10 @@ from sociallm.runtime.events import Event
 LLM_CHANNEL = "llm"
 
 
+class PromptTooLong(RuntimeError):
+    """A prompt over `backbone.max_prompt_chars`: one line naming the agent and what grew."""
+
+
 class MeteredLLM:
     """Wraps a backend; publishes one `llm_call` event per request, in request order."""
 
@@ -20,8 +24,11 @@ class MeteredLLM:
         emit: Callable[[Event], Awaitable[Any]],
         tick: Callable[[], int],
         log_prompts: bool = True,
+        max_prompt_chars: int | None = None,
     ) -> None:
         self.inner = llm
+        # A last guard at the one seam every call passes (agents name the part that grew, see Agent.prompt).
+        self.max_prompt_chars = max_prompt_chars
         self._emit = emit
         self._tick = tick
         self.log_prompts = log_prompts
@@ -42,7 +49,18 @@ class MeteredLLM:
         row["cached_tokens"] += cached or 0
         row["latency_s"] = round(row["latency_s"] + latency, 4)
 
+    def _check_length(self, agent: str, purpose: str, prompts: list[str]) -> None:
+        for prompt in prompts:
+            if self.max_prompt_chars is not None and len(prompt) > self.max_prompt_chars:
+                raise PromptTooLong(
+                    f"{agent or 'the runtime'}'s {purpose!r} prompt is {len(prompt):,} characters, over "
+                    f"backbone.max_prompt_chars ({self.max_prompt_chars:,}); not sent"
+                )
+
     async def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        for req in requests:
+            text = req.prompt if req.prompt is not None else "".join(m.content for m in req.messages or [])
+            self._check_length(req.agent, req.purpose, [text])
         results = await self.inner.generate(requests)
         for req, res in zip(requests, results, strict=True):
             self.calls += 1
@@ -82,10 +100,23 @@ class MeteredLLM:
         return results
 
     async def score(
-        self, items: list[tuple[str, str]], model: str | None = None, *, agent: str = "", purpose: str = "info"
+        self,
+        items: list[tuple[str, str]],
+        model: str | None = None,
+        *,
+        agent: str = "",
+        purpose: str = "info",
+        record: bool = True,
     ) -> list[Any]:
-        """The backend's `score` (prompt logprobs of text after a context), metered like generate()."""
+        """The backend's `score` (prompt logprobs of text after a context), metered like generate().
+        `record=False`: the caller publishes the calls later with `record_scores` (in an order it fixes)."""
+        self._check_length(agent, purpose, [context + text for context, text in items])
         scores = await self.inner.score(items, model)  # type: ignore[attr-defined]
+        if record:
+            await self.record_scores(scores, agent=agent, purpose=purpose)
+        return scores
+
+    async def record_scores(self, scores: list[Any], *, agent: str = "", purpose: str = "info") -> None:
         for sc in scores:
             self.calls += 1
             self.prompt_tokens += sc.prompt_tokens
@@ -109,7 +140,6 @@ class MeteredLLM:
                     },
                 )
             )
-        return scores
 
     def describe(self) -> dict[str, Any]:
         return self.inner.describe()

@@ -17,9 +17,11 @@ more; 0.5 is the circumplex's neutral arousal, so calm states add nothing.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 from sociallm.backbone.base import LLM, GenerationRequest, NumberConstraint
 from sociallm.backbone.constraints import parse_number
@@ -95,8 +97,17 @@ def parse_rating(text: str) -> tuple[float | None, list[str]]:
     return value, ([f"rating {text.strip()[:20]!r} read as {value:g}"] if repaired else [])
 
 
+def _key(text: str) -> str:
+    # Cached by digest: the cache goes into every checkpoint, and texts run to max_chars each.
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
 class ImportanceRater:
-    """Rates texts in one batched model call; falls back to the heuristic, caches model ratings."""
+    """Rates texts in one batched model call; falls back to the heuristic, caches model ratings.
+
+    The cache decides which texts are asked of the model at all, so it is checkpointed
+    (`cache_state` / `load_cache_state`): a resumed run makes the calls the uninterrupted one makes.
+    """
 
     def __init__(self, llm: LLM, agent: str, model: str | None = None, cache_size: int = 2048) -> None:
         self.llm = llm
@@ -113,9 +124,9 @@ class ImportanceRater:
         for i, (t, m) in enumerate(zip(texts, use_model, strict=True)):
             if not m:
                 out[i] = Rating(heuristic(t), "heuristic")
-            elif t in self._cache:
-                self._cache.move_to_end(t)
-                out[i] = Rating(self._cache[t], "cache")
+            elif _key(t) in self._cache:
+                self._cache.move_to_end(_key(t))
+                out[i] = Rating(self._cache[_key(t)], "cache")
             else:
                 ask.append(i)
         if ask:
@@ -148,7 +159,14 @@ class ImportanceRater:
                     out[i] = Rating(heuristic(texts[i]), "heuristic", [*repairs, "heuristic used"])
                     continue
                 out[i] = Rating(value, "model", repairs)
-                self._cache[texts[i]] = value
+                self._cache[_key(texts[i])] = value
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
         return [r for r in out if r is not None]
+
+    def cache_state(self) -> list[list[Any]]:
+        """[digest, rating] pairs, least recently used first (the order matters for eviction)."""
+        return [[k, v] for k, v in self._cache.items()]
+
+    def load_cache_state(self, state: list[list[Any]]) -> None:
+        self._cache = OrderedDict((str(k), float(v)) for k, v in state)

@@ -9,6 +9,11 @@
 - Every write, retrieval and reflection is one `memory` event (private to the agent), with ids, scores
   and citations.
 
+Seeds of its model calls come from the scenario seed and the turn (round, phase, turn index), never
+from a run seq (a resume's `resumed` marker shifts every later seq by one), and the importance
+rater's cache, which decides which ratings are asked of the model at all, is part of the checkpoint:
+a run resumed after kill -9 asks exactly what the same run played in one go asks.
+
 Resume: `state()` records the highest run seq the section has seen. `load_state` schedules deletion of
 records written after it (created_seq > that mark), which belong to the discarded half round that is
 about to be replayed; memories queued but not yet written are in the state and written again (record
@@ -170,7 +175,8 @@ class Memory(BaseSection):
         )
 
     # -- writing -------------------------------------------------------------------------------
-    async def _flush(self, tick: int) -> None:
+    async def _flush(self, turn: Turn) -> None:
+        tick = turn.tick
         pending, self.pending = self.pending, []
         items: list[tuple[dict[str, Any], str, list[str]]] = []
         skipped = 0
@@ -184,7 +190,9 @@ class Memory(BaseSection):
             return
         calls_before = self.rater.calls
         ratings = await self.rater.rate(
-            [t for _, t, _ in items], [p["model"] for p, _, _ in items], seed=self._seed("rate", self.seen_seq)
+            [t for _, t, _ in items],
+            [p["model"] for p, _, _ in items],
+            seed=self._seed("rate", tick, turn.phase.name, turn.turn_index),
         )
         self.model_calls += self.rater.calls - calls_before
         vecs = await self.encoder.encode([t for _, t, _ in items])
@@ -395,7 +403,7 @@ class Memory(BaseSection):
             if forgotten:
                 await self._emit(tick, {"op": "forget", "ids": forgotten, "after_seq": mark, "why": "resume"})
         calls = self.model_calls
-        await self._flush(tick)
+        await self._flush(turn)
         if refl.should_reflect(self.importance_since, self.config.reflect_threshold):
             await self.reflect(tick)
         if self.config.show:
@@ -430,6 +438,7 @@ class Memory(BaseSection):
             "recent": [list(x) for x in self.recent],
             "reflections": [list(x) for x in self.reflections],
             "collection": self.store.name,
+            "rating_cache": self.rater.cache_state(),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -445,6 +454,7 @@ class Memory(BaseSection):
         self.recent.extend(list(x) for x in state.get("recent", []))
         self.reflections.clear()
         self.reflections.extend(list(x) for x in state.get("reflections", []))
+        self.rater.load_cache_state(state.get("rating_cache", []))
         # Chroma is not touched here (sync, maybe remote): the first prepare forgets the replayed half round.
         self._purge_after = self.seen_seq
 
@@ -462,8 +472,12 @@ def build(ctx: SectionContext, config: Config) -> Memory:
     return Memory(ctx, config, encoder, store)
 
 
+_FIXED_WIDTH = ("created_wall", "created_seq", "last_access_seq")
+
+
 def record_bytes(record: Any) -> int:
-    """Stored size of a record; the wall-clock stamp counts as the 8 bytes of a float, so a replay's figure
-    matches the recording's."""
-    meta = {k: v for k, v in record.metadata().items() if k != "created_wall"}
-    return len(record.text.encode()) + len(str(meta)) + 8
+    """Stored size of a record; the wall-clock stamp and the run seqs count as 8 bytes each (a float, an
+    int), so a replay's figure matches the recording's, and a resumed run's (its seqs are shifted by the
+    `resumed` marker) matches a run played in one go."""
+    meta = {k: v for k, v in record.metadata().items() if k not in _FIXED_WIDTH}
+    return len(record.text.encode()) + len(str(meta)) + 8 * len(_FIXED_WIDTH)

@@ -41,10 +41,18 @@ def _first_difference(a: str, b: str) -> int:
     return min(len(a), len(b))
 
 
+def resume_bookkeeping(ev: Event) -> bool:
+    """Events a resume adds that a run played in one go does not have: the `resumed` marker, and the
+    memory section forgetting what it wrote in the discarded half round."""
+    if ev.kind == "system" and ev.payload.get("event") == "resumed":
+        return True
+    return ev.kind == "memory" and ev.payload.get("op") == "forget" and ev.payload.get("why") == "resume"
+
+
 class ReplayLLM:
     def __init__(self, events: list[Event], source: str = "") -> None:
         self.source = source
-        kept = [e for e in events if not (e.kind == "system" and e.payload.get("event") == "resumed")]
+        kept = [e for e in events if not resume_bookkeeping(e)]
         self.recorded = 0
         # Per (agent, purpose), in order: (the call's position in the recorded log, the call).
         self._queues: dict[tuple[str, str], deque[tuple[int, Event]]] = defaultdict(deque)
@@ -131,8 +139,11 @@ class ReplayLLM:
         return None
 
 
-def _refs(value: Any, ids: dict[str, str]) -> Any:
-    """Replace references to other events' ids (e.g. an affect event's cause) by their position."""
+def _refs(value: Any, ids: dict[str, str], seqs: dict[int, int] | None = None, key: str = "") -> Any:
+    """Replace references to other events' ids (e.g. an affect event's cause) by their position, and
+    references to their seq (`message_seq`) by the renumbered seq."""
+    if seqs is not None and key.endswith("_seq") and isinstance(value, int) and not isinstance(value, bool):
+        return seqs.get(value, value)
     if isinstance(value, str):
         if value in ids:
             return ids[value]
@@ -140,22 +151,23 @@ def _refs(value: Any, ids: dict[str, str]) -> Any:
         owner, sep, rest = value.rpartition(":")
         return f"{owner}:{ids[rest]}" if sep and rest in ids else value
     if isinstance(value, dict):
-        return {_refs(k, ids): _refs(v, ids) for k, v in value.items()}
+        return {_refs(k, ids): _refs(v, ids, seqs, str(k)) for k, v in value.items()}
     if isinstance(value, list):
-        return [_refs(v, ids) for v in value]
+        return [_refs(v, ids, seqs, key) for v in value]
     return value
 
 
 def normalise_events(events: list[Event]) -> list[str]:
-    """Canonical JSON lines of a log: no ids, timestamps, run ids or resume markers; seq renumbered, and
-    references to another event's id written as `@<its renumbered seq>`."""
-    kept = [ev for ev in events if not (ev.kind == "system" and ev.payload.get("event") == "resumed")]
+    """Canonical JSON lines of a log: no ids, timestamps, run ids or resume bookkeeping; seq renumbered,
+    references to another event's id written as `@<its renumbered seq>`, payload `*_seq` fields renumbered."""
+    kept = [ev for ev in events if not resume_bookkeeping(ev)]
     ids = {ev.id: f"@{k}" for k, ev in enumerate(kept, start=1)}
+    seqs = {ev.seq: k for k, ev in enumerate(kept, start=1)}
     out = []
     for seq, ev in enumerate(kept, start=1):
         data = ev.model_dump(mode="json", exclude=set(DROP))
         data["seq"] = seq
-        data["payload"] = _refs(data["payload"], ids)
+        data["payload"] = _refs(data["payload"], ids, seqs)
         out.append(json.dumps(data, sort_keys=True, ensure_ascii=False))
     return out
 

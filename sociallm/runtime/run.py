@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import random
 import secrets
 import time
@@ -29,21 +30,28 @@ from sociallm.runtime.bus import InProcessBus, Tap
 from sociallm.runtime.control import RunControl
 from sociallm.runtime.eventlog import EVENTS_FILE, EventLog
 from sociallm.runtime.events import Event
+from sociallm.runtime.lifecycle import stop_reason
 from sociallm.runtime.rundir import (
     CHECKPOINT,
     MANIFEST,
     METRICS,
     Checkpointer,
+    RunDirError,
     RunLock,
     check_fresh,
     command_line,
+    open_run_dir,
     package_versions,
+    read_checkpoint,
     read_json,
+    release_space,
+    reserve_space,
     truncate_log_after,
     write_json_atomic,
 )
-from sociallm.runtime.scenario import ScenarioSpec, parse_scenario
+from sociallm.runtime.scenario import ScenarioError, ScenarioSpec, parse_scenario
 from sociallm.runtime.scheduler import Scheduler, system_event
+from sociallm.runtime.validate import spec_problems
 
 if TYPE_CHECKING:
     from sociallm.runtime.remote import Distribution, RunRemote
@@ -105,8 +113,15 @@ class Run:
         run_id: str | None = None,
         distribution: Distribution | None = None,
     ) -> None:
+        # The one validation path again: a spec built or changed in Python (model_copy, a sweep's
+        # condition) is refused here, before a model server or a run folder exists.
+        problems = spec_problems(spec)
+        if problems:
+            raise ScenarioError(f"scenario {spec.name!r}", problems)
         self.spec = spec
         self.run_dir = Path(run_dir)
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise RunDirError(f"{self.run_dir} is a file, not a run folder; choose another --out")
         self.run_id = run_id or new_run_id(spec.name)
         self._llm = llm
         self._taps = taps or []
@@ -124,6 +139,11 @@ class Run:
         self._shared: dict[str, Any] = {}  # run-wide section resources (encoder, ChromaDB client)
         self._started = 0.0
         self._lock: RunLock | None = None
+        self._checkpointer: Checkpointer | None = None
+        self.finish_problems: list[str] = []  # what could not be written at the end (a full disk)
+        # True once this process holds the folder and has checked it is its own (fresh, or the run it
+        # resumes): only then is a "continue with --resume" hint about this folder true.
+        self.owns_folder = False
         self.control = RunControl()
         # Experiment interventions: awaited as hook(run, tick) right after each round_start; talk phases on
         # a channel in `muted` are skipped. Both are re-applied on resume by whoever set them.
@@ -152,8 +172,10 @@ class Run:
     @classmethod
     def resume(cls, run_dir: Path, **kw: Any) -> Run:
         """Rebuild a run from its folder; `execute()` then continues after the last checkpoint."""
-        run_dir = Path(run_dir)
+        run_dir = open_run_dir(run_dir)
         manifest = read_json(run_dir / MANIFEST)
+        if not isinstance(manifest.get("run_id"), str) or not isinstance(manifest.get("scenario"), dict):
+            raise RunDirError(f"{run_dir / MANIFEST}: no run_id or scenario; the file is damaged")
         spec = parse_scenario(manifest.get("scenario"), f"{run_dir / MANIFEST}: scenario")
         overrides = kw.pop("overrides", None) or {}
         if overrides:
@@ -183,9 +205,11 @@ class Run:
 
     async def _checkpoint(self) -> None:
         assert self.bus is not None and self.log is not None and self.llm is not None
+        assert self._checkpointer is not None
         if self.remote is not None:
             await self.remote.sync_states(self.agents)
         self.log.flush()
+        self.log.check()  # a checkpoint must never point past what the log holds
         await self._checkpointer.save(
             {
                 "run_id": self.run_id,
@@ -203,46 +227,92 @@ class Run:
             self.log.fileno(),
         )
 
+    def _claim_folder(self, resuming: bool) -> tuple[bool, dict[str, Any] | None]:
+        """Lock the run folder (made if needed) and check it is ours to write, before any model starts:
+        two processes racing for one folder are told apart here, and the loser leaves it alone.
+        Returns (whether this call made the folder, the checkpoint to resume from)."""
+        made = not self.run_dir.exists()
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunDirError(f"{self.run_dir}: cannot make the run folder ({exc.strerror})") from None
+        self._lock = RunLock(self.run_dir)
+        try:
+            checkpoint = None
+            if resuming:
+                checkpoint = read_checkpoint(self.run_dir)
+                done = checkpoint["rounds_completed"] if checkpoint else 0
+                if self.manifest.get("status") == "completed" and done >= self.spec.rounds:
+                    raise RunDirError(f"{self.run_dir}: the run already completed all {self.spec.rounds} rounds")
+            else:
+                check_fresh(self.run_dir)
+        except BaseException:
+            self._unclaim(made)
+            raise
+        self.owns_folder = True
+        return made, checkpoint
+
+    def _unclaim(self, made: bool) -> None:
+        """Give the folder back; one this run made and left empty goes (a run that never started leaves
+        nothing behind)."""
+        if self._lock:
+            self._lock.release()
+            self._lock = None
+        if made:
+            try:
+                (self.run_dir / ".lock").unlink(missing_ok=True)
+                self.run_dir.rmdir()
+            except OSError:
+                pass  # something else was put there meanwhile: leave it
+
     async def execute(self) -> RunResult:
         resuming = bool(self.manifest)
-        checkpoint: dict[str, Any] | None = None
-        if resuming:
-            checkpoint = read_json(self.run_dir / CHECKPOINT) if (self.run_dir / CHECKPOINT).exists() else None
-            if (
-                self.manifest.get("status") == "completed"
-                and checkpoint
-                and checkpoint["rounds_completed"] >= self.spec.rounds
-            ):
-                raise RuntimeError(f"{self.run_dir}: the run already completed all {self.spec.rounds} rounds")
-        else:
-            check_fresh(self.run_dir)
-
-        lock = RunLock(self.run_dir) if self.run_dir.is_dir() else None
+        made, checkpoint = self._claim_folder(resuming)
         try:
-            # The model comes up before the folder is made: a backend that fails to start leaves nothing behind.
             llm = self._llm if self._llm is not None else await default_backbone(self.spec)
         except BaseException:
-            if lock:
-                lock.release()
+            self.owns_folder = False
+            self._unclaim(made)
             raise
-        self.llm = MeteredLLM(llm, self.emit, lambda: self.tick, log_prompts=self.spec.backbone.log_prompts)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.llm = MeteredLLM(
+            llm,
+            self.emit,
+            lambda: self.tick,
+            log_prompts=self.spec.backbone.log_prompts,
+            max_prompt_chars=self.spec.backbone.max_prompt_chars,
+        )
         if (use_run_dir := getattr(llm, "use_run_dir", None)) is not None:
             use_run_dir(self.run_dir)  # e.g. a launched vLLM server's log moves to <run>/vllm.log
-        self._lock = lock or RunLock(self.run_dir)
-        start_seq = checkpoint["seq"] if checkpoint else 0
-        moved = truncate_log_after(self.run_dir, start_seq) if resuming else 0
-        if self.remote is not None:
-            self.bus = await self.remote.open_bus(start_seq, self.emit)
-        else:
-            self.bus = InProcessBus(self.run_id, start_seq=start_seq)
-        self.log = EventLog(self.run_dir / EVENTS_FILE)
-        self._checkpointer = Checkpointer(self.run_dir / CHECKPOINT)
-        self.bus.add_tap("#", self.log.write)
-        for tap in self._taps:
-            self.bus.add_tap("#", tap)
-        self.control.attach(self.emit, lambda: self.tick)
+        status, error = "failed", None
+        self._started = time.perf_counter()
+        try:
+            start_seq = checkpoint["seq"] if checkpoint else 0
+            moved = truncate_log_after(self.run_dir, start_seq) if resuming else 0
+            if self.remote is not None:
+                self.bus = await self.remote.open_bus(start_seq, self.emit)
+            else:
+                self.bus = InProcessBus(self.run_id, start_seq=start_seq)
+            self.log = EventLog(self.run_dir / EVENTS_FILE)
+            self._checkpointer = Checkpointer(self.run_dir / CHECKPOINT)
+            self.bus.add_tap("#", self.log.write)
+            for tap in self._taps:
+                self.bus.add_tap("#", tap)
+            self.control.attach(self.emit, lambda: self.tick)
+            self._build_agents(llm)
+            status, error = "running", None
+            status = await self._play(llm, checkpoint, moved)
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            status, error = "interrupted", stop_reason() or "stopped by the user"
+            raise
+        except Exception as exc:
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            await self._finish(status, error)
+        return self.result(status, error)
 
+    def _build_agents(self, llm: Any) -> None:
+        assert self.bus is not None and self.llm is not None
         # Run-wide resources for sections; the environment is there for its optional appraise() hook.
         # "embeddings": where encoder "backbone" asks for the model's own embeddings.
         shared: dict[str, Any] = {"environment": self.env, "embeddings": embeddings_options(self.spec.backbone, llm)}
@@ -256,85 +326,116 @@ class Run:
         for agent in self.agents.values():
             self.bus.add_tap("#", agent.observe)
 
-        status, error = "running", None
-        self._started = time.perf_counter()
-        try:
-            if self.remote is not None:
-                await self.remote.start(
-                    self.spec,
-                    {n: self.env.rules(n) for n in self.spec.agent_names},
-                    str(self.run_dir.resolve()),
-                    getattr(llm, "base_url", None),
-                )
-            if checkpoint:
-                self.env.load_state(checkpoint["environment"])
-                for name, st in checkpoint["agents"].items():
+    async def _play(self, llm: Any, checkpoint: dict[str, Any] | None, moved: int) -> str:
+        assert self.llm is not None
+        if self.remote is not None:
+            await self.remote.start(
+                self.spec,
+                {n: self.env.rules(n) for n in self.spec.agent_names},
+                str(self.run_dir.resolve()),
+                getattr(llm, "base_url", None),
+            )
+        if checkpoint:
+            self.env.load_state(checkpoint["environment"])
+            for name, st in checkpoint["agents"].items():
+                if name in self.agents:
                     self.agents[name].load_state(st)
-                self.rounds_completed = checkpoint["rounds_completed"]
-                self.llm.calls = checkpoint["llm"]["calls"]
-                self.llm.prompt_tokens = checkpoint["llm"]["prompt_tokens"]
-                self.llm.completion_tokens = checkpoint["llm"]["completion_tokens"]
-                self.llm.by_agent = checkpoint["llm"].get("by_agent", {})
-                self._manifest("running", resumed_at=_now())
-                await self.emit(
-                    system_event(
-                        self.rounds_completed, "resumed", from_round=self.rounds_completed + 1, discarded_lines=moved
-                    )
+            self.rounds_completed = checkpoint["rounds_completed"]
+            self.llm.calls = checkpoint["llm"].get("calls", 0)
+            self.llm.prompt_tokens = checkpoint["llm"].get("prompt_tokens", 0)
+            self.llm.completion_tokens = checkpoint["llm"].get("completion_tokens", 0)
+            self.llm.by_agent = checkpoint["llm"].get("by_agent", {})
+            self._manifest("running", resumed_at=_now())
+            self._reserve()
+            await self.emit(
+                system_event(
+                    self.rounds_completed, "resumed", from_round=self.rounds_completed + 1, discarded_lines=moved
                 )
-            else:
-                self._manifest("running")
-                await self.emit(system_event(0, "run_start", scenario=self.spec.name, seed=self.spec.seed))
-                for ev in self._opening:
-                    await self.emit(ev)
-                await self._checkpoint()
+            )
+        else:
+            self._manifest("running")
+            self._reserve()
+            await self.emit(system_event(0, "run_start", scenario=self.spec.name, seed=self.spec.seed))
+            for ev in self._opening:
+                await self.emit(ev)
+            await self._checkpoint()
 
-            scheduler = Scheduler(self.spec, self.agents, self.env, self.emit)
-            scheduler.muted = self.muted
-            scheduler.round_hooks = [functools.partial(hook, self) for hook in self.round_hooks]
-            status = "completed"
-            for tick in range(self.rounds_completed + 1, self.spec.rounds + 1):
-                if not await self.control.gate():
-                    status = "stopped"
-                    break
-                await scheduler.run_round(tick)
-                self.rounds_completed = tick
-                await self._checkpoint()
-                if self._on_round:
-                    self._on_round(tick, self.spec.rounds)
-                if self.env.done:
-                    break
-            await self.emit(system_event(self.tick, "run_end", status=status))
-        except (KeyboardInterrupt, asyncio.CancelledError):
-            status, error = "interrupted", "stopped by the user"
-            raise
-        except Exception as exc:
-            status, error = "failed", f"{type(exc).__name__}: {exc}"
-            raise
-        finally:
-            await self._finish(status, error)
-        return self.result(status, error)
+        scheduler = Scheduler(self.spec, self.agents, self.env, self.emit)
+        scheduler.muted = self.muted
+        scheduler.round_hooks = [functools.partial(hook, self) for hook in self.round_hooks]
+        scheduler.settle = self._settle
+        status = "completed"
+        for tick in range(self.rounds_completed + 1, self.spec.rounds + 1):
+            if not await self.control.gate():
+                status = "stopped"
+                break
+            await scheduler.run_round(tick)
+            self.rounds_completed = tick
+            await self._checkpoint()
+            if self._on_round:
+                self._on_round(tick, self.spec.rounds)
+            if self.env.done:
+                break
+        await self._settle()
+        await self.emit(system_event(self.tick, "run_end", status=status))
+        return status
+
+    async def _settle(self) -> None:
+        """Publish what sections measured in the background (e.g. information content), agent by agent in
+        scenario order: the scheduler calls this at fixed points, so the log's order does not depend on
+        which model reply came back first."""
+        for name in self.spec.agent_names:
+            agent = self.agents.get(name)
+            for section in getattr(agent, "sections", []):
+                settle = getattr(section, "settle", None)
+                if settle is not None:
+                    await settle()
+
+    def _reserve(self) -> None:
+        # Room for the final manifest (which holds the scenario) and metrics, whatever fills the disk.
+        size = len(json.dumps(self.manifest, default=str))
+        reserve_space(self.run_dir, 2 * size + 64 * 1024)
 
     async def _finish(self, status: str, error: str | None) -> None:
-        metrics = self.metrics()
+        """Record how the run ended, whatever state it is in; then release everything it holds. Each step
+        runs even if an earlier one failed (a full disk fails most of them), and the manifest goes first."""
+        problems: list[str] = []
+        if self._checkpointer is not None:
+            try:
+                await self._checkpointer.drain()
+            except Exception as exc:  # the last checkpoint did not land: the previous one stands
+                problems.append(str(exc))
+        if self.log is not None:
+            self.log.close()
+            if self.log.error is not None and status == "completed":
+                status, error = "failed", str(self.log.error)
+        release_space(self.run_dir)
+        if self.llm is not None:
+            try:
+                self._manifest(
+                    status, ended_at=_now(), error=error, wall_s=round(time.perf_counter() - self._started, 3)
+                )
+            except (RunDirError, OSError) as exc:
+                problems.append(str(exc))
+            try:
+                write_json_atomic(self.run_dir / METRICS, self.metrics())
+            except (RunDirError, OSError) as exc:
+                problems.append(str(exc))
         try:
-            await self._checkpointer.drain()
-            write_json_atomic(self.run_dir / METRICS, metrics)
-            self._manifest(status, ended_at=_now(), error=error, wall_s=round(time.perf_counter() - self._started, 3))
-        finally:
             for agent in self.agents.values():
                 for section in agent.sections:
                     await section.aclose()
             await close_shared_encoder(self._shared)  # e.g. the embedding-mode server it started
             if self.remote is not None:
                 await self.remote.finish()
-            if self.log:
-                self.log.close()
             if self.bus:
                 await self.bus.aclose()
             if self.llm and self._llm is None:
                 await self.llm.aclose()
+        finally:
             if self._lock:
                 self._lock.release()
+        self.finish_problems = problems
 
     def metrics(self) -> dict[str, Any]:
         out: dict[str, Any] = {"rounds_completed": self.rounds_completed, "environment": self.env.metrics()}

@@ -41,15 +41,23 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write to a temporary name and rename, so a crash leaves the old file or the new one, never half."""
+def _write_synced(path: Path, text: str) -> None:
+    """Write to a temporary name, fsync, rename: a crash leaves the old file or the new one, never half.
+    A failed write (a full disk) removes its temporary file, so it does not hold the space it got."""
     tmp = path.with_name(path.name + ".tmp")
-    text = json.dumps(data, indent=2, default=str)
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise RunDirError(f"cannot write {path} ({exc.strerror or type(exc).__name__})") from None
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    _write_synced(path, json.dumps(data, indent=2, default=str))
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -57,10 +65,16 @@ def read_json(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RunDirError(f"{path}: missing; is {path.parent} a sociallm run folder?") from None
-    except json.JSONDecodeError as exc:
-        raise RunDirError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); the file is damaged") from None
+    except NotADirectoryError:
+        raise RunDirError(f"{path.parent} is a file, not a run folder") from None
+    except OSError as exc:
+        raise RunDirError(f"{path}: cannot read it ({exc.strerror or type(exc).__name__})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        where = f" at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+        raise RunDirError(f"{path}: not valid JSON ({reason}{where}); the file is damaged") from None
     if not isinstance(data, dict):
-        raise RunDirError(f"{path}: expected a JSON object")
+        raise RunDirError(f"{path}: expected a JSON object; the file is damaged")
     return data
 
 
@@ -68,12 +82,71 @@ class RunDirError(RuntimeError):
     pass
 
 
+def open_run_dir(run_dir: Path) -> Path:
+    """`run_dir` as a folder to resume, or one line saying why it is not one."""
+    run_dir = Path(run_dir)
+    if not run_dir.exists():
+        raise RunDirError(f"{run_dir}: no such run folder")
+    if not run_dir.is_dir():
+        raise RunDirError(f"{run_dir} is a file, not a run folder")
+    if not (run_dir / MANIFEST).exists():
+        raise RunDirError(f"{run_dir}: no {MANIFEST}; is it a sociallm run folder?")
+    return run_dir
+
+
+_CHECKPOINT_KEYS = {"rounds_completed": int, "seq": int, "environment": dict, "agents": dict, "llm": dict}
+
+
+def read_checkpoint(run_dir: Path) -> dict[str, Any] | None:
+    """The last checkpoint, None when the run never finished its setup, or one line if it is damaged."""
+    path = Path(run_dir) / CHECKPOINT
+    if not path.exists():
+        return None
+    hint = (
+        f"move it aside to play the run again from round 1 (its log is kept as events.discarded-N.jsonl): "
+        f"mv {path} {path}.damaged"
+    )
+    try:
+        data = read_json(path)
+    except RunDirError as exc:
+        raise RunDirError(f"{exc}; {hint}") from None
+    for key, kind in _CHECKPOINT_KEYS.items():
+        if not isinstance(data.get(key), kind) or isinstance(data.get(key), bool):
+            raise RunDirError(f"{path}: {key!r} is missing or not a {kind.__name__}; the file is damaged; {hint}")
+    return data
+
+
+RESERVE = ".space-reserve"
+
+
+def reserve_space(run_dir: Path, nbytes: int) -> None:
+    """Hold `nbytes` of disk in the run folder, given back by `release_space` just before the final
+    manifest is written: a run stopped by a full disk can still record that it failed, and why."""
+    path = run_dir / RESERVE
+    try:
+        with open(path, "wb") as f:
+            try:
+                os.posix_fallocate(f.fileno(), 0, nbytes)
+            except (AttributeError, OSError):
+                f.write(b"\0" * nbytes)
+    except OSError:
+        path.unlink(missing_ok=True)  # no room even for that: the run will fail soon enough, and say so
+
+
+def release_space(run_dir: Path) -> None:
+    (run_dir / RESERVE).unlink(missing_ok=True)
+
+
 class RunLock:
     """An exclusive lock on a run folder, so two processes never write one run (a resume racing a run)."""
 
     def __init__(self, run_dir: Path) -> None:
         self.path = run_dir / ".lock"
-        self._f = open(self.path, "a+")
+        try:
+            self._f = open(self.path, "a+")
+        except OSError as exc:
+            cause = exc.strerror or type(exc).__name__
+            raise RunDirError(f"{run_dir}: cannot use it as a run folder ({cause})") from None
         try:
             fcntl.flock(self._f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -111,13 +184,11 @@ class Checkpointer:
         self._pending = asyncio.ensure_future(asyncio.to_thread(self._write, text, log_fd))
 
     def _write(self, text: str, log_fd: int) -> None:
-        os.fsync(log_fd)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        try:
+            os.fsync(log_fd)
+        except OSError as exc:
+            raise RunDirError(f"cannot sync {self.path.parent / EVENTS_FILE} ({exc.strerror})") from None
+        _write_synced(self.path, text)
 
     async def drain(self) -> None:
         if self._pending is not None:

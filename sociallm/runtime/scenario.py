@@ -1,7 +1,10 @@
 """Scenario files: YAML validated into pydantic specs.
 
 A bad file yields `ScenarioError` whose lines each name the path in the file and the problem
-(`agents[1].name: Field required`), never a traceback.
+(`agents[1].name: Field required`), never a traceback. `parse_scenario` is the one validation
+path: the models here, then everything validate.py can know before a model starts (names,
+members, sections, the environment's parameters and actions); `sociallm check`, `run`, `sweep`,
+`resume` and the Python API all go through it.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sociallm.runtime.scenario_file import FileProblem, LimitError, Limits, parse_yaml, read_text
 
 NAME_RE = r"^[A-Za-z][A-Za-z0-9_\-]{0,31}$"
 ALL = "all"
@@ -100,6 +104,12 @@ class BackboneSpec(Spec):
         default=False,
         description="Same seed, same text (llama.cpp): one request at a time, no prompt cache. Slower.",
     )
+    max_prompt_chars: int = Field(
+        default=200_000,
+        ge=1000,
+        description="Longest prompt sent in one call (~4 characters a token); a longer one stops the run with "
+        "a line naming the agent and the part of the prompt that grew.",
+    )
 
     @model_validator(mode="after")
     def _openai_needs_url(self) -> BackboneSpec:
@@ -134,33 +144,6 @@ class ScenarioSpec(Spec):
         default_factory=dict, description="Cognitive parts for every agent (emotion, memory, tom) and their options."
     )
 
-    @field_validator("agents")
-    @classmethod
-    def _unique_names(cls, agents: list[AgentSpec]) -> list[AgentSpec]:
-        seen: set[str] = set()
-        for a in agents:
-            if a.name.lower() in seen:
-                raise ValueError(f"agent name {a.name!r} is used twice; names must be unique")
-            seen.add(a.name.lower())
-        return agents
-
-    @model_validator(mode="after")
-    def _references(self) -> ScenarioSpec:
-        names = {a.name for a in self.agents}
-        channels = {c.name for c in self.channels}
-        problems = []
-        for i, ch in enumerate(self.channels):
-            if ch.members != ALL:
-                for m in ch.members:
-                    if m not in names:
-                        problems.append(f"channels[{i}].members: unknown agent {m!r}")
-        for i, ph in enumerate(self.schedule):
-            if ph.channel not in channels:
-                problems.append(f"schedule[{i}].channel: unknown channel {ph.channel!r}; add it under channels:")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
-
     @property
     def agent_names(self) -> list[str]:
         return [a.name for a in self.agents]
@@ -173,13 +156,26 @@ class ScenarioSpec(Spec):
         return self.agent_names if ch.members == ALL else list(ch.members)
 
 
+MAX_ERROR_LINES = 20
+MAX_LINE_CHARS = 400
+
+
+def _short(line: str) -> str:
+    line = " ".join(line.split())  # one line, whatever a value held
+    return line if len(line) <= MAX_LINE_CHARS else line[: MAX_LINE_CHARS - 1] + "…"
+
+
 class ScenarioError(ValueError):
-    """A scenario that cannot be used. `lines` holds one problem per line."""
+    """A scenario that cannot be used. `lines` holds one problem per line: the first MAX_ERROR_LINES, then
+    `... and N more problems` (a file of 800,000 typos needs the first few fixed, not all of them printed)."""
 
     def __init__(self, source: str, lines: list[str]) -> None:
         self.source = source
-        self.lines = lines
-        super().__init__("\n".join(f"{source}: {line}" for line in lines))
+        shown = [_short(line) for line in lines[:MAX_ERROR_LINES]]
+        if len(lines) > MAX_ERROR_LINES:
+            shown.append(f"... and {len(lines) - MAX_ERROR_LINES} more problems")
+        self.lines = shown
+        super().__init__("\n".join(f"{source}: {line}" for line in shown))
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
@@ -233,7 +229,7 @@ def builtin_scenarios() -> dict[str, Path]:
 
 def resolve(name_or_path: str) -> Path:
     p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or p.exists():
+    if p.suffix in (".yaml", ".yml") or p.exists() or "/" in name_or_path:
         if not p.exists():
             raise ScenarioError(name_or_path, ["file not found"])
         return p
@@ -245,13 +241,17 @@ def resolve(name_or_path: str) -> Path:
 
 
 def parse_scenario(data: Any, source: str = "<scenario>") -> ScenarioSpec:
+    """The one validation path: a spec that a run will accept, or a ScenarioError listing every problem."""
+    from sociallm.runtime.validate import loose_environment_problems, spec_problems
+
     if not isinstance(data, dict):
         raise ScenarioError(source, ["the file must be a YAML mapping with name, agents, schedule, environment"])
     try:
         spec = ScenarioSpec.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(source, format_validation_error(exc)) from None
-    problems = section_problems(spec)
+        # The environment's own checks still run on what can be read, so one pass lists them all.
+        raise ScenarioError(source, format_validation_error(exc) + loose_environment_problems(data)) from None
+    problems = spec_problems(spec)
     if problems:
         raise ScenarioError(source, problems)
     return spec
@@ -285,14 +285,13 @@ def _check_section(where: str, name: str, options: dict[str, Any], section_modul
     return []
 
 
-def load_raw(path: Path) -> Any:
+def load_raw(path: Path, limits: Limits | None = None) -> Any:
+    """The file's YAML as Python data, within the size, encoding, depth and alias limits (one-line errors)."""
+    limits = limits or Limits.from_env()
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ScenarioError(str(path), [f"{where}YAML syntax error: {problem}"]) from None
+        return parse_yaml(read_text(path, limits), limits)
+    except (FileProblem, LimitError) as exc:
+        raise ScenarioError(str(path), [str(exc)]) from None
 
 
 def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -317,9 +316,15 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str
     return data
 
 
-def load_scenario(name_or_path: str, overrides: dict[str, Any] | None = None) -> ScenarioSpec:
+def load_scenario(
+    name_or_path: str, overrides: dict[str, Any] | None = None, limits: Limits | None = None
+) -> ScenarioSpec:
+    try:
+        limits = limits or Limits.from_env()
+    except LimitError as exc:
+        raise ScenarioError(name_or_path, [str(exc)]) from None
     path = resolve(name_or_path)
-    data = load_raw(path)
+    data = load_raw(path, limits)
     if overrides and isinstance(data, dict):
         data = apply_overrides(data, overrides)
     return parse_scenario(data, str(path))

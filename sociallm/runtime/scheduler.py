@@ -5,6 +5,10 @@ another (round-robin; with `order: rotate` the first speaker moves one place eac
 sees what the previous one said. A `simultaneous` phase asks everyone at once, so their model calls
 go out together and the server batches them; nobody sees the others' answers until all are in.
 Every boundary is a `system` event, which is how the environment knows when to resolve.
+
+`settle` (set by the run) is awaited before every turn and before every phase ends: sections that
+measure in the background (information content) publish then, so the log's order is fixed by the
+schedule, not by which model reply happened to come back first.
 """
 
 from __future__ import annotations
@@ -51,6 +55,11 @@ class Scheduler:
         self.emit = emit
         self.muted: set[str] = set()  # channels whose talk phases are skipped (an experiment's intervention)
         self.round_hooks: list[Callable[[int], Awaitable[Any]]] = []  # awaited after each round_start
+        self.settle: Callable[[], Awaitable[Any]] | None = None
+
+    async def _settle(self) -> None:
+        if self.settle is not None:
+            await self.settle()
 
     async def run_round(self, tick: int) -> None:
         await self.emit(system_event(tick, "round_start", tick=tick))
@@ -71,14 +80,17 @@ class Scheduler:
             turns = {n: self._turn(tick, phase, n, t) for n in names}
             if phase.mode == "sequential":
                 for n in names:
+                    await self._settle()
                     ev = await self.emit(await self.agents[n].act(turns[n]))
                     await self.agents[n].after_act(ev)
             else:
+                await self._settle()
                 events = await asyncio.gather(*(self.agents[n].act(turns[n]) for n in names))
                 for ev in events:
                     await self.emit(ev)
                 # Follow-ups (e.g. affect self-labels) of a simultaneous phase go out together too.
                 await asyncio.gather(*(self.agents[ev.source].after_act(ev) for ev in events))
+        await self._settle()
         await self.emit(system_event(tick, "phase_end", **info))
 
     def _turn(self, tick: int, phase: PhaseSpec, name: str, index: int) -> Turn:

@@ -1,0 +1,170 @@
+"""Everything about a scenario that can be known before a model starts, checked in one place.
+
+`parse_scenario` (and through it `sociallm check`, `run`, `sweep`, `resume` and the Python API) and
+`Run` call `spec_problems`, so `check` refuses exactly what `run` would refuse, and a run refuses it
+before a model server or a run folder exists. Every problem is one line naming its place in the file.
+
+Nothing here names a game: the environment class declares its parameters (`Params`, a pydantic
+model) and its `actions`; when both pass, the game is set up once as the run will set it up
+(`reset`), which catches what depends on the whole scenario (e.g. the number of players), and each
+act phase's action is asked of it for every agent that will take it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from typing import Any
+
+from sociallm.runtime.scenario import ALL, ScenarioSpec, section_problems
+
+
+def spec_problems(spec: ScenarioSpec) -> list[str]:
+    problems = structure_problems(spec) + section_problems(spec)
+    # The game is set up only for sound agents and channels; its declared checks run anyway.
+    return problems + environment_problems(spec, set_up=not problems)
+
+
+def _twice(names: list[str], where: str, what: str, fold: bool = False) -> list[str]:
+    keys = [n.lower() if fold else n for n in names]
+    counts = Counter(keys)
+    out = []
+    for i, (name, key) in enumerate(zip(names, keys, strict=True)):
+        if counts[key] > 1 and keys.index(key) != i:
+            first = keys.index(key)
+            same = " (names differ only in case)" if fold and names[first] != name else ""
+            out.append(
+                f"{where}[{i}].name: {what} {name!r} is used twice (also {where}[{first}]){same}; names must be unique"
+            )
+    return out
+
+
+def structure_problems(spec: ScenarioSpec) -> list[str]:
+    """Names, members and references: what the models alone cannot see."""
+    problems = _twice(spec.agent_names, "agents", "agent name", fold=True)
+    problems += _twice([c.name for c in spec.channels], "channels", "channel")
+    problems += _twice([p.name for p in spec.schedule], "schedule", "phase")
+    names = set(spec.agent_names)
+    channels = {c.name for c in spec.channels}
+    for i, ch in enumerate(spec.channels):
+        if ch.members == ALL:
+            continue
+        if not ch.members:
+            problems.append(f"channels[{i}].members: empty; list at least one agent, or write `members: all`")
+        for m, n in Counter(ch.members).items():
+            if n > 1:
+                problems.append(f"channels[{i}].members: {m!r} is listed {n} times")
+        for m in dict.fromkeys(ch.members):
+            if m not in names:
+                problems.append(f"channels[{i}].members: unknown agent {m!r}; agents: {', '.join(spec.agent_names)}")
+    for i, ph in enumerate(spec.schedule):
+        if ph.channel not in channels:
+            problems.append(f"schedule[{i}].channel: unknown channel {ph.channel!r}; add it under channels:")
+        if ph.kind == "talk" and ph.action is not None:
+            problems.append(f"schedule[{i}].action: a talk phase takes no action; make it `kind: act` or drop it")
+    return problems
+
+
+def _params_problems(cls: type, params: Any, agents: list[str]) -> list[str]:
+    from sociallm.environments.base import EnvironmentConfigError, validate_params
+
+    model = getattr(cls, "Params", None)
+    if model is None:
+        return []
+    try:
+        validate_params(model, params, agents)
+    except EnvironmentConfigError as exc:
+        return list(exc.lines)
+    return []
+
+
+def _action_problem(i: int, action: Any, kind: str, actions: tuple[str, ...]) -> str:
+    known = ", ".join(actions) if actions else f"none ({kind} has no act phases; use talk phases)"
+    return f"schedule[{i}].action: unknown action {action!r} for {kind}; known: {known}"
+
+
+def loose_environment_problems(data: dict[str, Any]) -> list[str]:
+    """The environment's checks on a file whose other parts failed the models, as far as it can be read,
+    so one pass of `check` lists the environment's problems too."""
+    from sociallm.environments import EnvironmentConfigError, environment_class
+
+    env = data.get("environment")
+    if not isinstance(env, dict) or not isinstance(env.get("kind"), str):
+        return []
+    try:
+        cls = environment_class(env["kind"])
+    except EnvironmentConfigError as exc:
+        return [str(exc)]
+    raw_agents = data.get("agents")
+    agents = (
+        [a["name"] for a in raw_agents if isinstance(a, dict) and isinstance(a.get("name"), str)]
+        if isinstance(raw_agents, list)
+        else []
+    )
+    problems = _params_problems(cls, env.get("params") or {}, agents)
+    actions = getattr(cls, "actions", None)
+    schedule = data.get("schedule")
+    if actions is not None and isinstance(schedule, list):
+        for i, ph in enumerate(schedule):
+            if isinstance(ph, dict) and ph.get("kind") == "act" and isinstance(ph.get("action"), str):
+                if ph["action"] not in actions:
+                    problems.append(_action_problem(i, ph["action"], env["kind"], tuple(actions)))
+    return problems
+
+
+def environment_problems(spec: ScenarioSpec, set_up: bool = True) -> list[str]:
+    from sociallm.environments import EnvironmentConfigError, environment_class
+
+    kind = spec.environment.kind
+    try:
+        cls = environment_class(kind)
+    except EnvironmentConfigError as exc:
+        return [str(exc)]
+    problems = _params_problems(cls, spec.environment.params, spec.agent_names)
+    actions = getattr(cls, "actions", None)
+    acts = [(i, ph) for i, ph in enumerate(spec.schedule) if ph.kind == "act"]
+    if actions is not None:
+        problems += [_action_problem(i, ph.action, kind, tuple(actions)) for i, ph in acts if ph.action not in actions]
+    if problems or not set_up:
+        return problems
+    env = cls()
+    try:
+        env.reset(spec.agent_names, spec.environment.params, random.Random(spec.seed))
+    except EnvironmentConfigError as exc:
+        return list(getattr(exc, "lines", [str(exc)]))
+    except Exception as exc:  # an environment's own bug must still be one line, not a traceback
+        return [f"environment: {kind} cannot start with these settings ({type(exc).__name__}: {exc})"]
+    for i, ph in acts:
+        for name in spec.members(ph.channel):
+            try:
+                env.action_spec(str(ph.action), name)
+            except Exception as exc:
+                problems.append(f"schedule[{i}].action: {exc}")
+                break
+    return problems + prompt_problems(spec, env)
+
+
+def prompt_problems(spec: ScenarioSpec, env: Any) -> list[str]:
+    """The fixed part of every prompt (setting, persona, goals, private notes, rules) must leave room."""
+    from sociallm.agents.prompts import stable_prefix
+
+    limit = spec.backbone.max_prompt_chars
+    problems = []
+    for i, agent in enumerate(spec.agents):
+        rules = env.rules(agent.name)
+        size = len(stable_prefix(spec, agent, rules))
+        if size <= limit:
+            continue
+        parts = {
+            "preamble": len(spec.preamble),
+            f"agents[{i}].persona": len(agent.persona),
+            f"agents[{i}].goals": sum(len(g) for g in agent.goals),
+            f"agents[{i}].private": len(agent.private),
+            f"environment (the rules {spec.environment.kind} writes for {agent.name})": len(rules),
+        }
+        where = max(parts, key=lambda k: parts[k])
+        problems.append(
+            f"{where}: makes {agent.name}'s prompt {size:,} characters before anything is said, over "
+            f"backbone.max_prompt_chars ({limit:,}); shorten it ({parts[where]:,} characters) or raise the limit"
+        )
+    return problems
