@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,6 +9,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sociallm.agents.tom_cli import register as register_tom
@@ -20,6 +20,7 @@ from sociallm.environments.base import EnvironmentConfigError
 from sociallm.report import register as register_report
 from sociallm.runtime.eventlog import EVENTS_FILE, read_events
 from sociallm.runtime.events import Event
+from sociallm.runtime.lifecycle import Interrupted, run_main
 from sociallm.runtime.rundir import RunDirError
 from sociallm.runtime.scenario import (
     ScenarioError,
@@ -43,13 +44,14 @@ _COLORS = ["cyan", "magenta", "green", "yellow", "blue", "red", "bright_cyan", "
 
 
 def fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    for line in str(message).splitlines() or [""]:
+        err.print("[bold red]error:[/] " + escape(line), highlight=False)
     raise typer.Exit(code)
 
 
 def report_scenario_error(exc: ScenarioError) -> None:
     for line in exc.lines:
-        err.print(f"{exc.source}: {line}", highlight=False)
+        err.print(f"{exc.source}: {line}", highlight=False, markup=False)
     raise typer.Exit(2)
 
 
@@ -78,10 +80,15 @@ def scenarios() -> None:
 
 
 @app.command()
-def check(scenario: Annotated[str, typer.Argument(help="A built-in name or a YAML file.")]) -> None:
-    """Validate a scenario file and print a summary, or one line per problem."""
+def check(
+    scenario: Annotated[str, typer.Argument(help="A built-in name or a YAML file.")],
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Check with overrides, as `run --set` applies them.")
+    ] = None,
+) -> None:
+    """Validate a scenario file: a summary, or one line per problem (exit 2) — whatever `run` would refuse."""
     try:
-        spec = load_scenario(scenario)
+        spec = load_scenario(scenario, parse_sets(set_ or []))
     except ScenarioError as exc:
         report_scenario_error(exc)
     phases = ", ".join(f"{p.name} ({p.kind}, {p.mode})" for p in spec.schedule)
@@ -150,6 +157,7 @@ def run(
         overrides["backbone.model"] = model
 
     dist = distribution_options(bus, workers, remote_agents, turn_timeout, on_no_show, bus_ca)
+    r: Any = None
     try:
         if resume is not None:
             if scenario is not None:
@@ -193,13 +201,16 @@ def run(
             result = run_with_tui(r)
         else:
             with progress:
-                result = asyncio.run(r.execute())
-    except KeyboardInterrupt:
-        err.print(f"interrupted; continue with: sociallm run --resume {r.run_dir}")
-        raise typer.Exit(130) from None
+                result = run_main(r.execute())
+    except (KeyboardInterrupt, Interrupted) as exc:
+        why = f" by {exc.name}" if isinstance(exc, Interrupted) else ""
+        if r.owns_folder:
+            err.print(f"interrupted{why}; continue with: sociallm run --resume {r.run_dir}")
+        raise typer.Exit(exc.exit_code if isinstance(exc, Interrupted) else 130) from None
     except (BackendError, RunDirError, EnvironmentConfigError, RuntimeError, OSError) as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        if (r.run_dir / EVENTS_FILE).exists():
+        err.print("[bold red]error:[/] " + escape(" ".join(str(exc).split())), highlight=False)
+        # Only about a folder this process wrote: the loser of a race for one must not point at the winner's run.
+        if r.owns_folder and (r.run_dir / EVENTS_FILE).exists():
             err.print(f"what ran is kept in {r.run_dir}; continue with: sociallm run --resume {r.run_dir}")
         raise typer.Exit(1) from None
     env = result.metrics.get("environment", {})

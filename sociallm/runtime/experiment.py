@@ -22,20 +22,16 @@ channel, swapping an agent's persona. Interventions are written next to the run
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import itertools
 import json
 import operator
-import random
 import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from sociallm.environments import get_environment
-from sociallm.environments.base import EnvironmentConfigError
 from sociallm.runtime.events import Event
 from sociallm.runtime.scenario import (
     ScenarioError,
@@ -317,7 +313,12 @@ def load_interventions(run_dir: Path) -> tuple[list[Intervention], str | None]:
     path = Path(run_dir) / INTERVENTIONS_FILE
     if not path.exists():
         return [], None
-    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConditionError(f"{path}: cannot be read ({type(exc).__name__}); the file is damaged") from None
+    if not isinstance(data, dict) or not isinstance(data.get("interventions", []), list):
+        raise ConditionError(f"{path}: expected an object with a list of interventions; the file is damaged")
     return parse_interventions(data.get("interventions", []), str(path)), data.get("condition")
 
 
@@ -326,12 +327,13 @@ def load_interventions(run_dir: Path) -> tuple[list[Intervention], str | None]:
 
 
 def build_spec(scenario: str | Path, overrides: dict[str, Any], where: str = "condition") -> ScenarioSpec:
-    """The scenario with a condition's overrides applied; every problem becomes one ConditionError line."""
+    """The scenario with a condition's overrides applied, through the one validation path
+    (`parse_scenario`); every problem is one line of the ConditionError."""
     try:
         path = resolve(str(scenario))
         data = load_raw(path)
     except ScenarioError as exc:
-        raise ConditionError(f"{exc.source}: {exc.lines[0]}") from None
+        raise ConditionError("\n".join(f"{exc.source}: {line}" for line in exc.lines)) from None
     if not isinstance(data, dict):
         raise ConditionError(f"{path}: the file must be a YAML mapping")
     try:
@@ -339,14 +341,9 @@ def build_spec(scenario: str | Path, overrides: dict[str, Any], where: str = "co
     except ConditionError as exc:
         raise ConditionError(f"{where}: {exc}") from None
     try:
-        spec = parse_scenario(data, str(path))
+        return parse_scenario(data, str(path))
     except ScenarioError as exc:
-        raise ConditionError(f"{where}: {exc.lines[0]}") from None
-    try:  # unknown environments and bad parameters fail here, before any model starts
-        get_environment(spec.environment.kind).reset(spec.agent_names, spec.environment.params, random.Random(0))
-    except EnvironmentConfigError as exc:
-        raise ConditionError(f"{where}: {exc}") from None
-    return spec
+        raise ConditionError("\n".join(f"{where}: {line}" for line in exc.lines)) from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -422,7 +419,9 @@ class Experiment:
         return await run_sweep(self.plan(out), jobs=jobs, llm=llm, progress=progress)
 
     def run(self, out: str | Path, *, jobs: int = 4, llm: Any = None) -> Any:
-        return asyncio.run(self.arun(out, jobs=jobs, llm=llm))
+        from sociallm.runtime.lifecycle import run_main
+
+        return run_main(self.arun(out, jobs=jobs, llm=llm))
 
 
 def load_scenario(name_or_path: str | Path, /, **overrides: Any) -> ScenarioSpec:
@@ -440,7 +439,18 @@ async def arun(
 ) -> Any:
     from sociallm.runtime.run import Run, new_run_id
 
-    spec = scenario if isinstance(scenario, ScenarioSpec) else build_spec(scenario, overrides, "overrides")
+    if isinstance(scenario, ScenarioSpec):
+        spec = scenario
+        if overrides:  # a spec object takes overrides too, through the same validation as a file
+            try:
+                data = apply_condition(spec.model_dump(mode="json"), overrides)
+                spec = parse_scenario(data, f"scenario {spec.name!r}")
+            except ScenarioError as exc:
+                raise ConditionError("\n".join(f"overrides: {line}" for line in exc.lines)) from None
+            except ConditionError as exc:
+                raise ConditionError(f"overrides: {exc}") from None
+    else:
+        spec = build_spec(scenario, overrides, "overrides")
     run_id = new_run_id(spec.name)
     run_dir = Path(out) if out is not None else Path("runs") / run_id
     ivs = parse_interventions(list(interventions or []))
@@ -453,5 +463,8 @@ async def arun(
 
 
 def run(scenario: str | Path | ScenarioSpec, out: str | Path | None = None, **kw: Any) -> Any:
-    """Play one scenario to the end and return its RunResult (run folder, status, metrics)."""
-    return asyncio.run(arun(scenario, out, **kw))
+    """Play one scenario to the end and return its RunResult (run folder, status, metrics). SIGTERM and
+    SIGHUP stop it like Ctrl-C (status `interrupted`, resumable) and raise lifecycle.Interrupted."""
+    from sociallm.runtime.lifecycle import run_main
+
+    return run_main(arun(scenario, out, **kw))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,18 +9,22 @@ from typing import Annotated, Any
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sociallm.backbone.base import BackendError
 from sociallm.runtime.experiment import Condition, ConditionError, grid, parse_interventions
-from sociallm.runtime.rundir import CHECKPOINT, MANIFEST, RunDirError, read_json
+from sociallm.runtime.lifecycle import Interrupted, run_main
+from sociallm.runtime.rundir import RunDirError, open_run_dir, read_checkpoint
+from sociallm.runtime.scenario import ScenarioError
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    for line in str(message).splitlines() or [""]:
+        err.print("[bold red]error:[/] " + escape(line), highlight=False)
     raise typer.Exit(code)
 
 
@@ -153,10 +156,11 @@ def register(app: typer.Typer) -> None:
         del quiet  # sweeps never print transcripts; the flag is accepted for symmetry with `run`
         try:
             with progress:
-                result = asyncio.run(run_sweep(plan, jobs=jobs, progress=_progress_reporter(progress, len(entries))))
-        except KeyboardInterrupt:
-            err.print(f"interrupted; finish it with: sociallm sweep --resume {plan.out}")
-            raise typer.Exit(130) from None
+                result = run_main(run_sweep(plan, jobs=jobs, progress=_progress_reporter(progress, len(entries))))
+        except (KeyboardInterrupt, Interrupted) as exc:
+            why = f" by {exc.name}" if isinstance(exc, Interrupted) else ""
+            err.print(f"interrupted{why}; finish it with: sociallm sweep --resume {plan.out}")
+            raise typer.Exit(exc.exit_code if isinstance(exc, Interrupted) else 130) from None
         except (BackendError, ConditionError, RunDirError) as exc:
             _fail(f"{exc}; finish it later with: sociallm sweep --resume {plan.out}", 1)
         failed = [e for e in result.runs if e.error]
@@ -177,33 +181,37 @@ def register(app: typer.Typer) -> None:
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live transcript.")] = False,
     ) -> None:
         """Continue a run killed mid-way from its last completed round (no event lost or duplicated)."""
-        if (run_dir / "sweep.json").exists():
+        if run_dir.is_dir() and (run_dir / "sweep.json").exists():
             sweep(resume=run_dir, quiet=True)
             return
-        if not (run_dir / MANIFEST).exists():
-            _fail(f"{run_dir}: no {MANIFEST}; is it a sociallm run folder?")
         from sociallm.runtime.experiment import attach_interventions, load_interventions
         from sociallm.runtime.run import Run
 
         try:
+            open_run_dir(run_dir)
+            checkpoint = read_checkpoint(run_dir)
             r = Run.resume(run_dir)
             ivs, condition = load_interventions(run_dir)
             attach_interventions(r, ivs, condition)
+        except ScenarioError as exc:
+            _fail("\n".join(f"{exc.source}: {line}" for line in exc.lines))
         except (RunDirError, ConditionError, ValueError) as exc:
             _fail(str(exc))
         if not quiet:
             from sociallm.cli import LivePrinter
 
             r._taps.append(LivePrinter(out, r.spec.agent_names))
-        done = read_json(run_dir / CHECKPOINT)["rounds_completed"] if (run_dir / CHECKPOINT).exists() else 0
+        done = checkpoint["rounds_completed"] if checkpoint else 0
         out.print(f"resuming {run_dir} after round {done} of {r.spec.rounds}")
         try:
-            result = asyncio.run(r.execute())
-        except KeyboardInterrupt:
-            err.print(f"interrupted; continue with: sociallm resume {run_dir}")
-            raise typer.Exit(130) from None
-        except (BackendError, RunDirError, RuntimeError) as exc:
-            _fail(str(exc), 1)
+            result = run_main(r.execute())
+        except (KeyboardInterrupt, Interrupted) as exc:
+            why = f" by {exc.name}" if isinstance(exc, Interrupted) else ""
+            if r.owns_folder:
+                err.print(f"interrupted{why}; continue with: sociallm resume {run_dir}")
+            raise typer.Exit(exc.exit_code if isinstance(exc, Interrupted) else 130) from None
+        except (BackendError, RunDirError, RuntimeError, OSError) as exc:
+            _fail(" ".join(str(exc).split()), 1)
         out.print(f"[green]{result.status}[/]: {result.rounds_completed} rounds, {result.events} events → {run_dir}")
 
     @app.command()
@@ -214,13 +222,15 @@ def register(app: typer.Typer) -> None:
         """Re-run a recorded run with its recorded model replies and check the log comes out identical."""
         from sociallm.runtime.replay import ReplayMismatch, compare_logs, replay_run
 
-        if not (run_dir / MANIFEST).exists():
-            _fail(f"{run_dir}: no {MANIFEST}; is it a sociallm run folder?")
+        try:
+            open_run_dir(run_dir)
+        except RunDirError as exc:
+            _fail(str(exc))
         target = out_dir or run_dir.with_name(run_dir.name + "-replay")
-        if (target / MANIFEST).exists():
+        if (target / "manifest.json").exists():
             _fail(f"{target} already holds a replay; remove it or choose another --out")
         try:
-            result, llm = asyncio.run(replay_run(run_dir, target))
+            result, llm = run_main(replay_run(run_dir, target))
         except (ReplayMismatch, RunDirError, ValueError) as exc:
             _fail(str(exc), 1)
         diff = compare_logs(run_dir, target)
