@@ -111,6 +111,14 @@ def _token_logprobs(logprobs: Any) -> list[float] | None:
     return None
 
 
+def _has_choices(reply: Any) -> str | None:
+    """None for a reply with a usable first choice, else what is wrong with it (for the error line)."""
+    choices = reply.get("choices") if isinstance(reply, dict) else None
+    if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
+        return f"a reply without choices: {_one_line(str(reply), 120)}"
+    return None
+
+
 def _cached_tokens(body: dict[str, Any]) -> int | None:
     details = (body.get("usage") or {}).get("prompt_tokens_details") or {}
     if details.get("cached_tokens") is not None:
@@ -318,14 +326,9 @@ class OpenAICompatLLM:
         path, body = self.build_body(request)
         async with self._slots:
             started = time.perf_counter()
-            reply, attempts = await self._request("POST", path, body)
+            reply, attempts = await self._request("POST", path, body, check=_has_choices)
             latency = time.perf_counter() - started
-        choices = reply.get("choices") if isinstance(reply, dict) else None
-        if not choices or not isinstance(choices, list):
-            raise BackendError(
-                f"model server at {self.base_url}{path} replied without choices: {_one_line(str(reply))}"
-            )
-        choice = choices[0]
+        choice = reply["choices"][0]
         if "message" in choice:
             text = (choice.get("message") or {}).get("content") or ""
         else:
@@ -379,7 +382,7 @@ class OpenAICompatLLM:
             )
         async with self._slots:
             started = time.perf_counter()
-            reply, _ = await self._request("POST", "/completions", body)
+            reply, _ = await self._request("POST", "/completions", body, check=_has_choices)
             latency = time.perf_counter() - started
         try:
             choice = reply["choices"][0]
@@ -406,8 +409,18 @@ class OpenAICompatLLM:
 
     # ---- transport ------------------------------------------------------------------------------
 
-    async def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[Any, int]:
-        """JSON reply and the number of attempts it took; retries what a retry can fix."""
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        check: Callable[[Any], str | None] | None = None,
+    ) -> tuple[Any, int]:
+        """JSON reply and the number of attempts it took; retries what a retry can fix.
+
+        A 2xx reply that is not JSON, or that `check` finds unusable (no choices), is retried like a
+        5xx: an overloaded or restarting server, or a proxy in front of it, sends such replies now and
+        then, and one must not end a run that a second attempt would have carried on."""
         url = self.base_url + path
         attempts = 0
         while True:
@@ -429,11 +442,16 @@ class OpenAICompatLLM:
                 continue
             if response.status_code < 400:
                 try:
-                    return response.json(), attempts
-                except ValueError as exc:
-                    raise BackendError(
-                        f"model server at {url} replied with non-JSON: {_one_line(response.text)}"
-                    ) from exc
+                    reply = response.json()
+                    problem = check(reply) if check is not None else None
+                except ValueError:
+                    reply, problem = None, f"a reply that is not JSON: {_one_line(response.text, 120) or 'empty'}"
+                if problem is None:
+                    return reply, attempts
+                if last_try:
+                    raise BackendError(f"model server at {url} sent {problem} ({attempts} attempt(s))")
+                await self._sleep(self._backoff(attempts))
+                continue
             if response.status_code not in _RETRY_STATUS:
                 raise BackendError(
                     f"model server at {url} rejected the request: HTTP {response.status_code}: {_error_text(response)}"

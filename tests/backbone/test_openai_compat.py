@@ -323,10 +323,58 @@ async def test_connection_errors_are_retried() -> None:
     await llm.aclose()
 
 
-async def test_reply_without_choices_is_an_error() -> None:
-    llm = make_llm(lambda r: httpx.Response(200, json={"object": "text_completion", "usage": {}}))
-    with pytest.raises(BackendError, match="without choices"):
+@pytest.mark.parametrize(
+    "bad",
+    [
+        httpx.Response(200, text='{"choices": [{"text": "tru'),  # cut off mid-reply
+        httpx.Response(200, text="<html>502 Bad Gateway</html>"),  # a proxy's page with a 200
+        httpx.Response(200, json={"object": "text_completion", "usage": {}}),  # no choices
+        httpx.Response(200, json={"choices": []}),
+        httpx.Response(200, json=["not", "an", "object"]),
+    ],
+)
+async def test_malformed_replies_are_retried_like_a_5xx(bad: httpx.Response) -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            return httpx.Response(bad.status_code, content=bad.content, headers=bad.headers)
+        return httpx.Response(200, json=completion("ok"))
+
+    llm = make_llm(handler)
+    [result] = await llm.generate([prompt()])
+    assert (result.text, result.attempts, calls) == ("ok", 3, 3)
+    # Scoring (information content) goes through the same retry.
+    calls = 0
+    llm.dialect = "vllm"
+    sleeps: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    llm._sleep = fake_sleep
+    with pytest.raises(BackendError):  # the third reply here is a completion without echo logprobs
+        await llm.score([("ctx", "text")])
+    assert calls == 3 and len(sleeps) == 2
+    await llm.aclose()
+
+
+@pytest.mark.parametrize(
+    ("bad", "says"),
+    [
+        (httpx.Response(200, text="not json at all"), "a reply that is not JSON: not json at all"),
+        (httpx.Response(200, json={"object": "text_completion"}), "a reply without choices"),
+    ],
+)
+async def test_malformed_replies_fail_with_one_line_after_the_retries(bad: httpx.Response, says: str) -> None:
+    llm = make_llm(lambda r: httpx.Response(200, content=bad.content, headers=bad.headers), retries=2)
+    with pytest.raises(BackendError) as err:
         await llm.generate([prompt()])
+    message = str(err.value)
+    assert f"{URL}/v1/completions sent {says}" in message and "(3 attempt(s))" in message
+    assert "\n" not in message and len(message) < 500
     await llm.aclose()
 
 
