@@ -198,8 +198,15 @@ class Checkpointer:
 
 def check_fresh(run_dir: Path) -> None:
     if (run_dir / EVENTS_FILE).exists() or (run_dir / MANIFEST).exists():
+        try:
+            status = read_json(run_dir / MANIFEST).get("status")
+        except RunDirError:
+            status = None
+        if status == "completed":
+            raise RunDirError(f"{run_dir} already holds a completed run; choose another --out")
         raise RunDirError(
-            f"{run_dir} already holds a run; continue it with `sociallm run --resume {run_dir}` or choose another --out"
+            f"{run_dir} already holds an unfinished run (status {status}); choose another --out, or continue "
+            f"that run with `sociallm run --resume {run_dir}`"
         )
 
 

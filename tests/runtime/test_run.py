@@ -51,7 +51,7 @@ async def test_sequential_talk_rotates_and_later_speaker_sees_earlier(tmp_path: 
 async def test_existing_run_folder_is_refused(tmp_path: Path) -> None:
     spec = load_scenario("bertrand", {"rounds": 1})
     await Run(spec, tmp_path / "r", llm=FakeLLM()).execute()
-    with pytest.raises(RunDirError, match="--resume"):
+    with pytest.raises(RunDirError, match="already holds a completed run; choose another --out"):
         await Run(spec, tmp_path / "r", llm=FakeLLM()).execute()
 
 
