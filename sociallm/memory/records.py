@@ -35,6 +35,10 @@ class MemoryRecord(BaseModel):
     sources: list[str] = Field(default_factory=list)  # event ids it came from
     cites: list[str] = Field(default_factory=list)  # reflections: the memory ids they rest on
     repairs: list[str] = Field(default_factory=list)
+    order: int = 0  # the agent's n-th memory: breaks ties in retrieval the same way in every run of a seed
+    # Set by MemoryStore.touch, not by writes: the checkpoint mark of the record's first access after that
+    # checkpoint (its access before then is kept, so a resume can undo accesses of a discarded half round).
+    touched_after: int = -1
 
     def metadata(self) -> dict[str, Any]:
         meta: dict[str, Any] = {
@@ -48,6 +52,7 @@ class MemoryRecord(BaseModel):
             "importance_source": self.importance_source,
             "sources": json.dumps(self.sources),
             "cites": json.dumps(self.cites),
+            "order": self.order,
         }
         if self.valence is not None and self.arousal is not None:
             meta["valence"] = float(self.valence)
@@ -74,6 +79,8 @@ class MemoryRecord(BaseModel):
             sources=json.loads(meta.get("sources") or "[]"),
             cites=json.loads(meta.get("cites") or "[]"),
             repairs=json.loads(meta.get("repairs") or "[]"),
+            order=int(meta.get("order", 0)),
+            touched_after=int(meta.get("touched_after", -1)),
         )
 
 

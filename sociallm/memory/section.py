@@ -16,8 +16,9 @@ a run resumed after kill -9 asks exactly what the same run played in one go asks
 
 Resume: `state()` records the highest run seq the section has seen. `load_state` schedules deletion of
 records written after it (created_seq > that mark), which belong to the discarded half round that is
-about to be replayed; memories queued but not yet written are in the state and written again (record
-ids are derived from event ids, so a rewrite is an upsert, never a duplicate).
+about to be replayed, and gives records retrieved in that half round their last access back; memories
+queued but not yet written are in the state and written again (record ids are derived from event ids,
+so a rewrite is an upsert, never a duplicate).
 """
 
 from __future__ import annotations
@@ -133,6 +134,7 @@ class Memory(BaseSection):
         self.retrieved: list[MemoryRecord] = []
         self.last_turn_calls = 0  # model requests the last prepare made (ratings + reflection)
         self._purge_after: int | None = None
+        self._committed = 0  # seen_seq at the last state() call, i.e. the last checkpoint
 
     # -- perception (synchronous: queue only) -----------------------------------------------
     def observe(self, event: Event) -> None:
@@ -216,6 +218,7 @@ class Memory(BaseSection):
                     arousal=arousal,
                     sources=[p["event"]],
                     repairs=repairs + rating.repairs,
+                    order=self.added + len(records),
                 )
             )
         await self.store.upsert(records, vecs)
@@ -246,7 +249,8 @@ class Memory(BaseSection):
         self, query_vec: np.ndarray, n: int, tick: int
     ) -> tuple[list[MemoryRecord], np.ndarray, dict[str, np.ndarray]]:
         """Top-n by the combined score among Chroma's top-k by relevance; marks them accessed."""
-        records, relevance = await self.store.query(query_vec, self.config.candidates)
+        fetch = min(max(self.added, 1), 4 * self.config.candidates)
+        records, relevance = await self.store.query(query_vec, min(self.config.candidates, fetch), fetch)
         if not records:
             return [], np.zeros(0), {}
         if self.config.decay_unit == "tick":
@@ -258,7 +262,7 @@ class Memory(BaseSection):
         total = scoring.scores(rec, imp, relevance, self.weights)
         best = scoring.top_n(total, n)
         chosen = [records[i] for i in best]
-        await self.store.touch([r.id for r in chosen], tick, self.seen_seq)
+        await self.store.touch([r.id for r in chosen], tick, self.seen_seq, mark=self._committed, records=chosen)
         parts = {"recency": rec[best], "importance": imp[best], "relevance": relevance[best]}
         return chosen, total[best], parts
 
@@ -367,6 +371,7 @@ class Memory(BaseSection):
                     importance_source="cited",
                     cites=ins.cites,
                     repairs=ins.repairs,
+                    order=self.added + len(records),
                 )
             )
             entry["id"] = rid
@@ -400,6 +405,7 @@ class Memory(BaseSection):
         if self._purge_after is not None:
             mark, self._purge_after = self._purge_after, None
             forgotten = await self.store.delete_after(mark)
+            await self.store.undo_touches_after(mark)  # retrievals of the discarded half round
             if forgotten:
                 await self._emit(tick, {"op": "forget", "ids": forgotten, "after_seq": mark, "why": "resume"})
         calls = self.model_calls
@@ -427,6 +433,7 @@ class Memory(BaseSection):
 
     # -- checkpoints -----------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
+        self._committed = self.seen_seq  # state() is taken for a checkpoint: accesses from here on can be undone
         return {
             "seen_seq": self.seen_seq,
             "importance_since": self.importance_since,
@@ -457,6 +464,7 @@ class Memory(BaseSection):
         self.rater.load_cache_state(state.get("rating_cache", []))
         # Chroma is not touched here (sync, maybe remote): the first prepare forgets the replayed half round.
         self._purge_after = self.seen_seq
+        self._committed = self.seen_seq
 
 
 def build(ctx: SectionContext, config: Config) -> Memory:
@@ -472,7 +480,7 @@ def build(ctx: SectionContext, config: Config) -> Memory:
     return Memory(ctx, config, encoder, store)
 
 
-_FIXED_WIDTH = ("created_wall", "created_seq", "last_access_seq")
+_FIXED_WIDTH = ("created_wall", "created_seq", "last_access_seq", "order")
 
 
 def record_bytes(record: Any) -> int:

@@ -138,26 +138,74 @@ class MemoryStore:
                 ),
             )
 
-    async def query(self, embedding: np.ndarray, k: int) -> tuple[list[MemoryRecord], np.ndarray]:
-        """Top-k by cosine similarity: (records, similarities), most similar first."""
+    async def query(
+        self, embedding: np.ndarray, k: int, fetch: int | None = None
+    ) -> tuple[list[MemoryRecord], np.ndarray]:
+        """Top-k by cosine similarity: (records, similarities), most similar first.
+
+        Chroma's index is approximate and its graph depends on the order records were written and
+        deleted (a resumed run deletes the discarded half round's records and writes them again), and
+        identical texts tie. So `fetch` (default 4k) candidates are asked for, their similarity is
+        computed exactly here, and ties go to the older memory: the same k in every run of a seed
+        (exact while the collection holds at most `fetch` records)."""
+        fetch = max(k, fetch if fetch is not None else 4 * k)
         res = await self._call(
             "query memories",
             lambda c: c.query(
                 query_embeddings=np.asarray(embedding, dtype=np.float32).reshape(1, -1),
-                n_results=k,
-                include=["metadatas", "documents", "distances"],
+                n_results=fetch,
+                include=["metadatas", "documents", "embeddings"],
             ),
         )
         ids = res["ids"][0] if res["ids"] else []
-        docs, metas, dists = res["documents"][0], res["metadatas"][0], res["distances"][0]
+        if not ids:
+            return [], np.zeros(0)
+        docs, metas = res["documents"][0], res["metadatas"][0]
         records = [MemoryRecord.from_chroma(i, d, m) for i, d, m in zip(ids, docs, metas, strict=True)]
-        # Chroma's cosine space returns distance = 1 − cosine similarity.
-        return records, 1.0 - np.asarray(dists, dtype=np.float64)
+        vecs = np.asarray(res["embeddings"][0], dtype=np.float64)
+        q = np.asarray(embedding, dtype=np.float64).reshape(-1)
+        norms = np.linalg.norm(vecs, axis=1) * (np.linalg.norm(q) or 1.0)
+        sims = (vecs @ q) / np.where(norms > 0, norms, 1.0)
+        best = sorted(range(len(records)), key=lambda j: (-round(float(sims[j]), 9), records[j].order, records[j].id))
+        best = best[:k]
+        return [records[j] for j in best], sims[best]
 
-    async def touch(self, ids: list[str], tick: int, seq: int) -> None:
+    async def touch(
+        self, ids: list[str], tick: int, seq: int, *, mark: int | None = None, records: list[MemoryRecord] = ()
+    ) -> None:
+        """Mark records accessed. With `mark` (the section's last checkpoint) and the records as read, the
+        first access after that checkpoint keeps the access before it, for `undo_touches_after`."""
+        if not ids:
+            return
+        known = {r.id: r for r in records}
+        metas = []
+        for i in ids:
+            meta: dict[str, Any] = {"last_access_tick": tick, "last_access_seq": seq}
+            r = known.get(i)
+            if mark is not None and r is not None and r.touched_after != mark:
+                meta.update(prev_access_tick=r.last_access_tick, prev_access_seq=r.last_access_seq, touched_after=mark)
+            metas.append(meta)
+        await self._call("update memories", lambda c: c.update(ids=ids, metadatas=metas))
+
+    async def undo_touches_after(self, mark: int) -> list[str]:
+        """Give records accessed after checkpoint `mark` their access as of that checkpoint back."""
+        res = await self._call(
+            "find memories to restore", lambda c: c.get(where={"touched_after": mark}, include=["metadatas"])
+        )
+        ids, metas = [], []
+        for i, m in zip(res["ids"], res["metadatas"], strict=True):
+            if "prev_access_tick" in m:
+                ids.append(i)
+                metas.append(
+                    {
+                        "last_access_tick": int(m["prev_access_tick"]),
+                        "last_access_seq": int(m["prev_access_seq"]),
+                        "touched_after": -1,
+                    }
+                )
         if ids:
-            meta = {"last_access_tick": tick, "last_access_seq": seq}
-            await self._call("update memories", lambda c: c.update(ids=ids, metadatas=[meta] * len(ids)))
+            await self._call("restore memories", lambda c: c.update(ids=ids, metadatas=metas))
+        return ids
 
     async def get(self, ids: list[str]) -> list[MemoryRecord]:
         if not ids:

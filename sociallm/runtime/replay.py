@@ -1,10 +1,10 @@
 """Replay: play a recorded run again with the recorded model replies instead of a model.
 
 `ReplayLLM` serves each request the reply recorded in the original log's `llm_call` events, matched by
-(agent, purpose) in order, and checks that the request is the one recorded (same prompt, seed). Each reply
-is handed out once the replay has logged everything the recording logged before it (the replay watches
-its own log through a tap), so agents that raced in the original, e.g. two firms pricing at once, are
-logged in the same order again.
+(agent, purpose) in order, and checks that the request is the one recorded (same prompt, seed). Replies
+are handed out at once: the order of the log does not depend on which reply comes back first (agents of a
+simultaneous phase publish in turn order, background measurements at fixed points; see scheduler.py), so
+agents that raced in the original, e.g. two firms pricing at once, are logged in the same order again.
 
 A faithful replay reproduces the event log exactly after `normalise`: event ids, timestamps and the
 run id (random or wall-clock) are dropped, references to an event's id become its position, `resumed`
@@ -14,7 +14,6 @@ replay plays in one.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import defaultdict, deque
 from pathlib import Path
@@ -27,7 +26,6 @@ from sociallm.runtime.rundir import MANIFEST, read_json
 from sociallm.runtime.scenario import parse_scenario
 
 DROP = ("id", "ts", "run")
-STALL_S = 30.0
 
 
 class ReplayMismatch(RuntimeError):
@@ -61,28 +59,10 @@ class ReplayLLM:
                 self.recorded += 1
                 self._queues[(ev.source, str(ev.payload.get("purpose", "")))].append((pos, ev))
         self.served = 0
-        self._emitted = 0  # events the replay has logged so far
-        self._turn: dict[int, asyncio.Event] = {}
 
     def observe(self, event: Event) -> None:
-        """A bus tap: counts the replay's events; a reply is released once everything logged before it
-        in the recording has been logged again, so concurrent agents interleave as they did."""
-        self._emitted += 1
-        waiter = self._turn.get(self._emitted)
-        if waiter is not None:
-            waiter.set()
-
-    async def _wait_turn(self, k: int, where: str) -> None:
-        if self._emitted >= k:
-            return
-        waiter = self._turn.setdefault(k, asyncio.Event())
-        try:
-            await asyncio.wait_for(waiter.wait(), STALL_S)
-        except TimeoutError:
-            raise ReplayMismatch(
-                f"{self.source}: replay stalled at {where}: the recording logged it as event {k + 1}, but the "
-                f"replay logged only {self._emitted} events before it; the run does not follow the recording"
-            ) from None
+        """A bus tap (kept for callers that add it); the order of the log needs no help from the replay."""
+        return None
 
     def _match(self, req: GenerationRequest) -> tuple[int, Event]:
         agent, purpose = req.agent or "runtime", req.purpose
@@ -107,10 +87,6 @@ class ReplayLLM:
 
     async def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         matched = [self._match(r) for r in requests]
-        if matched:
-            # A batch is logged as consecutive calls once it returns: wait for the turn of its first one only.
-            first = min(k for k, _ in matched)
-            await self._wait_turn(first, f"{requests[0].agent or 'runtime'}'s {requests[0].purpose!r} call")
         self.served += len(matched)
         out = []
         for _, ev in matched:

@@ -50,7 +50,7 @@ from sociallm.runtime.rundir import (
     write_json_atomic,
 )
 from sociallm.runtime.scenario import ScenarioError, ScenarioSpec, parse_scenario
-from sociallm.runtime.scheduler import Scheduler, system_event
+from sociallm.runtime.scheduler import HELD, Scheduler, system_event
 from sociallm.runtime.validate import spec_problems
 
 if TYPE_CHECKING:
@@ -158,6 +158,10 @@ class Run:
 
     # -- the one path every event takes ------------------------------------------------------
     async def emit(self, event: Event) -> Event:
+        held = HELD.get()
+        if held is not None:  # an agent working in a simultaneous phase: published in turn order afterwards
+            held.append(event)
+            return event
         assert self.bus is not None
         ev = await self.bus.publish(event)
         if ev.kind == "system" and ev.payload.get("event") == "round_start":

@@ -7,14 +7,18 @@ go out together and the server batches them; nobody sees the others' answers unt
 Every boundary is a `system` event, which is how the environment knows when to resolve.
 
 `settle` (set by the run) is awaited before every turn and before every phase ends: sections that
-measure in the background (information content) publish then, so the log's order is fixed by the
-schedule, not by which model reply happened to come back first.
+measure in the background (information content) publish then. In a simultaneous phase, what each
+agent emits while it works (its model calls, memory, affect) is held back (`HELD`) and published per
+agent in turn order once all are done. So the log's order is fixed by the schedule, not by which
+model reply, store write or encoder call happened to come back first, and a seed replays to the
+same log.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 from sociallm.agents.agent import Turn
@@ -23,6 +27,9 @@ from sociallm.runtime.events import Event
 from sociallm.runtime.scenario import PhaseSpec, ScenarioSpec
 
 SYSTEM = "system"
+
+# Set inside an agent's work in a simultaneous phase: the run's `emit` appends to it instead of publishing.
+HELD: ContextVar[list[Event] | None] = ContextVar("sociallm_held_events", default=None)
 
 
 class Actor(Protocol):
@@ -85,13 +92,28 @@ class Scheduler:
                     await self.agents[n].after_act(ev)
             else:
                 await self._settle()
-                events = await asyncio.gather(*(self.agents[n].act(turns[n]) for n in names))
-                for ev in events:
-                    await self.emit(ev)
+                acted = await asyncio.gather(*(self._held(self.agents[n].act(turns[n])) for n in names))
+                for _, held in acted:
+                    for ev in held:
+                        await self.emit(ev)
+                events = [await self.emit(ev) for ev, _ in acted]
                 # Follow-ups (e.g. affect self-labels) of a simultaneous phase go out together too.
-                await asyncio.gather(*(self.agents[ev.source].after_act(ev) for ev in events))
+                followed = await asyncio.gather(*(self._held(self.agents[ev.source].after_act(ev)) for ev in events))
+                for _, held in followed:
+                    for ev in held:
+                        await self.emit(ev)
         await self._settle()
         await self.emit(system_event(tick, "phase_end", **info))
+
+    @staticmethod
+    async def _held(work: Awaitable[Any]) -> tuple[Any, list[Event]]:
+        """Run one agent's share of a simultaneous step, holding back what it emits (see HELD)."""
+        held: list[Event] = []
+        token = HELD.set(held)
+        try:
+            return await work, held
+        finally:
+            HELD.reset(token)
 
     def _turn(self, tick: int, phase: PhaseSpec, name: str, index: int) -> Turn:
         action = self.env.action_spec(phase.action, name) if phase.kind == "act" and phase.action else None
