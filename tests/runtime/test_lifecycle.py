@@ -24,8 +24,8 @@ import sociallm.runtime.run as run_module
 from sociallm.cli import app
 from sociallm.runtime.eventlog import EVENTS_FILE, LogWriteError, read_events
 from sociallm.runtime.replay import normalised_log
-from sociallm.runtime.rundir import CHECKPOINT, MANIFEST, RESERVE, RunLock, read_json
 from sociallm.runtime.run import Run
+from sociallm.runtime.rundir import CHECKPOINT, MANIFEST, RESERVE, RunLock, read_json
 from sociallm.runtime.scenario import load_scenario
 from tests.fakes import FakeLLM
 
@@ -87,7 +87,9 @@ def test_a_signal_interrupts_the_run_truthfully_and_it_resumes(tmp_path: Path, s
     assert not log.problems  # flushed whole: no torn line
     assert not (run_dir / RESERVE).exists()
     # Released: resumable at once, to the same log as a run that was never stopped.
-    resumed = subprocess.run([*FAKE_CLI, "resume", str(run_dir), "-q"], cwd=ROOT, env=ENV, capture_output=True, text=True)
+    resumed = subprocess.run(
+        [*FAKE_CLI, "resume", str(run_dir), "-q"], cwd=ROOT, env=ENV, capture_output=True, text=True
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert read_json(run_dir / MANIFEST)["status"] == "completed"
     subprocess.run(

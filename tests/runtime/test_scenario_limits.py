@@ -15,14 +15,17 @@ from typer.testing import CliRunner
 import sociallm.runtime.run as run_module
 from sociallm.cli import app
 from sociallm.runtime.eventlog import EVENTS_FILE
-from sociallm.runtime.rundir import MANIFEST, read_json
 from sociallm.runtime.run import Run
+from sociallm.runtime.rundir import MANIFEST, read_json
 from sociallm.runtime.scenario import MAX_ERROR_LINES, ScenarioError, load_raw, load_scenario, parse_scenario
 from sociallm.runtime.scenario_file import ENV_MAX_BYTES, Limits
 from tests.fakes import FakeLLM
 
 runner = CliRunner()
-HEAD = "name: t\nagents: [{name: Alice}, {name: Bob}]\nschedule: [{name: chat, kind: talk}]\nenvironment: {kind: bertrand}\n"
+HEAD = (
+    "name: t\nagents: [{name: Alice}, {name: Bob}]\nschedule: [{name: chat, kind: talk}]\n"
+    "environment: {kind: bertrand}\n"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -222,7 +225,9 @@ async def test_a_prompt_that_grows_stops_the_run_naming_agent_and_part(tmp_path:
     message = str(info.value)
     assert "\n" not in message
     assert "prompt for chat in round 2 is 3," in message  # round 1: 2 replies; round 2: a third one pushes it over
-    assert "over backbone.max_prompt_chars (3,000); the transcript (the last 1000 lines, agent.history_lines)" in message
+    assert (
+        "over backbone.max_prompt_chars (3,000); the transcript (the last 1000 lines, agent.history_lines)" in message
+    )
     manifest = read_json(tmp_path / "r" / MANIFEST)
     assert manifest["status"] == "failed" and "PromptTooLong" in manifest["error"]
     assert (tmp_path / "r" / EVENTS_FILE).exists()

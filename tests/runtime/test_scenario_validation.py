@@ -108,7 +108,9 @@ def test_parameters_that_depend_on_the_players(tmp_path: Path, backbone_calls: l
         "environment.params.collusion: must be true or false (got 'yes')",
     ]
     # A count the parameters cannot see: the prisoner's dilemma takes two players, found by setting it up.
-    data = scenario(agents=agents, schedule=[{"name": "m", "kind": "act", "action": "move"}], environment={"kind": "ipd"})
+    data = scenario(
+        agents=agents, schedule=[{"name": "m", "kind": "act", "action": "move"}], environment={"kind": "ipd"}
+    )
     lines = refused_alike(write(tmp_path, data, "ipd.yaml"), tmp_path, backbone_calls)
     assert lines == ["environment.params.agents: the prisoner's dilemma takes exactly 2 players (got 3)"]
 
@@ -173,7 +175,7 @@ def test_a_spec_changed_in_python_is_refused_by_run(tmp_path: Path) -> None:
         Run(bad, tmp_path / "r", llm=FakeLLM())
     assert info.value.lines == ["schedule[0].action: unknown action 'x' for bertrand; known: price"]
     assert not (tmp_path / "r").exists()
-    with pytest.raises(ConditionError, match="environment.params.mu: must be > 0"):
+    with pytest.raises(ConditionError, match=r"environment\.params\.mu: must be > 0"):
         sociallm.run(spec, tmp_path / "r2", llm=FakeLLM(), **{"environment.params.mu": -1})
 
 
