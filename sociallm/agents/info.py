@@ -25,7 +25,6 @@ log them in the same order however fast each reply came back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -117,9 +116,9 @@ class InfoSection(BaseSection):
         self.scored = int(state.get("scored", 0))
 
     async def aclose(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.settle()
-        for _, task in self._queue:  # left by a run that stopped mid-way: nothing will publish them
+        # A run that ends normally has settled already; one that failed or was stopped drops what is still
+        # being scored: it belongs to the half round a resume plays again.
+        for _, task in self._queue:
             if task.done() and not task.cancelled():
                 task.exception()  # retrieved, so asyncio does not warn about it at exit
             task.cancel()
