@@ -55,6 +55,12 @@ def report_scenario_error(exc: ScenarioError) -> None:
     raise typer.Exit(2)
 
 
+def warn_unfinished(run: Any) -> None:
+    """What the run could not write or close at its end (e.g. its manifest on a disk that stayed full)."""
+    for problem in getattr(run, "finish_problems", []):
+        err.print("[yellow]warning:[/] " + escape(problem), highlight=False)
+
+
 def parse_sets(pairs: list[str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for pair in pairs:
@@ -204,15 +210,18 @@ def run(
                 result = run_main(r.execute())
     except (KeyboardInterrupt, Interrupted) as exc:
         why = f" by {exc.name}" if isinstance(exc, Interrupted) else ""
+        warn_unfinished(r)
         if r.owns_folder:
             err.print(f"interrupted{why}; continue with: sociallm run --resume {r.run_dir}")
         raise typer.Exit(exc.exit_code if isinstance(exc, Interrupted) else 130) from None
     except (BackendError, RunDirError, EnvironmentConfigError, RuntimeError, OSError) as exc:
         err.print("[bold red]error:[/] " + escape(" ".join(str(exc).split())), highlight=False)
+        warn_unfinished(r)
         # Only about a folder this process wrote: the loser of a race for one must not point at the winner's run.
         if r.owns_folder and (r.run_dir / EVENTS_FILE).exists():
             err.print(f"what ran is kept in {r.run_dir}; continue with: sociallm run --resume {r.run_dir}")
         raise typer.Exit(1) from None
+    warn_unfinished(r)
     env = result.metrics.get("environment", {})
     summary = ", ".join(
         f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in env.items() if not isinstance(v, dict)

@@ -2,52 +2,24 @@
 
 `RoundGame` tracks the round, collects each agent's action of a round (the last one counts), and calls
 `resolve(action, tick, submitted)` when the scheduler closes that action's phase. All mutable state lives
-in `self.s`, a JSON-safe dict, so checkpoints are a JSON round trip. Parameters are validated into one-line
-`EnvironmentConfigError`s naming `environment.params.<field>`.
+in `self.s`, a JSON-safe dict, so checkpoints are a JSON round trip. Parameters are declared as a pydantic
+`Params` model per game (see base.py) and validated into `EnvironmentConfigError`s naming
+`environment.params.<field>`, every problem listed.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import math
 import random
 from typing import Any
 
-from sociallm.environments.base import ActionSpec, EnvironmentConfigError
+from sociallm.environments.base import ActionSpec, EnvironmentConfigError, EnvironmentParams
 from sociallm.runtime.events import Event
 
 
 def param_error(field: str, problem: str) -> EnvironmentConfigError:
     return EnvironmentConfigError(f"environment.params.{field}: {problem}")
-
-
-def number(
-    params: dict[str, Any], field: str, default: float, lo: float | None = None, hi: float | None = None
-) -> float:
-    value = params.get(field, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise param_error(field, f"must be a finite number (got {value!r})")
-    if lo is not None and value < lo:
-        raise param_error(field, f"must be >= {lo:g} (got {value!r})")
-    if hi is not None and value > hi:
-        raise param_error(field, f"must be <= {hi:g} (got {value!r})")
-    return float(value)
-
-
-def integer(params: dict[str, Any], field: str, default: int, lo: int | None = None) -> int:
-    value = params.get(field, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise param_error(field, f"must be a whole number (got {value!r})")
-    if lo is not None and value < lo:
-        raise param_error(field, f"must be >= {lo} (got {value!r})")
-    return value
-
-
-def check_known(params: dict[str, Any], known: tuple[str, ...]) -> None:
-    for key in params:
-        if key not in known:
-            raise param_error(str(key), f"unknown parameter; known: {', '.join(sorted(known))}")
 
 
 def check_agents(agents: list[str], least: int, what: str = "agents") -> list[str]:
@@ -90,6 +62,7 @@ class RoundGame:
     name = "game"
     source = "game"
     actions: tuple[str, ...] = ()
+    Params: type[EnvironmentParams] | None = None  # environment.params as a pydantic model (see base.py)
 
     def __init__(self) -> None:
         self.agents: list[str] = []

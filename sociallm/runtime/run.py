@@ -401,41 +401,41 @@ class Run:
         reserve_space(self.run_dir, 2 * size + 64 * 1024)
 
     async def _finish(self, status: str, error: str | None) -> None:
-        """Record how the run ended, whatever state it is in; then release everything it holds. Each step
-        runs even if an earlier one failed (a full disk fails most of them), and the manifest goes first."""
+        """Record how the run ended, whatever state it is in, and release everything it holds. Each step
+        runs even if an earlier one failed (a full disk fails most of them); what could not be done is
+        kept in `finish_problems`, one line each."""
         problems: list[str] = []
-        if self._checkpointer is not None:
+
+        async def step(what: Awaitable[Any] | Callable[[], Any]) -> None:
             try:
-                await self._checkpointer.drain()
-            except Exception as exc:  # the last checkpoint did not land: the previous one stands
-                problems.append(str(exc))
+                result = what() if callable(what) else what
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception as exc:
+                problems.append(" ".join(str(exc).split()) or type(exc).__name__)
+
+        if self._checkpointer is not None:
+            await step(self._checkpointer.drain())  # if the last checkpoint did not land, the one before stands
+        for agent in self.agents.values():
+            for section in agent.sections:
+                await step(section.aclose())
+        await step(close_shared_encoder(self._shared))  # e.g. the embedding-mode server it started
+        if self.remote is not None:
+            await step(self.remote.finish())
         if self.log is not None:
             self.log.close()
             if self.log.error is not None and status == "completed":
                 status, error = "failed", str(self.log.error)
-        release_space(self.run_dir)
+        release_space(self.run_dir)  # the room held back for what follows
         if self.llm is not None:
-            try:
-                self._manifest(
-                    status, ended_at=_now(), error=error, wall_s=round(time.perf_counter() - self._started, 3)
-                )
-            except (RunDirError, OSError) as exc:
-                problems.append(str(exc))
-            try:
-                write_json_atomic(self.run_dir / METRICS, self.metrics())
-            except (RunDirError, OSError) as exc:
-                problems.append(str(exc))
+            wall = round(time.perf_counter() - self._started, 3)
+            await step(lambda: self._manifest(status, ended_at=_now(), error=error, wall_s=wall))
+            await step(lambda: write_json_atomic(self.run_dir / METRICS, self.metrics()))
         try:
-            for agent in self.agents.values():
-                for section in agent.sections:
-                    await section.aclose()
-            await close_shared_encoder(self._shared)  # e.g. the embedding-mode server it started
-            if self.remote is not None:
-                await self.remote.finish()
             if self.bus:
-                await self.bus.aclose()
+                await step(self.bus.aclose())
             if self.llm and self._llm is None:
-                await self.llm.aclose()
+                await step(self.llm.aclose())
         finally:
             if self._lock:
                 self._lock.release()

@@ -250,7 +250,8 @@ def parse_scenario(data: Any, source: str = "<scenario>") -> ScenarioSpec:
         spec = ScenarioSpec.model_validate(data)
     except ValidationError as exc:
         # The environment's own checks still run on what can be read, so one pass lists them all.
-        raise ScenarioError(source, format_validation_error(exc) + loose_environment_problems(data)) from None
+        lines = format_validation_error(exc) + loose_environment_problems(data)
+        raise ScenarioError(source, list(dict.fromkeys(lines))) from None
     problems = spec_problems(spec)
     if problems:
         raise ScenarioError(source, problems)
@@ -287,8 +288,8 @@ def _check_section(where: str, name: str, options: dict[str, Any], section_modul
 
 def load_raw(path: Path, limits: Limits | None = None) -> Any:
     """The file's YAML as Python data, within the size, encoding, depth and alias limits (one-line errors)."""
-    limits = limits or Limits.from_env()
     try:
+        limits = limits or Limits.from_env()
         return parse_yaml(read_text(path, limits), limits)
     except (FileProblem, LimitError) as exc:
         raise ScenarioError(str(path), [str(exc)]) from None

@@ -197,9 +197,9 @@ def register(app: typer.Typer) -> None:
             _fail("\n".join(f"{exc.source}: {line}" for line in exc.lines))
         except (RunDirError, ConditionError, ValueError) as exc:
             _fail(str(exc))
-        if not quiet:
-            from sociallm.cli import LivePrinter
+        from sociallm.cli import LivePrinter, warn_unfinished
 
+        if not quiet:
             r._taps.append(LivePrinter(out, r.spec.agent_names))
         done = checkpoint["rounds_completed"] if checkpoint else 0
         out.print(f"resuming {run_dir} after round {done} of {r.spec.rounds}")
@@ -207,11 +207,14 @@ def register(app: typer.Typer) -> None:
             result = run_main(r.execute())
         except (KeyboardInterrupt, Interrupted) as exc:
             why = f" by {exc.name}" if isinstance(exc, Interrupted) else ""
+            warn_unfinished(r)
             if r.owns_folder:
                 err.print(f"interrupted{why}; continue with: sociallm resume {run_dir}")
             raise typer.Exit(exc.exit_code if isinstance(exc, Interrupted) else 130) from None
         except (BackendError, RunDirError, RuntimeError, OSError) as exc:
+            warn_unfinished(r)
             _fail(" ".join(str(exc).split()), 1)
+        warn_unfinished(r)
         out.print(f"[green]{result.status}[/]: {result.rounds_completed} rounds, {result.events} events → {run_dir}")
 
     @app.command()

@@ -101,7 +101,8 @@ def loose_environment_problems(data: dict[str, Any]) -> list[str]:
         if isinstance(raw_agents, list)
         else []
     )
-    problems = _params_problems(cls, env.get("params") or {}, agents)
+    params = env.get("params") or {}
+    problems = _params_problems(cls, params, agents) if isinstance(params, dict) else []  # else the model says
     actions = getattr(cls, "actions", None)
     schedule = data.get("schedule")
     if actions is not None and isinstance(schedule, list):
