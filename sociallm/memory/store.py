@@ -145,30 +145,26 @@ class MemoryStore:
 
         Chroma's index is approximate and its graph depends on the order records were written and
         deleted (a resumed run deletes the discarded half round's records and writes them again), and
-        identical texts tie. So `fetch` (default 4k) candidates are asked for, their similarity is
-        computed exactly here, and ties go to the older memory: the same k in every run of a seed
-        (exact while the collection holds at most `fetch` records)."""
+        identical texts tie. So `fetch` (default 4k) neighbours are asked for, by distance only (cheap),
+        the k nearest are kept with ties going to the older memory, and only those are read: the same k
+        in every run of a seed (exact while the collection holds at most `fetch` records)."""
         fetch = max(k, fetch if fetch is not None else 4 * k)
+        q = np.asarray(embedding, dtype=np.float32).reshape(1, -1)
         res = await self._call(
-            "query memories",
-            lambda c: c.query(
-                query_embeddings=np.asarray(embedding, dtype=np.float32).reshape(1, -1),
-                n_results=fetch,
-                include=["metadatas", "documents", "embeddings"],
-            ),
+            "query memories", lambda c: c.query(query_embeddings=q, n_results=fetch, include=["distances"])
         )
-        ids = res["ids"][0] if res["ids"] else []
+        ids = list(res["ids"][0]) if res["ids"] else []
         if not ids:
             return [], np.zeros(0)
-        docs, metas = res["documents"][0], res["metadatas"][0]
-        records = [MemoryRecord.from_chroma(i, d, m) for i, d, m in zip(ids, docs, metas, strict=True)]
-        vecs = np.asarray(res["embeddings"][0], dtype=np.float64)
-        q = np.asarray(embedding, dtype=np.float64).reshape(-1)
-        norms = np.linalg.norm(vecs, axis=1) * (np.linalg.norm(q) or 1.0)
-        sims = (vecs @ q) / np.where(norms > 0, norms, 1.0)
-        best = sorted(range(len(records)), key=lambda j: (-round(float(sims[j]), 9), records[j].order, records[j].id))
-        best = best[:k]
-        return [records[j] for j in best], sims[best]
+        dist = dict(zip(ids, res["distances"][0], strict=True))
+        ranked = sorted(ids, key=lambda i: dist[i])
+        cut = dist[ranked[min(k, len(ranked)) - 1]]
+        wanted = [i for i in ranked if dist[i] <= cut]  # the k nearest and anything tied with the k-th
+        records = await self.get(wanted)
+        records.sort(key=lambda r: (dist[r.id], r.order, r.id))
+        records = records[:k]
+        # Chroma's cosine space returns distance = 1 − cosine similarity.
+        return records, 1.0 - np.asarray([dist[r.id] for r in records], dtype=np.float64)
 
     async def touch(
         self, ids: list[str], tick: int, seq: int, *, mark: int | None = None, records: list[MemoryRecord] = ()
