@@ -415,7 +415,11 @@ class Run:
                 problems.append(" ".join(str(exc).split()) or type(exc).__name__)
 
         if self._checkpointer is not None:
-            await step(self._checkpointer.drain())  # if the last checkpoint did not land, the one before stands
+            try:
+                await self._checkpointer.drain()
+            except Exception as exc:  # the last checkpoint did not land: the one before stands
+                if status == "completed":  # ...so the run is not: resuming it plays the last round again
+                    status, error = "failed", f"{type(exc).__name__}: {exc}"
         for agent in self.agents.values():
             for section in agent.sections:
                 await step(section.aclose())
