@@ -141,6 +141,7 @@ class Run:
         self._lock: RunLock | None = None
         self._checkpointer: Checkpointer | None = None
         self.finish_problems: list[str] = []  # what could not be written at the end (a full disk)
+        self._end_error: Exception | None = None
         # True once this process holds the folder and has checked it is its own (fresh, or the run it
         # resumes): only then is a "continue with --resume" hint about this folder true.
         self.owns_folder = False
@@ -312,7 +313,9 @@ class Run:
             status, error = "failed", f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            await self._finish(status, error)
+            status, error = await self._finish(status, error)
+        if self._end_error is not None:  # played to the end, but what it wrote last did not land
+            raise self._end_error
         return self.result(status, error)
 
     def _build_agents(self, llm: Any) -> None:
@@ -400,7 +403,7 @@ class Run:
         size = len(json.dumps(self.manifest, default=str))
         reserve_space(self.run_dir, 2 * size + 64 * 1024)
 
-    async def _finish(self, status: str, error: str | None) -> None:
+    async def _finish(self, status: str, error: str | None) -> tuple[str, str | None]:
         """Record how the run ended, whatever state it is in, and release everything it holds. Each step
         runs even if an earlier one failed (a full disk fails most of them); what could not be done is
         kept in `finish_problems`, one line each."""
@@ -419,7 +422,7 @@ class Run:
                 await self._checkpointer.drain()
             except Exception as exc:  # the last checkpoint did not land: the one before stands
                 if status == "completed":  # ...so the run is not: resuming it plays the last round again
-                    status, error = "failed", f"{type(exc).__name__}: {exc}"
+                    status, error, self._end_error = "failed", f"{type(exc).__name__}: {exc}", exc
         for agent in self.agents.values():
             for section in agent.sections:
                 await step(section.aclose())
@@ -429,7 +432,7 @@ class Run:
         if self.log is not None:
             self.log.close()
             if self.log.error is not None and status == "completed":
-                status, error = "failed", str(self.log.error)
+                status, error, self._end_error = "failed", f"LogWriteError: {self.log.error}", self.log.error
         release_space(self.run_dir)  # the room held back for what follows
         if self.llm is not None:
             wall = round(time.perf_counter() - self._started, 3)
@@ -444,6 +447,7 @@ class Run:
             if self._lock:
                 self._lock.release()
         self.finish_problems = problems
+        return status, error
 
     def metrics(self) -> dict[str, Any]:
         out: dict[str, Any] = {"rounds_completed": self.rounds_completed, "environment": self.env.metrics()}

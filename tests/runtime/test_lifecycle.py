@@ -301,3 +301,25 @@ def test_a_backend_that_fails_to_start_leaves_no_folder(tmp_path: Path, monkeypa
     result = runner.invoke(app, ["run", "bertrand", "--out", str(tmp_path / "r")])
     assert result.exit_code == 1 and "cannot reach model server" in result.stderr
     assert not (tmp_path / "r").exists() and "--resume" not in result.output
+
+
+async def test_a_run_whose_last_checkpoint_fails_is_not_completed(tmp_path: Path, monkeypatch) -> None:
+    import sociallm.runtime.rundir as rundir_module
+
+    write = rundir_module.Checkpointer._write
+
+    def full_at_the_end(self, text: str, log_fd: int) -> None:
+        if json.loads(text)["rounds_completed"] == 3:
+            raise rundir_module.RunDirError(f"cannot write {self.path} (No space left on device)")
+        write(self, text, log_fd)
+
+    monkeypatch.setattr(rundir_module.Checkpointer, "_write", full_at_the_end)
+    spec = load_scenario("bertrand", {"rounds": 3})
+    with pytest.raises(rundir_module.RunDirError, match="No space left on device"):
+        await Run(spec, tmp_path / "r", llm=FakeLLM()).execute()
+    manifest = read_json(tmp_path / "r" / MANIFEST)
+    assert manifest["status"] == "failed" and "checkpoint.json (No space left on device)" in manifest["error"]
+    assert _rounds_done(tmp_path / "r") == 2
+    monkeypatch.undo()
+    result = await Run.resume(tmp_path / "r", llm=FakeLLM()).execute()
+    assert result.status == "completed" and result.rounds_completed == 3
