@@ -11,6 +11,15 @@ None when the event means nothing to it. The emotion section calls it (reaching 
 through `SectionContext.shared["environment"]`) for every outcome the agent sees; it must be pure in
 the event and the game's parameters, since every agent calls it, in any order. An environment
 without it simply gives outcomes no affect. See `BertrandMarket.appraise` for an example.
+
+Optional, for algorithmic agents (sociallm/agents/strategies; see `BertrandMarket` for examples),
+all pure in the event and the game's parameters:
+- `feedback(event, agent) -> (actions, reward) | None`: from an outcome, every actor's action value
+  this round and `agent`'s reward (what a learner learns from);
+- `payoff(agent, actions) -> float`: what `agent` would earn if the actors played `actions` (best
+  responses, Calvano's initialisation and self-play pretraining);
+- `action_benchmarks(action) -> dict[str, float]`: named reference values of a numeric action
+  (`nash`, `monopoly`), which strategy options may name instead of numbers.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ Number = float | int
 PerFirm = Number | Sequence[Number] | np.ndarray
 
 DEFAULTS: dict[str, float] = {"a": 2.0, "a0": 0.0, "c": 1.0, "mu": 0.25, "alpha": 1.0}
-KNOWN_PARAMS = ("a", "a0", "c", "mu", "alpha", "price_min", "price_max")
+KNOWN_PARAMS = ("a", "a0", "c", "mu", "alpha", "price_min", "price_max", "menu")
 SOURCE = "market"
 
 
@@ -216,11 +216,27 @@ def _check_params(params: dict[str, Any] | None, n: int) -> dict[str, Any]:
     out["price_min"] = _number("price_min", params.get("price_min", 0.0))
     if out["price_min"] < 0:
         raise _err("price_min", f"must be >= 0 (got {params['price_min']!r})")
+    if "menu" in params:
+        out["menu"] = _menu(params["menu"])
     if "price_max" in params:
         out["price_max"] = _number("price_max", params["price_max"])
         if out["price_max"] <= out["price_min"]:
             raise _err("price_max", f"must be > price_min {out['price_min']:g} (got {params['price_max']!r})")
     return out
+
+
+def _menu(value: Any) -> Any:
+    """`menu`: a list of prices (agent-facing), or a number k of points spread over Calvano's range."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 2 <= value <= 20:
+            raise _err("menu", f"a number of menu prices must be 2..20 (got {value})")
+        return value
+    if isinstance(value, list | tuple) and 2 <= len(value) <= 20:
+        prices = [_number(f"menu[{k}]", v) for k, v in enumerate(value)]
+        if any(p < 0 for p in prices) or len(set(prices)) != len(prices):
+            raise _err("menu", "prices must be distinct and >= 0")
+        return sorted(prices)
+    raise _err("menu", f"a list of 2..20 prices, or a number of points 2..20 (got {value!r})")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -280,6 +296,11 @@ class BertrandMarket:
             "nash_profit": float(profits(nash, p["a"], p["a0"], p["c"], p["mu"]).mean()),
             "monopoly_profit": float(profits(mono, p["a"], p["a0"], p["c"], p["mu"]).mean()),
         }
+        if isinstance(p.get("menu"), int):
+            # k prices over [p^N − ξ(p^M − p^N), p^M + ξ(p^M − p^N)], ξ = 0.1 (Calvano's grid range), in cents.
+            lo, hi = alpha * float(nash.mean()), alpha * float(mono.mean())
+            span = hi - lo
+            p["menu"] = [round(lo - 0.1 * span + k * 1.2 * span / (p["menu"] - 1), 2) for k in range(p["menu"])]
         self._tick = 0
         self._last = {}
         self._pending = {}
@@ -327,11 +348,28 @@ class BertrandMarket:
             f"though some still buy from the pricier ones. A firm's profit each round is "
             f"(its price − its cost) × units sold, and {agent}'s cost is {_money(cost)} per unit. "
             f"The game repeats round after round with the same firms."
+            + (
+                " Each firm picks its price from this menu: "
+                + ", ".join(_money(x) for x in self._params["menu"])
+                + "."
+                if self._params.get("menu")
+                else ""
+            )
         )
 
     def action_spec(self, action: str, agent: str) -> ActionSpec:
         if action != "price":
             raise EnvironmentConfigError(f"schedule.action: unknown action {action!r} for bertrand; known: price")
+        if self._params.get("menu"):
+            # A price menu: the firm picks one of a few prices (a small model can choose; it cannot price at cost).
+            return ActionSpec(
+                name="price",
+                kind="choice",
+                options=[f"{x:.2f}" for x in self._params["menu"]],
+                unit="$",
+                description="your price this round, one of the menu",
+                cue="{agent} sets its price for round {tick} at $",
+            )
         return ActionSpec(
             name="price",
             kind="number",
@@ -421,6 +459,33 @@ class BertrandMarket:
             "previous_prices": previous,
         }
         return [Event(kind="outcome", source=SOURCE, tick=tick, payload=copy.deepcopy(payload))]
+
+    # ---- for algorithmic agents (see environments/base.py) ----
+
+    def payoff(self, agent: str, prices: dict[str, float]) -> float:
+        """`agent`'s profit (agent-facing units) if the firms charged `prices` (agent-facing); a firm
+        missing from `prices` is taken at its Nash price. Pure in the parameters."""
+        p, alpha = self._params, self._params["alpha"]
+        nash = self._scaled_by_firm(self._bench["nash"])
+        unscaled = np.array([prices.get(f, nash[f]) / alpha for f in self._agents])
+        return float(alpha * profits(unscaled, p["a"], p["a0"], p["c"], p["mu"])[self._agents.index(agent)])
+
+    def feedback(self, event: Event, agent: str) -> tuple[dict[str, float], float] | None:
+        """What a round's outcome teaches a learner: every firm's price and `agent`'s profit."""
+        payload = event.payload
+        if event.kind != "outcome" or event.source != SOURCE or agent not in payload.get("profits", {}):
+            return None
+        return dict(payload["prices"]), float(payload["profits"][agent])
+
+    def action_benchmarks(self, action: str) -> dict[str, float]:
+        """Named reference prices (agent-facing) for options such as `price: monopoly`."""
+        if action != "price" or not self._bench:
+            return {}
+        return {
+            "nash": self._nash_price(),
+            "monopoly": self._monopoly_price(),
+            "cost": self._params["alpha"] * float(np.mean(self._params["c"])),
+        }
 
     # ---- affect ----
 
