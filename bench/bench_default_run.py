@@ -1,0 +1,86 @@
+"""Does the embedded 270M model's pricing move with the condition? (README: "What the small model can show")
+
+A language-model firm (Bob, Gemma 3 270M on the embedded llama.cpp server) prices against an
+algorithmic rival (Alice) for R rounds, no talk. Conditions: Alice's kind (fixed at the monopoly
+price, fixed at the Nash price, a Q-learner pretrained by self-play as in Calvano et al.) × Bob's
+action (free price, or a 5-price menu over Calvano's range). Figures per condition, over seeds:
+Bob's mean price [95% CI over seeds], his share of prices at cost, the market's Δ, and how closely
+Bob follows Alice (correlation of his price with her previous one, pooled).
+
+    python bench/bench_default_run.py [--seeds 4] [--rounds 16] [--jobs 3] [--out /tmp/bench-default]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+from sociallm import Experiment
+from sociallm.runtime.eventlog import read_events
+
+RIVALS = {
+    "monopoly": {"agents.0.kind": "fixed", "agents.0.options": {"price": "monopoly"}},
+    "nash": {"agents.0.kind": "fixed", "agents.0.options": {"price": "nash"}},
+    "qlearner": {},  # the scenario's own Alice: q_learning, pretrained
+}
+ACTIONS = {"free": {}, "menu": {"environment.params.menu": 5}}
+
+
+def ci(xs: list[float]) -> str:
+    if len(xs) < 2:
+        return f"{xs[0]:.3f}" if xs else "n/a"
+    m, sd = statistics.mean(xs), statistics.stdev(xs)
+    h = 1.96 * sd / math.sqrt(len(xs))
+    return f"{m:.3f} [{m - h:.3f}, {m + h:.3f}]"
+
+
+def corr(pairs: list[tuple[float, float]]) -> float:
+    if len(pairs) < 3:
+        return float("nan")
+    xs, ys = zip(*pairs, strict=True)
+    if statistics.pstdev(xs) == 0 or statistics.pstdev(ys) == 0:
+        return float("nan")
+    return statistics.correlation(xs, ys)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=16)
+    ap.add_argument("--jobs", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=Path("/tmp/bench-default"))
+    ap.add_argument("--actions", default="free,menu")
+    args = ap.parse_args()
+    shutil.rmtree(args.out, ignore_errors=True)
+    exp = Experiment("bertrand-qlearner", seeds=args.seeds, rounds=args.rounds)
+    for action in args.actions.split(","):
+        for rival, over in RIVALS.items():
+            exp.condition(f"{rival}-{action}", **over, **ACTIONS[action])
+    started = time.perf_counter()
+    result = exp.run(args.out, jobs=args.jobs)
+    wall = time.perf_counter() - started
+    by: dict[str, list] = {}
+    for entry in result.runs:
+        events = read_events(entry.run_dir / "events.jsonl").events
+        outs = [e.payload for e in events if e.kind == "outcome"]
+        bob = [o["prices"]["Bob"] for o in outs]
+        follow = [(outs[k - 1]["prices"]["Alice"], outs[k]["prices"]["Bob"]) for k in range(1, len(outs))]
+        deltas = [o["delta"] for o in outs]
+        by.setdefault(entry.condition.name, []).append((bob, deltas, follow))
+    print(f"{args.seeds} seeds × {args.rounds} rounds per condition; wall {wall:.0f} s for {len(result.runs)} runs\n")
+    print("| condition (Alice, Bob's action) | Bob's mean price [95% CI] | Bob at cost | mean Δ [95% CI] | corr(Bob_t, Alice_t−1) |")
+    print("| -- | --: | --: | --: | --: |")
+    for name, runs in by.items():
+        means = [statistics.mean(b) for b, _, _ in runs]
+        at_cost = sum(p <= 1.01 for b, _, _ in runs for p in b) / sum(len(b) for b, _, _ in runs)
+        deltas = [statistics.mean(d) for _, d, _ in runs]
+        pairs = [p for _, _, f in runs for p in f]
+        print(f"| {name} | {ci(means)} | {at_cost:.0%} | {ci(deltas)} | {corr(pairs):.2f} |")
+
+
+if __name__ == "__main__":
+    main()
