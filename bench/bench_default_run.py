@@ -53,13 +53,17 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=16)
     ap.add_argument("--jobs", type=int, default=3)
     ap.add_argument("--out", type=Path, default=Path("/tmp/bench-default"))
-    ap.add_argument("--actions", default="free,menu")
+    ap.add_argument(
+        "--conditions",
+        default="monopoly-free,nash-free,qlearner-free,monopoly-menu,nash-menu,qlearner-menu",
+        help="RIVAL-ACTION pairs; rivals: monopoly, nash, qlearner; actions: free, menu",
+    )
     args = ap.parse_args()
     shutil.rmtree(args.out, ignore_errors=True)
     exp = Experiment("bertrand-qlearner", seeds=args.seeds, rounds=args.rounds)
-    for action in args.actions.split(","):
-        for rival, over in RIVALS.items():
-            exp.condition(f"{rival}-{action}", **over, **ACTIONS[action])
+    for name in args.conditions.split(","):
+        rival, action = name.split("-")
+        exp.condition(name, **RIVALS[rival], **ACTIONS[action])
     started = time.perf_counter()
     result = exp.run(args.out, jobs=args.jobs)
     wall = time.perf_counter() - started
@@ -72,7 +76,10 @@ def main() -> None:
         deltas = [o["delta"] for o in outs]
         by.setdefault(entry.condition.name, []).append((bob, deltas, follow))
     print(f"{args.seeds} seeds × {args.rounds} rounds per condition; wall {wall:.0f} s for {len(result.runs)} runs\n")
-    print("| condition (Alice, Bob's action) | Bob's mean price [95% CI] | Bob at cost | mean Δ [95% CI] | corr(Bob_t, Alice_t−1) |")
+    print(
+        "| condition (Alice, Bob's action) | Bob's mean price [95% CI] | Bob at cost | mean Δ [95% CI] "
+        "| corr(Bob_t, Alice_t−1) |"
+    )
     print("| -- | --: | --: | --: | --: |")
     for name, runs in by.items():
         means = [statistics.mean(b) for b, _, _ in runs]

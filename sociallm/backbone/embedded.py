@@ -298,9 +298,12 @@ class EmbeddedLLM(OpenAICompatLLM):
     # ---- information content: exact on the text's own tokens ----------------------------------------
 
     async def _tokenize(self, text: str, special: bool) -> list[int]:
-        response = await self._client.post(self.server.url + "/tokenize", json={"content": text, "add_special": special})
+        body = {"content": text, "add_special": special}
+        response = await self._client.post(self.server.url + "/tokenize", json=body)
         if response.status_code >= 400:
-            raise BackendError(f"embedded server could not tokenize: HTTP {response.status_code}: {response.text[:200]}")
+            raise BackendError(
+                f"embedded server could not tokenize: HTTP {response.status_code}: {response.text[:160]}"
+            )
         return [int(t) for t in response.json()["tokens"]]
 
     async def _score_one(self, context: str, text: str, model: str | None) -> TextScore:

@@ -349,9 +349,7 @@ class BertrandMarket:
             f"(its price − its cost) × units sold, and {agent}'s cost is {_money(cost)} per unit. "
             f"The game repeats round after round with the same firms."
             + (
-                " Each firm picks its price from this menu: "
-                + ", ".join(_money(x) for x in self._params["menu"])
-                + "."
+                " Each firm picks its price from this menu: " + ", ".join(_money(x) for x in self._params["menu"]) + "."
                 if self._params.get("menu")
                 else ""
             )

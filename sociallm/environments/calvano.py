@@ -82,7 +82,8 @@ PAPER: dict[str, dict[str, Any]] = {
         "converged": "nearly all sessions (Section III; recalled, approx)",
         "periods": "about 850,000 on average (Section III; recalled, approx)",
         "impulse": (
-            "impulse-response figure (Figure 4 as we recall it): the rival punishes in period 2 (its price falls below the pre-shock level), the "
+            "impulse-response figure (Figure 4 as we recall it): the rival punishes in period 2 (its price falls "
+            "below the pre-shock level), the "
             "deviator does not keep its gain, and both prices return gradually to the pre-shock level "
             "within roughly 10 periods (shape read off the figure; no table of values)"
         ),
@@ -138,7 +139,7 @@ def summarise(res: Sessions, bench: dict[str, float], horizon: int = 15) -> dict
     """Δ, convergence and the impulse response of trained sessions."""
     game = res.game
     gap = bench["monopoly_profit"] - bench["nash_profit"]
-    deltas, prices, cycle_len, ir_fixed = [], [], [], []
+    deltas, prices, cycle_len, shocks, calms = [], [], [], [], []
     punished = profitable = 0
     disc = game.delta ** np.arange(horizon)
     for k in range(res.count):
@@ -148,8 +149,8 @@ def summarise(res: Sessions, bench: dict[str, float], horizon: int = 15) -> dict
         deltas.append((mean_profit - bench["nash_profit"]) / gap)
         prices.append(float(np.mean([game.grid[game.actions_of(j)].mean() for j in cyc])))
         shocked, calm = impulse_response(res, k, deviator=0, horizon=horizon)
-        if len(cyc) == 1:
-            ir_fixed.append(shocked)
+        shocks.append(shocked)
+        calms.append(calm)
         # Punished: the rival charges less in period 2 than it would have without the deviation.
         if shocked[2, 1] < calm[2, 1] - 1e-12:
             punished += 1
@@ -161,7 +162,7 @@ def summarise(res: Sessions, bench: dict[str, float], horizon: int = 15) -> dict
         if gain > 1e-12:
             profitable += 1
     d = np.array(deltas)
-    irm = np.mean(np.array(ir_fixed), axis=0) if ir_fixed else np.zeros((horizon + 1, game.n))
+    irm, calm_m = np.mean(np.array(shocks), axis=0), np.mean(np.array(calms), axis=0)
     return {
         "sessions": res.count,
         "converged_share": float(res.converged.mean()),
@@ -175,7 +176,7 @@ def summarise(res: Sessions, bench: dict[str, float], horizon: int = 15) -> dict
         "punished_share": punished / res.count,
         "deviation_profitable_share": profitable / res.count,
         "impulse": irm.tolist(),
-        "impulse_sessions": len(ir_fixed),
+        "impulse_without_deviation": calm_m.tolist(),
         "seconds": res.seconds,
         "nash_price": bench["nash_price"],
         "monopoly_price": bench["monopoly_price"],
@@ -248,20 +249,26 @@ def table_lines(result: dict[str, Any], variant: Variant) -> list[str]:
             f"{result['mean_periods']:,.0f} mean, {result['max_periods']:,} max",
             str(paper.get("periods", "n/a")),
         ),
-        ("mean limit price", f"{result['mean_price']:.3f} (Nash {result['nash_price']:.3f}, monopoly "
-         f"{result['monopoly_price']:.3f})", "n/a"),
+        (
+            "mean limit price",
+            f"{result['mean_price']:.3f} (Nash {result['nash_price']:.3f}, monopoly {result['monopoly_price']:.3f})",
+            "n/a",
+        ),
         ("limit is a cycle (length > 1)", f"{result['cycle_share']:.1%}", "n/a"),
-        ("deviation punished (rival's period-2 price below its no-deviation price)",
-         f"{result['punished_share']:.1%}", "n/a"),
+        (
+            "deviation punished (rival's period-2 price below its no-deviation price)",
+            f"{result['punished_share']:.1%}",
+            "n/a",
+        ),
         ("deviation profitable (δ-discounted over 15 periods)", f"{result['deviation_profitable_share']:.1%}", "n/a"),
     ]
     lines = ["| | ours | paper |", "| -- | -- | -- |"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
-    ir = np.array(result["impulse"])
+    ir, calm = np.array(result["impulse"]), np.array(result["impulse_without_deviation"])
     lines.append("")
     lines.append(
-        f"Impulse response, mean prices over the {result['impulse_sessions']} sessions whose limit is a single "
-        "price pair (firm 1 deviates in period 1; period 0 is pre-shock):"
+        f"Impulse response, mean prices over all {result['sessions']} sessions: firm 1 deviates in period 1 "
+        "(period 0 is the pre-shock state of the limit path), against the same periods without the deviation:"
     )
     lines.append("")
     lines.append("| period | " + " | ".join(str(t) for t in range(len(ir))) + " |")
@@ -269,6 +276,7 @@ def table_lines(result: dict[str, Any], variant: Variant) -> list[str]:
     for i in range(ir.shape[1]):
         who = "deviator" if i == 0 else f"rival {i}" if ir.shape[1] > 2 else "rival"
         lines.append(f"| {who} | " + " | ".join(f"{x:.3f}" for x in ir[:, i]) + " |")
+        lines.append(f"| {who}, no deviation | " + " | ".join(f"{x:.3f}" for x in calm[:, i]) + " |")
     if paper.get("impulse"):
         lines.append("")
         lines.append(f"Paper: {paper['impulse']}")

@@ -77,3 +77,15 @@ def test_sessions_stop_exactly_when_strategies_have_been_stable_long_enough() ->
         shocked, calm = impulse_response(res, x, horizon=5)
         assert shocked.shape == calm.shape == (6, 2)
         np.testing.assert_array_equal(shocked[0], calm[0])
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_the_one_session_loop_gives_the_vectorised_result(n: int) -> None:
+    from sociallm.agents.strategies.qtrainer import train_one
+
+    game = small_game(m=3 if n == 3 else 4, n=n)
+    kw = {"alpha": 0.2, "beta": 0.002, "seed": 4, "converge": 400, "max_periods": 50_000, "chunk": 97}
+    a, b = train(game, sessions=1, **kw), train_one(game, **kw)
+    assert a.periods[0] == b.periods[0] and a.converged[0] == b.converged[0] and a.state[0] == b.state[0]
+    np.testing.assert_array_equal(a.q, b.q)
+    np.testing.assert_array_equal(a.policy, b.policy)

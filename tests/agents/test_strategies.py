@@ -49,7 +49,9 @@ def prices(events: list[Any], who: str) -> list[float]:
 
 
 def test_kind_and_options_are_checked_where_they_stand() -> None:
-    with pytest.raises(ScenarioError, match=r"agents\[0\]: kind: unknown agent kind 'qlearner'; known: llm, q_learning"):
+    with pytest.raises(
+        ScenarioError, match=r"agents\[0\]: kind: unknown agent kind 'qlearner'; known: llm, q_learning"
+    ):
         scenario({"kind": "qlearner"})
     with pytest.raises(ScenarioError, match=r"agents\[0\]: options\.alpha: Input should be less than or equal to 1"):
         scenario({"kind": "q_learning", "options": {"alpha": 2}})

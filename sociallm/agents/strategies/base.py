@@ -122,7 +122,9 @@ class AlgorithmicAgent:
             members = self.scenario.members(phase.channel)
             to = [m for m in members if m != self.name] if self.scenario.channel(phase.channel).private else []
             payload = {"text": "…", "raw": "", "phase": phase.name, "silent": True, "strategy": self.kind}
-            return Event(kind="message", source=self.name, channel=phase.channel, to=to, tick=turn.tick, payload=payload)
+            return Event(
+                kind="message", source=self.name, channel=phase.channel, to=to, tick=turn.tick, payload=payload
+            )
         assert turn.action is not None
         await self.prepare(turn)
         value = self.choose(turn.action, turn.tick)

@@ -29,7 +29,7 @@ import numpy as np
 from pydantic import Field
 
 from sociallm.agents.strategies.base import AlgorithmicAgent, Level, StrategyConfig, StrategyError
-from sociallm.agents.strategies.qtrainer import QGame, limit_cycle, train
+from sociallm.agents.strategies.qtrainer import QGame, limit_cycle, train_one
 from sociallm.environments.base import ActionSpec
 from sociallm.runtime.events import Event
 
@@ -64,6 +64,39 @@ def _encode(a: np.ndarray) -> str:
 
 def _decode(text: str, shape: tuple[int, ...]) -> np.ndarray:
     return np.frombuffer(base64.b64decode(text), dtype="<f8").reshape(shape).copy()
+
+
+def self_play(
+    grid: np.ndarray,
+    payoff: np.ndarray,
+    delta: float,
+    alpha: float,
+    beta: float,
+    seed: int,
+    converge: int,
+    cap: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """Calvano's training of n copies against each other, one session; (q, policy, state, info)."""
+    game = QGame(grid, payoff, delta)
+    res = train_one(game, alpha=alpha, beta=beta, seed=seed, converge=converge, max_periods=cap)
+    cyc = limit_cycle(res, 0)
+    info = {
+        "periods": int(res.periods[0]),
+        "converged": bool(res.converged[0]),
+        "seconds": round(res.seconds, 2),
+        "limit_prices": [[float(x) for x in game.grid[game.actions_of(j)]] for j in cyc],
+    }
+    return res.q[:, 0], res.policy[:, 0], res.state[:1], info
+
+
+def _self_play_elsewhere(*args: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """self_play in a fresh process: a pure-Python loop of seconds would hold the GIL, and with it the
+    run's event loop (and every other run of a sweep), for that long."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(self_play, *args).result()
 
 
 class QLearner(AlgorithmicAgent):
@@ -162,24 +195,9 @@ class QLearner(AlgorithmicAgent):
                 info = json.loads(str(z["info"]))
             info["cached"] = True
         else:
-            game = QGame(self.grid, payoff, c.delta)  # type: ignore[arg-type]
-            res = train(
-                game,
-                alpha=c.alpha,
-                beta=c.beta,
-                sessions=1,
-                seed=self.seed,
-                converge=c.pretrain_converge,
-                max_periods=c.pretrain_max_periods,
+            q, policy, state, info = _self_play_elsewhere(
+                self.grid, payoff, c.delta, c.alpha, c.beta, self.seed, c.pretrain_converge, c.pretrain_max_periods
             )
-            cyc = limit_cycle(res, 0)
-            info = {
-                "periods": int(res.periods[0]),
-                "converged": bool(res.converged[0]),
-                "seconds": round(res.seconds, 2),
-                "limit_prices": [[float(x) for x in game.grid[game.actions_of(j)]] for j in cyc],
-            }
-            q, policy, state = res.q[:, 0], res.policy[:, 0], res.state[:1]
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
             np.savez(tmp, q=q, policy=policy, state=state, info=json.dumps(info))
@@ -229,8 +247,10 @@ class QLearner(AlgorithmicAgent):
     def learn(self, actions: dict[str, float], reward: float) -> None:
         if self.q is None or self.grid is None:
             return  # an outcome before our first decision (e.g. a round we sat out)
-        acts = [self._nearest(actions[p]) if p in actions else self._nearest(self.last.get(p, self.grid[0]))
-                for p in self.players]
+        acts = [
+            self._nearest(actions[p]) if p in actions else self._nearest(self.last.get(p, self.grid[0]))
+            for p in self.players
+        ]
         new = self._joint(acts)
         if self.a is not None and self.s is not None:
             c = self.config

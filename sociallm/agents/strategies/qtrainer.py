@@ -233,3 +233,78 @@ def impulse_response(
             rows.append(game.grid[acts])
         paths.append(np.array(rows))
     return paths[0], paths[1]
+
+
+def train_one(
+    game: QGame,
+    *,
+    alpha: float,
+    beta: float,
+    seed: int = 0,
+    converge: int = 100_000,
+    max_periods: int = 10**9,
+    chunk: int = 2048,
+) -> Sessions:
+    """One session, the same draws and result as `train(..., sessions=1)`, ~4× faster.
+
+    numpy's per-call overhead dominates with one session, so this loop runs on Python floats, keeps
+    each row's maximum and argmax, and rescans a row only when its best value went down.
+    """
+    if not 0 < alpha <= 1:
+        raise ValueError(f"alpha must be in (0, 1] (got {alpha})")
+    n, m, ns = game.n, game.m, game.states
+    rng = np.random.default_rng(seed)
+    first = [game.initial_q(i) for i in range(n)]
+    q = [[list(map(float, first[i])) for _ in range(ns)] for i in range(n)]
+    pol = [[int(np.argmax(first[i]))] * ns for i in range(n)]
+    best = [[float(first[i].max())] * ns for i in range(n)]
+    pay = game.payoff.tolist()
+    powers = [m ** (n - 1 - i) for i in range(n)]
+    keep, delta = 1.0 - alpha, game.delta
+    s = int(rng.integers(0, ns, size=1)[0])
+    stable = t = 0
+    started = time.perf_counter()
+    while stable < converge and t < max_periods:
+        span = max(1, min(chunk, converge - stable, max_periods - t))
+        eps = np.exp(-beta * (t + np.arange(span)))
+        explore = (rng.random((span, n, 1)) < eps[:, None, None])[:, :, 0].tolist()
+        random_a = rng.integers(0, m, size=(span, n, 1))[:, :, 0].tolist()
+        for k in range(span):
+            ex, ra = explore[k], random_a[k]
+            acts = [ra[i] if ex[i] else pol[i][s] for i in range(n)]
+            j = sum(a * p for a, p in zip(acts, powers, strict=True))
+            reward = pay[j]
+            changed = False
+            for i in range(n):
+                a, row, b = acts[i], q[i][s], best[i]
+                v = keep * row[a] + alpha * (reward[i] + delta * b[j])
+                row[a] = v
+                p = pol[i][s]
+                if a == p:
+                    if v < b[s]:  # the best went down: another action may lead now
+                        top = max(row)
+                        b[s] = top
+                        k2 = row.index(top)
+                        if k2 != p:
+                            pol[i][s] = k2
+                            changed = True
+                    else:
+                        b[s] = v
+                elif v > b[s] or (v == b[s] and a < p):  # argmax takes the first of equals
+                    pol[i][s], b[s] = a, v
+                    changed = True
+            stable = 0 if changed else stable + 1
+            s = j
+            t += 1
+            if stable >= converge:
+                break
+    q_arr = np.array(q)[:, None]
+    return Sessions(
+        game,
+        q_arr,
+        np.array(pol)[:, None],
+        np.array([s]),
+        np.array([t]),
+        np.array([stable >= converge]),
+        seconds=time.perf_counter() - started,
+    )
