@@ -19,7 +19,8 @@ from sociallm.environments.reproduce_cli import register
 def test_game_is_calvanos_grid_and_payoffs() -> None:
     game, bench = calvano_game()
     pn, pm = equilibrium_prices(2)
-    assert bench["nash_price"] == pytest.approx(1.4729, abs=1e-4) and bench["monopoly_price"] == pytest.approx(1.9250, abs=1e-4)
+    assert bench["nash_price"] == pytest.approx(1.4729, abs=1e-4)
+    assert bench["monopoly_price"] == pytest.approx(1.9250, abs=1e-4)
     assert game.m == 15 and game.states == 225 and game.delta == 0.95
     assert game.grid[0] == pytest.approx(pn - 0.1 * (pm - pn)) and game.grid[-1] == pytest.approx(pm + 0.1 * (pm - pn))
     # Payoffs are symmetric: firm 0 at (a, b) earns what firm 1 earns at (b, a).
