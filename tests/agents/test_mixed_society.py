@@ -48,3 +48,19 @@ async def test_mixed_society_sweep_report_and_tui(tmp_path: Path, monkeypatch) -
         assert "price $" in alice  # the Q-learner's last price, like any firm's
         assert "N Nash 1.473" in text_of(app.query_one(MetricsPanel))
         await pilot.press("q")
+
+
+async def test_mixed_society_runs_live_in_the_tui(tmp_path: Path, monkeypatch) -> None:
+    from sociallm.runtime.experiment import load_scenario
+    from sociallm.runtime.run import Run
+    from tests.tui.test_tui_live import live_app, until
+
+    monkeypatch.setenv("SOCIALLM_CACHE_DIR", str(tmp_path / "cache"))
+    run = Run(load_scenario("bertrand-qlearner", rounds=3, **FAST), tmp_path / "live", llm=FakeLLM(bob))
+    app = live_app(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: run.rounds_completed == 3 and app.state.round == 3, limit_s=60)
+        await pilot.pause(0.2)
+        assert app.query_one(AgentsTable).names == ["Alice", "Bob"]
+        assert "price $" in str(app.query_one(AgentsTable).get_row("Alice"))
+        await pilot.press("q")
