@@ -125,3 +125,13 @@ async def test_pretraining_is_calvano_self_play_cached_and_replayable(tmp_path: 
     assert normalised_log(tmp_path / "a") == normalised_log(tmp_path / "b")
     acts = [e.payload for e in first if e.kind == "action" and e.source == "Alice"]
     assert all(a["epsilon"] < 0.01 for a in acts)  # exploration decayed during pretraining
+
+
+async def test_a_mixed_run_replays_identically(tmp_path: Path, monkeypatch) -> None:
+    from sociallm.runtime.replay import compare_logs, replay_run
+
+    monkeypatch.setenv("SOCIALLM_CACHE_DIR", str(tmp_path / "cache"))
+    spec = scenario({"kind": "q_learning", "options": FAST_Q}, rounds=3, talk=True)
+    await play(tmp_path, spec, name="orig")
+    await replay_run(tmp_path / "orig", tmp_path / "again")
+    assert compare_logs(tmp_path / "orig", tmp_path / "again") is None
