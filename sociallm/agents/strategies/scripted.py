@@ -62,11 +62,8 @@ class GrimTrigger(AlgorithmicAgent):
         super().__init__(*args)
         self.triggered_at: int | None = None
 
-    def learn(self, actions: dict[str, float], reward: float) -> None:
-        # The threshold needs the action spec; it is checked in choose() against the last round.
-        return None
-
     def choose(self, action: ActionSpec, tick: int) -> float:
+        # The trigger is checked here, not when the outcome arrives: `high` may name a benchmark of the action.
         high = self.level(self.config.high, action, "high")
         if self.triggered_at is None:
             floor = high * (1 - self.config.tolerance)
