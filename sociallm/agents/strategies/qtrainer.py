@@ -14,8 +14,8 @@ A session has converged when no firm's greedy strategy (argmax of Q in every sta
 at `max_periods` (the paper: 10^9) unconverged.
 
 The sessions are vectorised with numpy: each period is ~30 array operations over the sessions still
-learning. The greedy strategies are kept in an array and updated from the one Q row that changed, so
-no period scans a whole table. Chunks of periods are drawn at once, and a chunk never crosses the
+learning. The greedy strategies are kept in an array and updated from the one Q cell that changed (a
+row is rescanned only when its leading value fell), so no period scans a whole table. Chunks of periods are drawn at once, and a chunk never crosses the
 first period at which a session could converge, so the stopping rule is exact.
 """
 
@@ -161,19 +161,31 @@ def train(
         s = state[active]
         stab = stable[active]
         for k in range(span):
-            greedy = pf[pb + s]
+            where = pb + s
+            greedy = pf[where]
             acts = np.where(explore[k], random_a[k], greedy)
             joint = (acts * powers).sum(axis=0)
             now = qb + s * m
-            nxt = qb + joint * m
-            best_next = qf[nxt + pf[pb + joint]]
+            best_next = qf[qb + joint * m + pf[pb + joint]]
             cell = now + acts
-            qf[cell] = keep * qf[cell] + learn * (pay[:, joint] + game.delta * best_next)
-            # Only row `s` of each table changed, so only its argmax can have moved.
-            new = np.argmax(qf[now[..., None] + cols], axis=2)
-            moved = new != greedy
+            leader = qf[now + greedy]  # the greedy action's value before this update
+            value = keep * qf[cell] + learn * (pay[:, joint] + game.delta * best_next)
+            qf[cell] = value
+            # Only row `s` changed, in one cell, so its argmax moves only if another action overtook the
+            # leader (np.argmax takes the first of equals), or the leader itself fell: then rescan the row.
+            played = acts == greedy
+            overtaken = ~played & ((value > leader) | ((value == leader) & (acts < greedy)))
+            fell = played & (value < leader)
+            moved = overtaken
+            if overtaken.any():
+                pf[where[overtaken]] = acts[overtaken]
+            if fell.any():
+                rows = now[fell]
+                top = np.argmax(qf[rows[:, None] + cols], axis=1)
+                pf[where[fell]] = top
+                moved = moved.copy()
+                moved[fell] = top != greedy[fell]
             if moved.any():
-                pf[(pb + s)[moved]] = new[moved]
                 stab = np.where(moved.any(axis=0), 0, stab + 1)
             else:
                 stab += 1
