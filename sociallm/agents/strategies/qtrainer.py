@@ -13,10 +13,11 @@ A session has converged when no firm's greedy strategy (argmax of Q in every sta
 `converge` consecutive periods (the paper: 100,000); a session is stopped there and its Q frozen, or
 at `max_periods` (the paper: 10^9) unconverged.
 
-The sessions are vectorised with numpy: each period is ~30 array operations over the sessions still
+The sessions are vectorised with numpy: each period is ~20 array operations over the sessions still
 learning. The greedy strategies are kept in an array and updated from the one Q cell that changed (a
-row is rescanned only when its leading value fell), so no period scans a whole table. Chunks of periods are drawn at once, and a chunk never crosses the
-first period at which a session could converge, so the stopping rule is exact.
+row is rescanned only when its leading value fell), so no period scans a whole table. Chunks of
+periods are drawn at once, and a chunk never crosses the first period at which a session could
+converge, so the stopping rule is exact.
 """
 
 from __future__ import annotations
