@@ -4,8 +4,8 @@ A language-model firm (Bob, Gemma 3 270M on the embedded llama.cpp server) price
 algorithmic rival (Alice) for R rounds, no talk. Conditions: Alice's kind (fixed at the monopoly
 price, fixed at the Nash price, a Q-learner pretrained by self-play as in Calvano et al.) × Bob's
 action (free price, or a 5-price menu over Calvano's range). Figures per condition, over seeds:
-Bob's mean price [95% CI over seeds], his share of prices at cost, the market's Δ, and how closely
-Bob follows Alice (correlation of his price with her previous one, pooled).
+Bob's mean price [95% CI over seeds], his share of prices at cost, the market's Δ, and how often
+Bob's price is Alice's previous one (within 3 cents) or his own previous one.
 
     python bench/bench_default_run.py [--seeds 4] [--rounds 16] [--jobs 3] [--out /tmp/bench-default]
 """
@@ -27,7 +27,8 @@ RIVALS = {
     "nash": {"agents.0.kind": "fixed", "agents.0.options": {"price": "nash"}},
     "qlearner": {},  # the scenario's own Alice: q_learning, pretrained
 }
-ACTIONS = {"free": {}, "menu": {"environment.params.menu": 5}}
+# The scenario's market has a 5-price menu; "free" replaces its parameters with the plain market.
+ACTIONS = {"free": {"environment.params": {"a": 2.0, "a0": 0.0, "c": 1.0, "mu": 0.25}}, "menu": {}}
 
 
 def ci(xs: list[float]) -> str:
@@ -36,15 +37,6 @@ def ci(xs: list[float]) -> str:
     m, sd = statistics.mean(xs), statistics.stdev(xs)
     h = 1.96 * sd / math.sqrt(len(xs))
     return f"{m:.3f} [{m - h:.3f}, {m + h:.3f}]"
-
-
-def corr(pairs: list[tuple[float, float]]) -> float:
-    if len(pairs) < 3:
-        return float("nan")
-    xs, ys = zip(*pairs, strict=True)
-    if statistics.pstdev(xs) == 0 or statistics.pstdev(ys) == 0:
-        return float("nan")
-    return statistics.correlation(xs, ys)
 
 
 def main() -> None:
@@ -70,23 +62,24 @@ def main() -> None:
     by: dict[str, list] = {}
     for entry in result.runs:
         events = read_events(entry.run_dir / "events.jsonl").events
-        outs = [e.payload for e in events if e.kind == "outcome"]
-        bob = [o["prices"]["Bob"] for o in outs]
-        follow = [(outs[k - 1]["prices"]["Alice"], outs[k]["prices"]["Bob"]) for k in range(1, len(outs))]
-        deltas = [o["delta"] for o in outs]
-        by.setdefault(entry.condition.name, []).append((bob, deltas, follow))
+        outs = [e.payload["prices"] for e in events if e.kind == "outcome"]
+        deltas = [e.payload["delta"] for e in events if e.kind == "outcome"]
+        by.setdefault(entry.condition.name, []).append((outs, deltas))
     print(f"{args.seeds} seeds × {args.rounds} rounds per condition; wall {wall:.0f} s for {len(result.runs)} runs\n")
     print(
         "| condition (Alice, Bob's action) | Bob's mean price [95% CI] | Bob at cost | mean Δ [95% CI] "
-        "| corr(Bob_t, Alice_t−1) |"
+        "| Bob = Alice's last | Bob = his own last |"
     )
-    print("| -- | --: | --: | --: | --: |")
+    print("| -- | --: | --: | --: | --: | --: |")
     for name, runs in by.items():
-        means = [statistics.mean(b) for b, _, _ in runs]
-        at_cost = sum(p <= 1.01 for b, _, _ in runs for p in b) / sum(len(b) for b, _, _ in runs)
-        deltas = [statistics.mean(d) for _, d, _ in runs]
-        pairs = [p for _, _, f in runs for p in f]
-        print(f"| {name} | {ci(means)} | {at_cost:.0%} | {ci(deltas)} | {corr(pairs):.2f} |")
+        bob = [[o["Bob"] for o in outs] for outs, _ in runs]
+        means = [statistics.mean(b) for b in bob]
+        at_cost = sum(p <= 1.01 for b in bob for p in b) / sum(len(b) for b in bob)
+        deltas = [statistics.mean(d) for _, d in runs]
+        steps = [(outs[k - 1], outs[k]) for outs, _ in runs for k in range(1, len(outs))]
+        copies = sum(abs(now["Bob"] - before["Alice"]) < 0.03 for before, now in steps) / len(steps)
+        repeats = sum(abs(now["Bob"] - before["Bob"]) < 0.005 for before, now in steps) / len(steps)
+        print(f"| {name} | {ci(means)} | {at_cost:.0%} | {ci(deltas)} | {copies:.0%} | {repeats:.0%} |")
 
 
 if __name__ == "__main__":

@@ -16,8 +16,10 @@ from tests.tui.test_tui_app import SIZE, settle, text_of
 FAST = {"agents.0.options": {"beta": 5e-4, "pretrain": True, "pretrain_converge": 5000}}
 
 
-def bob(req) -> str:  # the language-model firm: prices at $1.80 with a seed-dependent cent or two
-    return f"{1.8 + (req.seed % 3) / 100:.2f}" if req.constraint is not None else "Hello."
+def bob(req) -> str:  # the language-model firm: one of the menu's prices, by seed
+    if req.constraint is not None:
+        return req.constraint.options[req.seed % len(req.constraint.options)]
+    return "Hello."
 
 
 async def test_mixed_society_sweep_report_and_tui(tmp_path: Path, monkeypatch) -> None:
