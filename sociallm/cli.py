@@ -17,6 +17,7 @@ from sociallm.backbone.base import BackendError
 from sociallm.backbone.vllm_cli import register as register_serve
 from sociallm.backbone.vllm_cli import usage_lines
 from sociallm.environments.base import EnvironmentConfigError
+from sociallm.environments.reproduce_cli import register as register_reproduce
 from sociallm.report import register as register_report
 from sociallm.runtime.eventlog import EVENTS_FILE, read_events
 from sociallm.runtime.events import Event
@@ -266,6 +267,7 @@ register_worker(app)
 register_tom(app)
 register_experiments(app)  # sweep, resume, replay
 register_serve(app)
+register_reproduce(app)  # reproduce calvano / fish / govsim
 
 
 def main() -> None:  # pragma: no cover - console script shim

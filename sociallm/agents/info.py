@@ -14,8 +14,12 @@ scenario lists the section:
       info: {}            # or {include_prefix: false, context_lines: 10, own: true}
 
 Cost: one request per observer per message, sent as soon as the message is seen, so the requests
-of all observers go out together and the server batches them (vLLM: prompt logprobs, exact; the
-embedded llama.cpp server: forced decoding, a lower bound; see OpenAICompatLLM.score).
+of all observers go out together and the server batches them. Both paths score the text's own
+(canonical) tokens and never an end-of-text token: vLLM reads the prompt's logprobs (`echo`); the
+embedded llama.cpp server, which has none, decodes the text's token ids under a token grammar and
+sums their raw logprobs (EmbeddedLLM._score_one). Both are `exact`. Another llama.cpp server behind
+`--backend` is still scored by forced decoding of the text's spelling (`exact: false`, an upper
+bound on the bits: one tokenization path, plus the end token; see OpenAICompatLLM.score).
 
 The results are published by `settle()` (their `llm_call` and `info` events, in the order the
 messages were seen), which the run calls at fixed points of the schedule: two runs of one seed

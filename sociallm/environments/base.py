@@ -17,6 +17,15 @@ check` refuses what `run` would refuse, listing every problem):
 - `Params`: a pydantic model (subclass `EnvironmentParams`) of `environment.params`. Checks that
   depend on who plays read the agent names from the validation context (`agents_of(info)`).
 - `actions`: the action names an `act` phase may name.
+
+Optional, for algorithmic agents (sociallm/agents/strategies; see `BertrandMarket` for examples),
+all pure in the event and the game's parameters:
+- `feedback(event, agent) -> (actions, reward) | None`: from an outcome, every actor's action value
+  this round and `agent`'s reward (what a learner learns from);
+- `payoff(agent, actions) -> float`: what `agent` would earn if the actors played `actions` (best
+  responses, Calvano's initialisation and self-play pretraining);
+- `action_benchmarks(action) -> dict[str, float]`: named reference values of a numeric action
+  (`nash`, `monopoly`), which strategy options may name instead of numbers.
 """
 
 from __future__ import annotations

@@ -186,6 +186,8 @@ class Params(EnvironmentParams):
     alpha: ParamNumber = DEFAULTS["alpha"]
     price_min: ParamNumber = 0.0
     price_max: ParamNumber | None = None  # default: twice the highest monopoly price
+    # Agent-facing prices to choose from, or a number k of points spread over Calvano's range.
+    menu: Any = None
 
     @field_validator("a", "c", mode="before")
     @classmethod
@@ -217,6 +219,27 @@ class Params(EnvironmentParams):
     def _price_min(cls, v: float) -> float:
         return at_least(v, 0.0)
 
+    @field_validator("menu", mode="before")
+    @classmethod
+    def _menu(cls, v: Any) -> int | list[float] | None:
+        if v is None:
+            return None
+        if isinstance(v, int) and not isinstance(v, bool):
+            if not 2 <= v <= 20:
+                raise ValueError(f"a number of menu prices must be 2..20 (got {v})")
+            return v
+        if isinstance(v, list | tuple) and 2 <= len(v) <= 20:
+            prices = []
+            for k, x in enumerate(v):
+                try:
+                    prices.append(finite(x))
+                except ValueError as exc:
+                    raise ValueError(f"[{k}]: {exc}") from None
+            if any(p < 0 for p in prices) or len(set(prices)) != len(prices):
+                raise ValueError("prices must be distinct and >= 0")
+            return sorted(prices)
+        raise ValueError(f"a list of 2..20 prices, or a number of points 2..20 (got {v!r})")
+
     @field_validator("price_max")
     @classmethod
     def _price_max(cls, v: float | None, info: ValidationInfo) -> float | None:
@@ -246,6 +269,8 @@ def _check_params(params: dict[str, Any] | None, n: int) -> dict[str, Any]:
     }
     if p.price_max is not None:
         out["price_max"] = p.price_max
+    if p.menu is not None:
+        out["menu"] = p.menu
     return out
 
 
@@ -308,6 +333,11 @@ class BertrandMarket:
             "nash_profit": float(profits(nash, p["a"], p["a0"], p["c"], p["mu"]).mean()),
             "monopoly_profit": float(profits(mono, p["a"], p["a0"], p["c"], p["mu"]).mean()),
         }
+        if isinstance(p.get("menu"), int):
+            # k prices over [p^N − ξ(p^M − p^N), p^M + ξ(p^M − p^N)], ξ = 0.1 (Calvano's grid range), in cents.
+            lo, hi = alpha * float(nash.mean()), alpha * float(mono.mean())
+            span = hi - lo
+            p["menu"] = [round(lo - 0.1 * span + k * 1.2 * span / (p["menu"] - 1), 2) for k in range(p["menu"])]
         self._tick = 0
         self._last = {}
         self._pending = {}
@@ -355,11 +385,26 @@ class BertrandMarket:
             f"though some still buy from the pricier ones. A firm's profit each round is "
             f"(its price − its cost) × units sold, and {agent}'s cost is {_money(cost)} per unit. "
             f"The game repeats round after round with the same firms."
+            + (
+                " Each firm picks its price from this menu: " + ", ".join(_money(x) for x in self._params["menu"]) + "."
+                if self._params.get("menu")
+                else ""
+            )
         )
 
     def action_spec(self, action: str, agent: str) -> ActionSpec:
         if action != "price":
             raise EnvironmentConfigError(f"schedule.action: unknown action {action!r} for bertrand; known: price")
+        if self._params.get("menu"):
+            # A price menu: the firm picks one of a few prices (a small model can choose; it cannot price at cost).
+            return ActionSpec(
+                name="price",
+                kind="choice",
+                options=[f"{x:.2f}" for x in self._params["menu"]],
+                unit="$",
+                description="your price this round, one of the menu",
+                cue="{agent} sets its price for round {tick} at $",
+            )
         return ActionSpec(
             name="price",
             kind="number",
@@ -449,6 +494,33 @@ class BertrandMarket:
             "previous_prices": previous,
         }
         return [Event(kind="outcome", source=SOURCE, tick=tick, payload=copy.deepcopy(payload))]
+
+    # ---- for algorithmic agents (see environments/base.py) ----
+
+    def payoff(self, agent: str, prices: dict[str, float]) -> float:
+        """`agent`'s profit (agent-facing units) if the firms charged `prices` (agent-facing); a firm
+        missing from `prices` is taken at its Nash price. Pure in the parameters."""
+        p, alpha = self._params, self._params["alpha"]
+        nash = self._scaled_by_firm(self._bench["nash"])
+        unscaled = np.array([prices.get(f, nash[f]) / alpha for f in self._agents])
+        return float(alpha * profits(unscaled, p["a"], p["a0"], p["c"], p["mu"])[self._agents.index(agent)])
+
+    def feedback(self, event: Event, agent: str) -> tuple[dict[str, float], float] | None:
+        """What a round's outcome teaches a learner: every firm's price and `agent`'s profit."""
+        payload = event.payload
+        if event.kind != "outcome" or event.source != SOURCE or agent not in payload.get("profits", {}):
+            return None
+        return dict(payload["prices"]), float(payload["profits"][agent])
+
+    def action_benchmarks(self, action: str) -> dict[str, float]:
+        """Named reference prices (agent-facing) for options such as `price: monopoly`."""
+        if action != "price" or not self._bench:
+            return {}
+        return {
+            "nash": self._nash_price(),
+            "monopoly": self._monopoly_price(),
+            "cost": self._params["alpha"] * float(np.mean(self._params["c"])),
+        }
 
     # ---- affect ----
 

@@ -10,7 +10,8 @@ GovSim's sustainability threshold is the most each fisher can take so that the s
 capacity: (stock // 2) // n at the month's start. Metrics: survival months (months played with the
 lake alive after fishing; `months` if it never collapsed), over-use share (share of fisher-months that
 caught more than the threshold), Gini of total gains, and efficiency (total catch / the best
-sustainable total, capacity/2 every month).
+sustainable total, capacity/2 every month); and GovSim's own metrics as the paper defines them
+(`govsim_metrics`: survival time, survived, efficiency, equality, over-usage).
 """
 
 from __future__ import annotations
@@ -206,4 +207,24 @@ class Commons(RoundGame):
             "efficiency": t.get("caught", 0.0) / best,
             "total_catch": t.get("caught", 0.0),
             "gains": gains,
+            **self.govsim_metrics(),
+        }
+
+    def govsim_metrics(self) -> dict[str, Any]:
+        """GovSim's own definitions (Piatti et al. 2024, Section 3): survival time m (months with the lake
+        alive after fishing), survived (m = the full horizon; its mean over runs is the survival rate),
+        efficiency u = 1 − max(0, T·f(0) − R)/(T·f(0)) with T the horizon, f(0) the sustainable total catch
+        at the start (capacity/2 from a full lake) and R the total catch, equality 1 − Gini of the gains,
+        and over-usage (share of fisher-months above the sustainability threshold)."""
+        t = self.s
+        horizon = self.p.get("months", 12)
+        sustainable = self.p["stock"] - self.p["stock"] / self.p["growth"] if self.p["stock"] else 0.0
+        cap = horizon * min(sustainable, self.p["capacity"] / 2)
+        caught = t.get("caught", 0.0)
+        return {
+            "survival_time": t.get("alive_months", 0),
+            "survived": t.get("alive_months", 0) >= horizon,
+            "efficiency_govsim": 1 - max(0.0, cap - caught) / cap if cap > 0 else None,
+            "equality": 1 - gini(list(t.get("gains", {}).values())),
+            "over_usage": t["overuse"] / t["decisions"] if t.get("decisions") else None,
         }

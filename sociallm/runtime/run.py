@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sociallm.agents.agent import Agent
-from sociallm.agents.sections import SectionContext, build_sections
+from sociallm.agents.sections import SectionContext
+from sociallm.agents.strategies import build_agent
 from sociallm.backbone.base import LLM
 from sociallm.backbone.encoders import close_shared_encoder, embeddings_options
 from sociallm.backbone.metered import MeteredLLM
@@ -155,7 +156,8 @@ class Run:
         if distribution is not None:
             from sociallm.runtime.remote import RunRemote  # aiomqtt only for distributed runs
 
-            self.remote = RunRemote(distribution, self.run_id, spec.agent_names)
+            # Algorithmic agents make no model calls: they always play in the run process.
+            self.remote = RunRemote(distribution, self.run_id, [a.name for a in spec.agents if a.kind == "llm"])
 
     # -- the one path every event takes ------------------------------------------------------
     async def emit(self, event: Event) -> Event:
@@ -329,7 +331,7 @@ class Run:
                 self.agents[a.name] = proxy  # type: ignore[assignment]
                 continue
             ctx = SectionContext(a, self.spec, self.llm, self.emit, self.run_dir, lambda: self.tick, shared)
-            self.agents[a.name] = Agent(a, self.spec, self.env.rules(a.name), self.llm, build_sections(ctx))
+            self.agents[a.name] = build_agent(ctx, self.env.rules(a.name))  # an LLM Agent or an algorithmic kind
         for agent in self.agents.values():
             self.bus.add_tap("#", agent.observe)
 

@@ -36,6 +36,21 @@ class AgentSpec(Spec):
     sections: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Per-agent overrides of the scenario's section options."
     )
+    kind: str = Field(
+        default="llm",
+        description="llm (a language model), or an algorithm: q_learning, fixed, tit_for_tat, grim_trigger, "
+        "best_response (sociallm/agents/strategies).",
+    )
+    options: dict[str, Any] = Field(default_factory=dict, description="The algorithmic kind's options.")
+
+    @model_validator(mode="after")
+    def _kind_options(self) -> AgentSpec:
+        from sociallm.agents.strategies import check_kind  # each kind validates its own options (a pydantic model)
+
+        problems = check_kind(self.kind, self.options)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class ChannelSpec(Spec):

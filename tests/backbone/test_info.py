@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import httpx
 import pytest
 
 from sociallm.backbone.embedded import EmbeddedLLM
@@ -51,17 +52,46 @@ async def test_backbone_without_logprobs_disables_info_once_and_the_run_goes_on(
     assert not [e for e in events if e.kind == "info"]
 
 
+CONTEXT = (
+    "This is the transcript of a repeated market game between two firms, Alice and Bob.\n"
+    'Alice: "Shall we both keep our prices high this round?"\nBob: "'
+)
+
+
+async def _reference_nats(url: str, context: str, text: str, top: int = 1000) -> tuple[float, list[int]]:
+    """Independent reference: the text's canonical tokens (the tokenizer on the text alone), then one plain
+    request per position, its prompt the context's tokens (with <bos>, as a generation prompt) plus the text's
+    tokens so far, reading the next token's logprob from the top-`top` list (`n_probs`). No grammar, no end token."""
+    async with httpx.AsyncClient(base_url=url, timeout=120) as c:
+        ctx = (await c.post("/tokenize", json={"content": context, "add_special": True})).json()["tokens"]
+        ids = (await c.post("/tokenize", json={"content": text})).json()["tokens"]
+        together = (await c.post("/tokenize", json={"content": context + text, "add_special": True})).json()["tokens"]
+        assert together == ctx + ids  # the text splits the same way inside its context
+        total = 0.0
+        for i, tok in enumerate(ids):
+            body = {"prompt": ctx + ids[:i], "n_predict": 1, "n_probs": top, "temperature": 0, "cache_prompt": False}
+            reply = (await c.post("/completion", json=body)).json()
+            tops = {t["id"]: t["logprob"] for t in reply["completion_probabilities"][0]["top_logprobs"]}
+            assert tok in tops, f"token {tok} of {text!r} not in the top {top}"
+            total += tops[tok]
+    return total, ids
+
+
 @pytest.mark.integration
-async def test_embedded_llamacpp_scores_by_forced_decoding() -> None:
-    llm = await EmbeddedLLM.create(n_parallel=4)
+async def test_embedded_info_score_is_the_sum_over_the_canonical_tokens_without_the_end_token() -> None:
+    llm = await EmbeddedLLM.create(n_parallel=1, cache_prompt=False)
     try:
-        ctx = "Alice: I think we should both set our price at"
-        plain, same, odd = await llm.score([(ctx, " 1.50 today."), (ctx, " 1.50 today."), (ctx, " zebra quantum.")])
+        texts = ["Yes, I agree.", "No way, I will undercut you on price."]
+        scores = await llm.score([(CONTEXT, t) for t in texts])
+        refs = [await _reference_nats(llm.server.url, CONTEXT, t) for t in texts]
     finally:
         await llm.aclose()
-    assert not plain.exact and plain.tokens >= 3 and plain.bits > 0
-    assert plain.bits == pytest.approx(same.bits, rel=1e-3)
-    assert odd.bits > plain.bits + 10  # nonsense carries (many) more bits than the expected continuation
+    for sc, (ref, ids) in zip(scores, refs, strict=True):
+        assert sc.exact and sc.tokens == len(ids)  # its own tokens: not fragments, no end-of-text token
+        # llama.cpp rounds a token read in a prompt batch (the reference) and one decoded alone (the score)
+        # differently: measured up to 0.15 nats per token. An end token alone costs ~10 nats here.
+        assert sc.logprob == pytest.approx(ref, abs=0.2 * len(ids))
+        assert sc.bits == pytest.approx(-sc.logprob / math.log(2))
 
 
 @pytest.mark.integration

@@ -89,7 +89,7 @@ def test_every_bad_environment_parameter_is_listed(tmp_path: Path, backbone_call
         "environment.params.mu: must be > 0 (got -1)",
         "environment.params.alpha: must be a finite number (got 'x')",
         "environment.params.price_max: must be > price_min 5 (got 2)",
-        "environment.params.zzz: unknown parameter; known: a, a0, alpha, c, mu, price_max, price_min",
+        "environment.params.zzz: unknown parameter; known: a, a0, alpha, c, menu, mu, price_max, price_min",
     ]
 
 
