@@ -41,7 +41,9 @@ def render_event(event: Event, viewer: str, private_channels: set[str]) -> str |
     if kind == "message":
         who = speaker_label(event.source)
         if event.channel in private_channels or event.to:
-            who = f"{who} (privately to {', '.join(event.to) or event.channel})"
+            # A group of more than three is named by its channel: the line's size must not grow with it.
+            to = ", ".join(event.to) if 0 < len(event.to) <= 3 else f"the {event.channel} group"
+            who = f"{who} (privately to {to})"
         return f'{who}: "{event.text}"'
     if kind in ("observation", "outcome"):
         return f"{speaker_label(event.source)}: {event.text}" if event.text else None
@@ -55,7 +57,8 @@ def render_event(event: Event, viewer: str, private_channels: set[str]) -> str |
 
 def talk_cue(agent: str, channel: str, members: list[str], private: bool) -> str:
     if private:
-        others = ", ".join(m for m in members if m != agent)
+        rest = [m for m in members if m != agent]
+        others = ", ".join(rest) if len(rest) <= 3 else f"the {channel} group"
         return f'{speaker_label(agent)} (privately to {others}): "'
     return f'{speaker_label(agent)}: "'
 
