@@ -1,9 +1,15 @@
 """The memory stream's storage: ChromaDB, embedded (default) or a server.
 
-One collection per agent, not one shared collection with an `agent` field: every query and delete
-is then scoped by construction (a `where` filter on a shared HNSW index is a post-filter that can
-starve top-k when one agent has most of the records), private memories cannot leak through a
-forgotten filter, and an agent's stream can be dropped or inspected alone.
+In a run: one collection for all agents, each record tagged with its `agent`, every read filtered on
+it, and writes held back and sent once per round for everyone (`WriteBehind`). Chroma's fixed cost
+per write call (a transaction and its fsync: 30–40 ms here against ~0.5 ms a record) made one
+upsert and one update per agent turn most of a turn's own time, and a collection per agent most of
+an idle agent's memory. What it trades: a `where` filter on one index instead of an index per agent
+(Chroma filters before the nearest-neighbour search, so top-k is not starved), and the filter must
+never be forgotten: every read here goes through `_where`. Records written this round are still
+found: a query also scores the agent's held-back records exactly (they are few) and merges them in.
+
+Outside a run (a store made by hand, a worker): one collection per agent, written at once, as before.
 
 Chroma's client is synchronous: every call runs in a worker thread. Against a server (`url`),
 connection failures are retried with exponential backoff; when the server stays down the section
@@ -67,8 +73,39 @@ def make_client(path: Path | None = None, url: str | None = None) -> Any:
     return chromadb.PersistentClient(path=str(path), settings=settings)
 
 
+class WriteBehind:
+    """Records and access marks of all agents, held back until the run's next checkpoint (`flush`)."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, tuple[MemoryRecord, np.ndarray]] = {}
+        self.by_agent: dict[str, list[str]] = {}
+        self.touches: dict[str, dict[str, Any]] = {}
+        self.store: MemoryStore | None = None  # any store on the shared collection, to send with
+        self.collections: dict[str, Any] = {}  # one handle per collection for all agents' stores
+        self.flushes = 0
+
+    async def before_checkpoint(self) -> None:
+        await self.flush()
+
+    async def flush(self) -> None:
+        if self.store is None or (not self.records and not self.touches):
+            return
+        records = [r for r, _ in self.records.values()]
+        vecs = np.stack([v for _, v in self.records.values()]) if records else np.zeros((0, 0))
+        touches = dict(self.touches)
+        self.records.clear()
+        self.by_agent.clear()
+        self.touches.clear()
+        self.flushes += 1
+        await self.store.write(records, vecs)
+        if touches:
+            ids = list(touches)
+            metas = [touches[i] for i in ids]
+            await self.store._call("update memories", lambda c: c.update(ids=ids, metadatas=metas))
+
+
 class MemoryStore:
-    """One agent's collection, with async, retried operations."""
+    """One agent's memory: its own collection, or its share of the run's (`agent`, `behind`)."""
 
     def __init__(
         self,
@@ -79,6 +116,9 @@ class MemoryStore:
         retries: int = 0,
         backoff_s: float = 0.25,
         max_backoff_s: float = 4.0,
+        inline: bool = False,
+        agent: str | None = None,
+        behind: WriteBehind | None = None,
     ) -> None:
         self._factory = client_factory
         self.name = name
@@ -87,14 +127,33 @@ class MemoryStore:
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self._collection: Any = None
+        # An embedded store answers in well under a millisecond per small call: a hop to a worker thread
+        # cost more than the call. A server's calls wait on the network and go to a thread.
+        self.inline = inline
         self.retried = 0  # calls that needed more than one attempt
+        self.agent = agent  # set: a shared collection, every read filtered on this agent
+        self.behind = behind
+        if behind is not None and behind.store is None:
+            behind.store = self
+
+    def _where(self, where: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        if self.agent is None:
+            return where
+        mine = {"agent": self.agent}
+        return mine if where is None else {"$and": [mine, where]}
 
     def _col(self) -> Any:
         if self._collection is None:
-            client = self._factory()
-            self._collection = client.get_or_create_collection(
-                self.name, embedding_function=None, metadata={"hnsw:space": "cosine"}
-            )
+            shared = self.behind.collections if self.behind is not None else {}
+            col = shared.get(self.name)
+            if col is None:
+                client = self._factory()
+                col = client.get_or_create_collection(
+                    self.name, embedding_function=None, metadata={"hnsw:space": "cosine"}
+                )
+                if self.behind is not None:
+                    shared[self.name] = col
+            self._collection = col
         return self._collection
 
     async def _call(self, what: str, fn: Callable[[Any], T]) -> T:
@@ -102,6 +161,8 @@ class MemoryStore:
         last: Exception | None = None
         for attempt in range(self.retries + 1):
             try:
+                if self.inline:
+                    return fn(self._col())
                 return await asyncio.to_thread(lambda: fn(self._col()))
             except Exception as exc:
                 # Bad arguments cannot be fixed by retrying; but chromadb reports "Could not connect"
@@ -111,6 +172,8 @@ class MemoryStore:
                 last = exc
                 # A restarted server may have a fresh client session; rebuild the handle next time.
                 self._collection = None
+                if self.behind is not None:
+                    self.behind.collections.pop(self.name, None)
                 if attempt < self.retries:
                     self.retried += 1
                     await asyncio.sleep(delay)
@@ -125,6 +188,21 @@ class MemoryStore:
     async def upsert(self, records: list[MemoryRecord], embeddings: np.ndarray) -> None:
         if not records:
             return
+        if self.agent is not None:
+            for r in records:
+                r.agent = self.agent
+        if self.behind is not None:
+            vecs = np.asarray(embeddings, dtype=np.float32)
+            mine = self.behind.by_agent.setdefault(self.agent or "", [])
+            for r, v in zip(records, vecs, strict=True):
+                if r.id not in self.behind.records:
+                    mine.append(r.id)
+                self.behind.records[r.id] = (r, v)
+                self.behind.touches.pop(r.id, None)  # the record as written carries its access
+            return
+        await self.write(records, embeddings)
+
+    async def write(self, records: list[MemoryRecord], embeddings: np.ndarray) -> None:
         for start in range(0, len(records), MAX_BATCH):
             chunk = records[start : start + MAX_BATCH]
             vecs = embeddings[start : start + MAX_BATCH]
@@ -150,13 +228,24 @@ class MemoryStore:
         in every run of a seed (exact while the collection holds at most `fetch` records)."""
         fetch = max(k, fetch if fetch is not None else 4 * k)
         q = np.asarray(embedding, dtype=np.float32).reshape(1, -1)
+        where = self._where()
         res = await self._call(
-            "query memories", lambda c: c.query(query_embeddings=q, n_results=fetch, include=["distances"])
+            "query memories",
+            lambda c: c.query(query_embeddings=q, n_results=fetch, include=["distances"], where=where),
         )
         ids = list(res["ids"][0]) if res["ids"] else []
+        dist = dict(zip(ids, res["distances"][0], strict=True))
+        held = self._held()
+        if held:  # this round's records, not sent yet: their cosine distance, exactly
+            vecs = np.stack([self.behind.records[i][1] for i in held]).astype(np.float64)  # type: ignore[union-attr]
+            qv = q[0].astype(np.float64)
+            norms = np.linalg.norm(vecs, axis=1) * (np.linalg.norm(qv) or 1.0)
+            cos = (vecs @ qv) / np.where(norms > 0, norms, 1.0)
+            for i, c in zip(held, cos, strict=True):
+                dist[i] = float(1.0 - c)
+            ids = list(dist)
         if not ids:
             return [], np.zeros(0)
-        dist = dict(zip(ids, res["distances"][0], strict=True))
         ranked = sorted(ids, key=lambda i: dist[i])
         cut = dist[ranked[min(k, len(ranked)) - 1]]
         wanted = [i for i in ranked if dist[i] <= cut]  # the k nearest and anything tied with the k-th
@@ -165,6 +254,11 @@ class MemoryStore:
         records = records[:k]
         # Chroma's cosine space returns distance = 1 − cosine similarity.
         return records, 1.0 - np.asarray([dist[r.id] for r in records], dtype=np.float64)
+
+    def _held(self) -> list[str]:
+        if self.behind is None:
+            return []
+        return self.behind.by_agent.get(self.agent or "", [])
 
     async def touch(
         self, ids: list[str], tick: int, seq: int, *, mark: int | None = None, records: list[MemoryRecord] = ()
@@ -181,13 +275,21 @@ class MemoryStore:
             if mark is not None and r is not None and r.touched_after != mark:
                 meta.update(prev_access_tick=r.last_access_tick, prev_access_seq=r.last_access_seq, touched_after=mark)
             metas.append(meta)
+        if self.behind is not None:
+            for i, meta in zip(ids, metas, strict=True):
+                held = self.behind.records.get(i)
+                if held is not None:  # not written yet: the record itself carries the access
+                    held[0].last_access_tick, held[0].last_access_seq = tick, seq
+                    continue
+                pending = self.behind.touches.get(i)
+                self.behind.touches[i] = meta if pending is None else {**meta, **_prev(pending)}
+            return
         await self._call("update memories", lambda c: c.update(ids=ids, metadatas=metas))
 
     async def undo_touches_after(self, mark: int) -> list[str]:
         """Give records accessed after checkpoint `mark` their access as of that checkpoint back."""
-        res = await self._call(
-            "find memories to restore", lambda c: c.get(where={"touched_after": mark}, include=["metadatas"])
-        )
+        where = self._where({"touched_after": mark})
+        res = await self._call("find memories to restore", lambda c: c.get(where=where, include=["metadatas"]))
         ids, metas = [], []
         for i, m in zip(res["ids"], res["metadatas"], strict=True):
             if "prev_access_tick" in m:
@@ -206,24 +308,49 @@ class MemoryStore:
     async def get(self, ids: list[str]) -> list[MemoryRecord]:
         if not ids:
             return []
-        res = await self._call("read memories", lambda c: c.get(ids=ids, include=["metadatas", "documents"]))
-        found = {
-            i: MemoryRecord.from_chroma(i, d, m)
-            for i, d, m in zip(res["ids"], res["documents"], res["metadatas"], strict=True)
-        }
+        found: dict[str, MemoryRecord] = {}
+        held = self.behind.records if self.behind is not None else {}
+        ask = [i for i in ids if i not in held]
+        for i in ids:
+            if i in held:
+                found[i] = held[i][0].model_copy()
+        if ask:
+            # No agent filter: record ids start with their agent's name, and a filter costs a metadata scan.
+            res = await self._call("read memories", lambda c: c.get(ids=ask, include=["metadatas", "documents"]))
+            touches = self.behind.touches if self.behind is not None else {}
+            for i, d, m in zip(res["ids"], res["documents"], res["metadatas"], strict=True):
+                t = touches.get(i)
+                found[i] = MemoryRecord.from_chroma(i, d, {**m, **t} if t else m)
         return [found[i] for i in ids if i in found]
 
     async def delete_after(self, seq: int) -> list[str]:
         """Delete records written after run seq `seq`; returns their ids."""
-        where = {"created_seq": {"$gt": seq}}
+        dropped = []
+        if self.behind is not None:
+            for i in list(self._held()):
+                if self.behind.records[i][0].created_seq > seq:
+                    del self.behind.records[i]
+                    self.behind.by_agent[self.agent or ""].remove(i)
+                    dropped.append(i)
+        where = self._where({"created_seq": {"$gt": seq}})
         res = await self._call("find memories to forget", lambda c: c.get(where=where, include=[]))
         ids = list(res["ids"])
         if ids:
             await self._call("forget memories", lambda c: c.delete(ids=ids))
-        return ids
+        return dropped + ids
 
     async def count(self) -> int:
-        return await self._call("count memories", lambda c: c.count())
+        held = len(self._held())
+        if self.agent is None:
+            return held + await self._call("count memories", lambda c: c.count())
+        where = self._where()
+        res = await self._call("count memories", lambda c: c.get(where=where, include=[]))
+        return held + len(res["ids"])
+
+
+def _prev(meta: dict[str, Any]) -> dict[str, Any]:
+    """The access-before-the-checkpoint keys of a pending touch (the first touch after it keeps them)."""
+    return {k: meta[k] for k in ("prev_access_tick", "prev_access_seq", "touched_after") if k in meta}
 
 
 def shared_client(shared: dict[str, Any], path: Path | None, url: str | None) -> Callable[[], Any]:
