@@ -119,7 +119,7 @@ class HashEncoder384:
         return out
 
 
-async def child(n: int, rounds: int, sections: bool, encoder: str) -> dict[str, Any]:
+async def child(n: int, rounds: int, sections: bool | list[str], encoder: str) -> dict[str, Any]:
     import sociallm.backbone.encoders as encoders
     from sociallm.environments.village import society
     from sociallm.runtime.run import Run
@@ -144,7 +144,7 @@ async def child(n: int, rounds: int, sections: bool, encoder: str) -> dict[str, 
     steady = max(1, a2 - a1)
     return {
         "agents": n,
-        "sections": sections,
+        "sections": sections if isinstance(sections, bool) else ",".join(sections),
         "rounds": rounds,
         "actions": llm.actions,
         "calls": llm.calls,
@@ -161,10 +161,10 @@ async def child(n: int, rounds: int, sections: bool, encoder: str) -> dict[str, 
     }
 
 
-def run_child(n: int, rounds: int, sections: bool, encoder: str, timeout: float) -> dict[str, Any] | None:
+def run_child(n: int, rounds: int, sections: bool, encoder: str, timeout: float, parts: str) -> dict[str, Any] | None:
     cmd = [sys.executable, __file__, "--child", str(n), "--rounds", str(rounds), "--encoder", encoder]
     if sections:
-        cmd.append("--with-sections")
+        cmd += ["--with-sections", parts]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=os.environ.copy())
     except subprocess.TimeoutExpired:
@@ -189,10 +189,12 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=1800.0)
     ap.add_argument("--json-out", type=Path)
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--with-sections", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--with-sections", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--parts", default="emotion,memory,tom", help="the sections 'on' turns on (an ablation)")
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(asyncio.run(child(args.child, args.rounds, args.with_sections, args.encoder))))
+        parts: bool | list[str] = args.with_sections.split(",") if args.with_sections else False
+        print(json.dumps(asyncio.run(child(args.child, args.rounds, parts, args.encoder))))
         return
     modes = {"off": [False], "on": [True], "both": [False, True]}[args.sections]
     print(
@@ -205,7 +207,9 @@ def main() -> None:
         for n in [int(x) for x in args.agents.split(",")]:
             if sections and n > args.max_sections_agents:
                 continue
-            got = [run_child(n, args.rounds, sections, args.encoder, args.timeout) for _ in range(args.repeat)]
+            got = [
+                run_child(n, args.rounds, sections, args.encoder, args.timeout, args.parts) for _ in range(args.repeat)
+            ]
             ok = sorted((g for g in got if g), key=lambda g: g["own_ms"])
             if not ok:
                 continue

@@ -98,6 +98,13 @@ class VillageMarket(RoundGame):
         start = self.market(agent) * size
         return min(size, n - start)
 
+    def actors(self, action: str) -> frozenset[str]:  # type: ignore[override]
+        # A set: every price is checked against it, and a list of 10,000 names made that a scan.
+        cached = getattr(self, "_actors", None)
+        if cached is None or len(cached) != len(self.agents):
+            cached = self._actors = frozenset(self.agents)
+        return cached
+
     # -- protocol -------------------------------------------------------------------------------
     def rules(self, agent: str) -> str:
         p = self.p
@@ -196,14 +203,16 @@ class VillageMarket(RoundGame):
 TEMPERS = ["warm", "blunt", "shrewd", "shy", "cheerful", "proud", "scheming", "honest"]
 
 
-def society(n: int, *, hamlet: int = 8, rounds: int = 2, sections: bool = True, seed: int = 11) -> dict[str, Any]:
+def society(
+    n: int, *, hamlet: int = 8, rounds: int = 2, sections: bool | list[str] = True, seed: int = 11
+) -> dict[str, Any]:
     """A village of `n` stall keepers as a scenario mapping (validate it with `parse_scenario`).
 
     Villagers live in hamlets of `hamlet` neighbours: each hamlet talks on its own square (a channel of
     its members) and two of them gossip on a private pair channel; everyone prices at once. A hamlet is
     also a market (`market_size`), so what a villager hears, remembers and competes with is its
     neighbourhood, whatever the size of the village. With `sections`, emotion, memory and theory of mind
-    are on for everyone (the built-in `village` scenario's settings)."""
+    are on for everyone (the built-in `village` scenario's settings); a list turns on only those named."""
     if n < 2:
         raise ValueError(f"a village needs at least 2 villagers (got {n})")
     hamlet = max(2, min(hamlet, n))
@@ -244,7 +253,7 @@ def society(n: int, *, hamlet: int = 8, rounds: int = 2, sections: bool = True, 
         "agent": {"history_lines": 24},
     }
     if sections:
-        spec["sections"] = {
+        every = {
             "emotion": {},
             "tom": {},
             "memory": {
@@ -255,4 +264,9 @@ def society(n: int, *, hamlet: int = 8, rounds: int = 2, sections: bool = True, 
                 "reflection": "one_call",
             },
         }
+        names = list(every) if sections is True else list(sections)
+        unknown = [x for x in names if x not in every]
+        if unknown:
+            raise ValueError(f"sections: unknown {unknown}; known: {', '.join(every)}")
+        spec["sections"] = {x: every[x] for x in names}
     return spec

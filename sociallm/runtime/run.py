@@ -141,6 +141,7 @@ class Run:
         self.llm: MeteredLLM | None = None
         self._shared: dict[str, Any] = {}  # run-wide section resources (encoder, ChromaDB client)
         self.transcript = Transcript(spec)
+        self._settlers: list[Callable[[], Awaitable[Any]]] | None = None
         self._started = 0.0
         self._lock: RunLock | None = None
         self._checkpointer: Checkpointer | None = None
@@ -414,12 +415,15 @@ class Run:
         """Publish what sections measured in the background (e.g. information content), agent by agent in
         scenario order: the scheduler calls this at fixed points, so the log's order does not depend on
         which model reply came back first."""
-        for name in self.spec.agent_names:
-            agent = self.agents.get(name)
-            for section in getattr(agent, "sections", []):
-                settle = getattr(section, "settle", None)
-                if settle is not None:
-                    await settle()
+        if self._settlers is None:  # found once: scanning every agent before every turn was N² a round
+            self._settlers = [
+                settle
+                for name in self.spec.agent_names
+                for section in getattr(self.agents.get(name), "sections", [])
+                if (settle := getattr(section, "settle", None)) is not None
+            ]
+        for settle in self._settlers:
+            await settle()
 
     def _reserve(self) -> None:
         # Room for the final manifest (which holds the scenario) and metrics, whatever fills the disk.
