@@ -238,6 +238,7 @@ class Agent:
         out: dict[str, Any] = {"sections": {s.name: s.state() for s in self.sections}}
         if self.owns_transcript:  # a shared transcript is checkpointed once, by the run
             out["transcript"] = self.transcript.state()
+            out["history"] = self.history  # readable lines, as checkpoints always had them
         return out
 
     def load_state(self, state: dict[str, Any]) -> None:

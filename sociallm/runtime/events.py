@@ -31,12 +31,14 @@ PUBLIC = "public"
 
 # Ids are a per-process random prefix and a counter: unique across a run's processes (run, workers, a
 # resume) without a urandom read per event (uuid4 was a visible share of a turn at scale).
-_ID_PREFIX = secrets.token_hex(6)
+# Fixed width (32 hex digits, as uuid4's were): what depends on an id's length (a record's stored size)
+# is then the same in a run and in its resume, whose counter starts again.
+_ID_PREFIX = secrets.token_hex(8)
 _ID_COUNTER = itertools.count(1)
 
 
 def new_id() -> str:
-    return f"{_ID_PREFIX}{next(_ID_COUNTER):x}"
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
 class Event(BaseModel):
