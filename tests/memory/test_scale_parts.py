@@ -35,9 +35,8 @@ def test_one_call_reflection_parses_a_list_and_salvages_a_cut_one() -> None:
     assert len(pairs) == 1 and pairs[0][1] is not None and "salvaged" in repairs[0]
     pairs, _ = refl.parse_reflections('[{"question": "x", "because": [], "insight": "y"}]', ids, 3)
     assert pairs[0][1] is None  # no usable insight: kept as a question, nothing stored
-    assert "Carol's notebook" in refl.reflection_prompt("Ada", ["m1"]) and refl.reflection_prompt("Ada", ["m1"]).endswith(
-        "Reflections: "
-    )
+    prompt = refl.reflection_prompt("Ada", ["m1"])
+    assert "Carol's notebook" in prompt and prompt.endswith("Reflections: ")
 
 
 class CountingLLM:
