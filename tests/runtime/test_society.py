@@ -115,3 +115,24 @@ async def test_village_with_all_three_parts_makes_at_most_three_calls_per_action
     assert calls["emotion_label"] and calls["memory_importance"] and calls["memory_reflection"]
     assert sum(calls.values()) / actions <= 3.0, calls
     assert "memory_questions" not in calls and "memory_insight" not in calls  # one call per reflection
+
+
+async def test_village_failed_and_resumed_logs_what_a_clean_run_logs(tmp_path: Path, monkeypatch) -> None:
+    """The society's memory settings (run-wide ratings, one collection written per round, mirror reads,
+    one-call reflections) resume exactly: a run that fails mid-round and is resumed logs what a clean
+    run logs."""
+    from sociallm.backbone.base import BackendError
+    from sociallm.runtime.replay import normalised_log
+
+    monkeypatch.setattr(encoders, "make_encoder", lambda name="minilm", **options: HashEncoder384(name))
+    spec = parse_scenario(society(16, rounds=3), "village-16")
+    clean, broken = tmp_path / "clean", tmp_path / "broken"
+    await Run(spec, clean, llm=FakeLLM(reply=memory_reply)).execute()
+    with pytest.raises(BackendError):  # ~90 calls a round: this fails inside round 2
+        await Run(spec, broken, llm=FakeLLM(reply=memory_reply, fail_at=130)).execute()
+    import json
+
+    assert json.loads((broken / "checkpoint.json").read_text())["rounds_completed"] == 1
+    resumed = await Run.resume(broken, llm=FakeLLM(reply=memory_reply)).execute()
+    assert resumed.status == "completed"
+    assert normalised_log(broken) == normalised_log(clean)
