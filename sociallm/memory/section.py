@@ -2,10 +2,13 @@
 
 - observe: every visible message, outcome and observation is queued as a memory (own messages as
   `own_message`); the last few visible lines are kept as the retrieval query.
-- prepare (before each of the agent's turns): the queued memories are rated (one batched model call),
-  embedded (one batched encoder call) and written to ChromaDB; if the importance summed since the last
-  reflection passes the threshold, the agent reflects; then memories are retrieved for the situation
-  and rendered into the prompt.
+- prepare (before each of the agent's turns): the queued memories are rated (one batched model call;
+  with `share_ratings`, once per text for the whole run), embedded (one batched encoder call, one
+  encode per distinct text run-wide) and stored (in a run: the agent's in-memory mirror at once, the
+  run's one Chroma collection before the next checkpoint; see store.py); if the importance summed
+  since the last reflection passes the threshold and `reflect_every` own turns have passed since the
+  last one, the agent reflects; then memories are retrieved for the situation and rendered into the
+  prompt.
 - Every write, retrieval and reflection is one `memory` event (private to the agent), with ids, scores
   and citations.
 
@@ -57,7 +60,9 @@ class Config(BaseModel):
     encoder: str = Field(
         default="minilm", description="Sentence encoder: 'minilm', or 'backbone' (the model's own embeddings)."
     )
-    candidates: int = Field(default=50, ge=1, le=1000, description="Top-k by relevance fetched from Chroma.")
+    candidates: int = Field(
+        default=50, ge=1, le=1000, description="Top-k by relevance re-scored (from the mirror in a run, else Chroma)."
+    )
     top_n: int = Field(default=5, ge=1, le=50, description="Memories kept after re-scoring and shown.")
     w_recency: float = Field(default=1.0, ge=0.0)
     w_importance: float = Field(default=1.0, ge=0.0)
