@@ -7,6 +7,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.sociallm-installed
 ROUNDS ?= 3
+SCENARIO ?= bertrand
 # vLLM lives in its own venv (it pins its own torch/transformers); the tests and bench/bench_vllm.py use it.
 VLLM_VENV  ?= .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.sociallm-vllm-installed
@@ -15,7 +16,7 @@ export SOCIALLM_VLLM_PYTHON ?= $(abspath $(VLLM_VENV))/bin/python
 .PHONY: demo test lint bench clean-venv vllm-env
 
 demo: $(STAMP)
-	$(BIN)/sociallm run bertrand --rounds $(ROUNDS)
+	$(BIN)/sociallm run $(SCENARIO) --rounds $(ROUNDS)
 
 test: $(STAMP) $(VLLM_STAMP)
 	$(BIN)/ruff check sociallm tests bench
@@ -32,6 +33,7 @@ bench: $(STAMP) $(VLLM_STAMP)
 	$(BIN)/python bench/bench_memory.py --sizes 10000
 	$(BIN)/python bench/bench_tom.py
 	$(BIN)/python bench/bench_mqtt.py
+	$(BIN)/python bench/bench_scale.py --agents 2,8,32,256,1000
 
 # torch goes in first and pinned: on a machine without CUDA, 2.13.0 is the CPU wheel, while any
 # later `pip install` that asks for plain torch would otherwise pull a multi-GB CUDA build.

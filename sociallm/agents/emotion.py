@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sociallm.agents.affect import NEUTRAL_AROUSAL, VOCABULARY, AffectState, appraise_text, quadrant
 from sociallm.agents.sections import BaseSection, SectionContext
 from sociallm.backbone.base import ChoiceConstraint, GenerationRequest
-from sociallm.runtime.events import Event
+from sociallm.runtime.events import Event, make_event
 
 if TYPE_CHECKING:
     from sociallm.agents.agent import Turn
@@ -158,7 +158,7 @@ class Emotion(BaseSection):
     async def _emit(self, cause: str, before: dict[str, Any], tick: int, **extra: Any) -> None:
         payload = {"cause": cause, "before": before, "after": self.affect_state.snapshot(), **extra}
         await self.ctx.emit(
-            Event(kind="affect", source=self.me, channel=AFFECT_CHANNEL, to=[self.me], tick=tick, payload=payload)
+            make_event("affect", self.me, channel=AFFECT_CHANNEL, to=[self.me], tick=tick, payload=payload)
         )
 
     async def _decay_to(self, tick: int) -> None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sociallm.agents.agent import Agent
 from sociallm.agents.sections import SectionContext
 from sociallm.agents.strategies import build_agent
+from sociallm.agents.transcript import Transcript
 from sociallm.backbone.base import LLM
 from sociallm.backbone.encoders import close_shared_encoder, embeddings_options
 from sociallm.backbone.metered import MeteredLLM
@@ -32,6 +33,7 @@ from sociallm.runtime.control import RunControl
 from sociallm.runtime.eventlog import EVENTS_FILE, EventLog
 from sociallm.runtime.events import Event
 from sociallm.runtime.lifecycle import stop_reason
+from sociallm.runtime.router import Router
 from sociallm.runtime.rundir import (
     CHECKPOINT,
     MANIFEST,
@@ -138,6 +140,8 @@ class Run:
         self.log: EventLog | None = None
         self.llm: MeteredLLM | None = None
         self._shared: dict[str, Any] = {}  # run-wide section resources (encoder, ChromaDB client)
+        self.transcript = Transcript(spec)
+        self._settlers: list[Callable[[], Awaitable[Any]]] | None = None
         self._started = 0.0
         self._lock: RunLock | None = None
         self._checkpointer: Checkpointer | None = None
@@ -215,6 +219,8 @@ class Run:
         assert self._checkpointer is not None
         if self.remote is not None:
             await self.remote.sync_states(self.agents)
+        for hook in self._shared.get("before_checkpoint", []):
+            await hook()
         self.log.flush()
         self.log.check()  # a checkpoint must never point past what the log holds
         await self._checkpointer.save(
@@ -224,6 +230,7 @@ class Run:
                 "seq": self.bus.seq,
                 "environment": self.env.state(),
                 "agents": {n: a.state() for n, a in self.agents.items()},
+                "transcript": self.transcript.state(),
                 "llm": {
                     "calls": self.llm.calls,
                     "prompt_tokens": self.llm.prompt_tokens,
@@ -325,15 +332,24 @@ class Run:
         # Run-wide resources for sections; the environment is there for its optional appraise() hook.
         # "embeddings": where encoder "backbone" asks for the model's own embeddings.
         shared: dict[str, Any] = {"environment": self.env, "embeddings": embeddings_options(self.spec.backbone, llm)}
+        # Run-wide parts that hold work back until a checkpoint register here (e.g. memory's write-behind).
+        shared["before_checkpoint"] = []
         self._shared = shared
+        # One transcript for every local agent, fed by one tap (agents/transcript.py).
+        self.transcript = shared["transcript"] = Transcript(self.spec)
+        self.bus.add_tap("#", self.transcript.add)
+        tick = self._tick
         for a in self.spec.agents:
             if self.remote is not None and (proxy := self.remote.agent(a.name, self.spec)) is not None:
                 self.agents[a.name] = proxy  # type: ignore[assignment]
                 continue
-            ctx = SectionContext(a, self.spec, self.llm, self.emit, self.run_dir, lambda: self.tick, shared)
+            ctx = SectionContext(a, self.spec, self.llm, self.emit, self.run_dir, tick, shared)
             self.agents[a.name] = build_agent(ctx, self.env.rules(a.name))  # an LLM Agent or an algorithmic kind
-        for agent in self.agents.values():
-            self.bus.add_tap("#", agent.observe)
+        self._router = Router(self.spec, self.agents)
+        self.bus.add_tap("#", self._router.deliver)
+
+    def _tick(self) -> int:
+        return self.tick
 
     async def _play(self, llm: Any, checkpoint: dict[str, Any] | None, moved: int) -> str:
         assert self.llm is not None
@@ -346,6 +362,12 @@ class Run:
             )
         if checkpoint:
             self.env.load_state(checkpoint["environment"])
+            if "transcript" in checkpoint:
+                self.transcript.load_state(checkpoint["transcript"])
+            else:  # a checkpoint from before the shared transcript: each agent's own lines
+                for name, st in checkpoint["agents"].items():
+                    if "history" in st:
+                        self.transcript.load_lines(name, list(st["history"]))
             for name, st in checkpoint["agents"].items():
                 if name in self.agents:
                     self.agents[name].load_state(st)
@@ -393,12 +415,15 @@ class Run:
         """Publish what sections measured in the background (e.g. information content), agent by agent in
         scenario order: the scheduler calls this at fixed points, so the log's order does not depend on
         which model reply came back first."""
-        for name in self.spec.agent_names:
-            agent = self.agents.get(name)
-            for section in getattr(agent, "sections", []):
-                settle = getattr(section, "settle", None)
-                if settle is not None:
-                    await settle()
+        if self._settlers is None:  # found once: scanning every agent before every turn was N² a round
+            self._settlers = [
+                settle
+                for name in self.spec.agent_names
+                for section in getattr(self.agents.get(name), "sections", [])
+                if (settle := getattr(section, "settle", None)) is not None
+            ]
+        for settle in self._settlers:
+            await settle()
 
     def _reserve(self) -> None:
         # Room for the final manifest (which holds the scenario) and metrics, whatever fills the disk.
@@ -425,6 +450,10 @@ class Run:
             except Exception as exc:  # the last checkpoint did not land: the one before stands
                 if status == "completed":  # ...so the run is not: resuming it plays the last round again
                     status, error, self._end_error = "failed", f"{type(exc).__name__}: {exc}", exc
+        # What sections held back is written even when the run failed: the store then holds what the log
+        # says was remembered, and a resume forgets the discarded half round as it always did.
+        for hook in self._shared.get("before_checkpoint", []):
+            await step(hook())
         for agent in self.agents.values():
             for section in agent.sections:
                 await step(section.aclose())

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from sociallm.agents.agent import Turn
 from sociallm.environments.base import Environment
-from sociallm.runtime.events import Event
+from sociallm.runtime.events import Event, make_event
 from sociallm.runtime.scenario import PhaseSpec, ScenarioSpec
 
 SYSTEM = "system"
@@ -44,7 +44,7 @@ Emit = Callable[[Event], Awaitable[Any]]
 
 
 def system_event(tick: int, event: str, /, **payload: Any) -> Event:
-    return Event(kind="system", source="scheduler", channel=SYSTEM, tick=tick, payload={"event": event, **payload})
+    return make_event("system", "scheduler", channel=SYSTEM, tick=tick, payload={"event": event, **payload})
 
 
 def turn_order(names: list[str], phase: PhaseSpec, tick: int) -> list[str]:

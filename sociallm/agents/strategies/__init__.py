@@ -64,6 +64,8 @@ def build_agent(ctx: SectionContext, rules: str) -> Any:
         from sociallm.agents.agent import Agent
         from sociallm.agents.sections import build_sections
 
-        return Agent(ctx.agent, ctx.scenario, rules, ctx.llm, build_sections(ctx))
+        # The run's shared transcript, when it keeps one (see agents/transcript.py).
+        transcript = ctx.shared.get("transcript")
+        return Agent(ctx.agent, ctx.scenario, rules, ctx.llm, build_sections(ctx), transcript=transcript)
     agent_cls, config = _load(kind)
     return agent_cls(ctx, config.model_validate(getattr(ctx.agent, "options", {}) or {}))
