@@ -150,32 +150,44 @@ def evaluate(
     synthetic: Annotated[
         int, typer.Option(min=0, help="Also score N scripted deception runs (held-out seeds 0..N-1).")
     ] = 0,
+    facts: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Per-shift table on contrast sets: N generated runs per class and shift (unseen vocabulary)."
+        ),
+    ] = 0,
+    rounds: Annotated[int, typer.Option(min=1, help="Rounds per generated contrast-set run (with --facts).")] = 6,
     encoder: EncoderOption = "minilm",
     embeddings_url: EmbeddingsUrlOption = None,
 ) -> None:
-    """Duplicity AUC (deceptive vs control speakers) against two baselines, and surprise around intent changes."""
+    """Duplicity AUC against baselines (recorded runs, scripted runs, per-shift contrast sets), and surprise."""
     from sociallm.agents.tom import load_model
     from sociallm.agents.tom_data import synthetic_runs
     from sociallm.agents.tom_eval import evaluate as score
     from sociallm.agents.tom_eval import format_table
 
-    if not run_dirs and not synthetic:
-        _fail("give RUN_DIRS and/or --synthetic N")
+    if not run_dirs and not synthetic and not facts:
+        _fail("give RUN_DIRS and/or --synthetic N and/or --facts N")
     try:
         model, meta = load_model(checkpoint)
     except (ValueError, OSError) as exc:
         _fail(f"--checkpoint {checkpoint}: {exc}")
     if meta.get("encoder", "minilm") != encoder:
         _fail(f"--encoder {encoder}: checkpoint {checkpoint} was trained on {meta.get('encoder', 'minilm')!r} vectors")
+    from sociallm.agents.tom_shift import evaluate_shifts, format_shift_table
+
     runs = _runs(run_dirs or []) + synthetic_runs(range(synthetic))
     embed = _embedder(encoder, embeddings_url)
+    title = f"checkpoint {checkpoint} ({meta.get('runs', '?')})"
     try:
-        result = score(model, runs, embed)
+        if runs:
+            out.print(format_table(score(model, runs, embed), title), highlight=False)
+        if facts:
+            out.print(format_shift_table(evaluate_shifts(model, embed, facts, rounds), title), highlight=False)
     except ValueError as exc:
         _fail(str(exc))
     finally:
         _close(embed)
-    out.print(format_table(result, f"checkpoint {checkpoint} ({meta.get('runs', '?')})"), highlight=False)
 
 
 def register(app: typer.Typer) -> None:

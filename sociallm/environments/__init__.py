@@ -14,6 +14,7 @@ REGISTRY: dict[str, str] = {
     "overseer": "sociallm.environments.overseer:OverseerGame",
     "ipd": "sociallm.environments.ipd:PrisonersDilemma",
     "deception": "sociallm.environments.deception:DeceptionGame",
+    "briefing": "sociallm.environments.briefing:BriefingGame",
 }
 
 
