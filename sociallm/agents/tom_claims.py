@@ -1,8 +1,9 @@
 """Claim-level duplicity: did a speaker tell different listeners *conflicting* things about one topic?
 
 Each message gets two small unit vectors from its encoding:
-- `topic`: a linear read-out of the pooled sentence embedding, trained so that messages about one
-  (subject, attribute) coincide whatever value or wording, and other topics separate;
+- `topic`: the pooled sentence embedding itself. The encoder already tells topics apart on unseen
+  vocabulary (pairwise AUC 0.99 same topic vs other topic); a learned topic read-out did better on
+  the training topics and worse on unseen ones, which is what matters;
 - `value`: an attention-pooled read-out of the encoder's contextual *token* vectors (MiniLM), trained
   so that paraphrases of one fact coincide and conflicting values of one attribute separate. Pooling
   tokens with a learned weight lets the read-out attend to the words that carry the value and skip
@@ -38,7 +39,6 @@ from torch import nn
 class ClaimReader(nn.Module):
     def __init__(self, d_model: int = 384, dim: int = 32, gate: float = 0.5, sharpness: float = 0.05) -> None:
         super().__init__()
-        self.topic = nn.Linear(d_model, dim)
         self.attend = nn.Linear(d_model, 1)
         self.value = nn.Linear(d_model, dim)
         # topic cosine above `gate` counts as one topic (soft, over `sharpness`); chosen on the validation split
@@ -47,7 +47,7 @@ class ClaimReader(nn.Module):
 
     def read(self, pooled: torch.Tensor, tokens: list[torch.Tensor] | None) -> tuple[torch.Tensor, torch.Tensor]:
         """(topic, value) unit vectors, (n, dim) each, from pooled embeddings and each text's token vectors."""
-        topic = F.normalize(self.topic(F.normalize(pooled.float(), dim=-1)), dim=-1)
+        topic = F.normalize(pooled.float(), dim=-1)
         if tokens is None:
             x, mask = pooled.float().unsqueeze(1), torch.ones(len(pooled), 1, dtype=torch.bool)
         else:
@@ -116,15 +116,13 @@ def train_reader(
     group: int = 9,
     batch: int = 12,
 ) -> list[float]:
-    """Supervised contrastive: one topic's messages share a topic vector, one fact's messages a value vector.
+    """Supervised contrastive: one fact's messages share a value vector; a conflicting value is a negative.
 
     Examples come in groups of `group` (tom_facts.claim_examples: one fact in several wordings and a
     conflicting value of it); a batch holds whole groups, so each one's hard negative is in it.
     """
     g = torch.Generator().manual_seed(seed)
     x, mask = pad(tokens)
-    pooled = pooled_of(tokens)
-    ids_t = torch.tensor([hash(t) for t in topics])
     ids_v = torch.tensor([hash(f) for f in facts])
     opt = torch.optim.AdamW(reader.parameters(), lr=lr, weight_decay=1e-2)
     groups = len(tokens) // group
@@ -137,10 +135,9 @@ def train_reader(
             idx = torch.cat([torch.arange(j * group, (j + 1) * group) for j in order[i : i + batch].tolist()])
             keep = mask[idx] & (torch.rand(mask[idx].shape, generator=g) >= 0.1)  # token dropout
             keep[:, 0] = True
-            t = F.normalize(reader.topic(pooled[idx]), dim=-1)
             w = reader.attend(x[idx]).squeeze(-1).masked_fill(~keep, float("-inf")).softmax(-1)
             v = F.normalize(reader.value((w.unsqueeze(-1) * x[idx]).sum(1)), dim=-1)
-            loss = _supcon(t, ids_t[idx], tau) + _supcon(v, ids_v[idx], tau)
+            loss = _supcon(v, ids_v[idx], tau)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -157,6 +157,16 @@ def evaluate(
         ),
     ] = 0,
     rounds: Annotated[int, typer.Option(min=1, help="Rounds per generated contrast-set run (with --facts).")] = 6,
+    judge: Annotated[
+        int,
+        typer.Option(
+            min=0, help="With --facts: also ask the serving model about K same-round pairs per run (yes/no baseline)."
+        ),
+    ] = 0,
+    backend: Annotated[
+        str | None, typer.Option(help="With --judge: an OpenAI-compatible server URL (default: the embedded model).")
+    ] = None,
+    model_name: Annotated[str | None, typer.Option("--model", help="With --judge --backend: the model name.")] = None,
     encoder: EncoderOption = "minilm",
     embeddings_url: EmbeddingsUrlOption = None,
 ) -> None:
@@ -176,18 +186,36 @@ def evaluate(
         _fail(f"--encoder {encoder}: checkpoint {checkpoint} was trained on {meta.get('encoder', 'minilm')!r} vectors")
     from sociallm.agents.tom_shift import evaluate_shifts, format_shift_table
 
+    if judge and not facts:
+        _fail("--judge goes with --facts N")
     runs = _runs(run_dirs or []) + synthetic_runs(range(synthetic))
     embed = _embedder(encoder, embeddings_url)
     title = f"checkpoint {checkpoint} ({meta.get('runs', '?')})"
+    loop, llm, judge_fn = None, None, None
     try:
+        if judge:
+            import asyncio
+
+            from sociallm.agents.tom_judge import judge_runs
+            from sociallm.backbone import make_backbone
+
+            loop = asyncio.new_event_loop()
+            kind = "openai" if backend else "embedded"
+            llm = loop.run_until_complete(make_backbone(kind, backend, model_name))
+            judge_fn = lambda rs: loop.run_until_complete(judge_runs(llm, rs, judge))  # noqa: E731
         if runs:
             out.print(format_table(score(model, runs, embed), title), highlight=False)
         if facts:
-            out.print(format_shift_table(evaluate_shifts(model, embed, facts, rounds), title), highlight=False)
+            table = evaluate_shifts(model, embed, facts, rounds, judge=judge_fn)
+            out.print(format_shift_table(table, title), highlight=False)
     except ValueError as exc:
         _fail(str(exc))
     finally:
         _close(embed)
+        if loop is not None:
+            if llm is not None:
+                loop.run_until_complete(llm.aclose())
+            loop.close()
 
 
 def register(app: typer.Typer) -> None:

@@ -194,7 +194,6 @@ def format_table(result: dict[str, Any], title: str = "") -> str:
     lines = [title] if title else []
     lines.append(f"held-out runs: {result['runs']} ({result['deceptive']} deceptive)")
     lines.append(f"{'duplicity score':<34} {'AUC':>6} {'mean deceptive':>15} {'mean control':>13}")
-    lines[-1] = lines[-1].replace("SSM states (duplicity)", METHODS["ssm"])
     for key, label in METHODS.items():
         pos, neg = result[f"mean_{key}"]
         lines.append(f"{label:<34} {result[f'auc_{key}']:>6.3f} {pos:>15.4f} {neg:>13.4f}")

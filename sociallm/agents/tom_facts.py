@@ -156,6 +156,10 @@ TEMPLATES = {
     ],
 }
 
+# Train templates also come behind hedges (only in train: more wordings of one claim to learn from).
+HEDGES = ["I heard that", "rumour has it", "apparently", "word is", "they tell me", "it seems"]
+TEMPLATES["train"] = TEMPLATES["train"] + [f"{h} {t}" for h in HEDGES for t in TEMPLATES["train"][:6]]
+
 # Surface around a claim: openers and addresses ({N}: the listener), closers, filler (no facts).
 OPENERS = {
     "train": ["{N}, listen.", "Hello {N}!", "Good morning, {N}.", "{N}, quick news:", "Hi {N},", ""],

@@ -11,15 +11,18 @@ class flagged at the validation threshold (false flags); and each deceptive clas
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from sociallm.agents.tom_bank import ToMModel
-from sociallm.agents.tom_data import Embedder
+from sociallm.agents.tom_data import Embedder, RunData
 from sociallm.agents.tom_eval import METHODS, score_run
 from sociallm.agents.tom_facts import DECEPTIVE, HONEST, make_runs
+
+LABELS = {**METHODS, "lm_judge": "baseline: LM contradiction judge"}
 
 # shift name -> (names, templates, topics) splits
 SHIFTS = {
@@ -68,7 +71,15 @@ class ShiftResult:
     scores: dict[str, dict[str, dict[str, np.ndarray]]] = field(default_factory=dict)
 
 
-def _scores(model: ToMModel, embed: Embedder, splits: tuple[str, str, str], per_class: int, rounds: int, seed: int):
+def _scores(
+    model: ToMModel,
+    embed: Embedder,
+    splits: tuple[str, str, str],
+    per_class: int,
+    rounds: int,
+    seed: int,
+    judge: Callable[[list[RunData]], list[float]] | None = None,
+):
     runs = make_runs(per_class, *splits, seed=seed, rounds=rounds)
     embed([m.text for r in runs for m in r.messages])  # one encoder pass
     out: dict[str, dict[str, list[float]]] = {m: {} for m in METHODS}
@@ -76,21 +87,32 @@ def _scores(model: ToMModel, embed: Embedder, splits: tuple[str, str, str], per_
         s = score_run(model, r, embed)
         for m in METHODS:
             out[m].setdefault(str(r.kind), []).append(getattr(s, m))
+    if judge is not None:
+        out["lm_judge"] = {}
+        for r, x in zip(runs, judge(runs), strict=True):
+            out["lm_judge"].setdefault(str(r.kind), []).append(x)
     return {m: {k: np.nan_to_num(np.asarray(v), nan=0.0) for k, v in d.items()} for m, d in out.items()}
 
 
 def evaluate_shifts(
-    model: ToMModel, embed: Embedder, per_class: int = 30, rounds: int = 6, seed: int = 7, shifts=SHIFTS
+    model: ToMModel,
+    embed: Embedder,
+    per_class: int = 30,
+    rounds: int = 6,
+    seed: int = 7,
+    shifts=SHIFTS,
+    judge: Callable[[list[RunData]], list[float]] | None = None,
 ) -> ShiftResult:
-    val = _scores(model, embed, ("val", "val", "val"), per_class, rounds, seed)
+    """`judge` (optional): runs -> scores, e.g. tom_judge.judge_runs bound to a model."""
+    val = _scores(model, embed, ("val", "val", "val"), per_class, rounds, seed, judge)
     thresholds = {}
-    for m in METHODS:
+    for m in val:
         pos = np.concatenate([val[m][k] for k in DECEPTIVE])
         neg = np.concatenate([val[m][k] for k in HONEST])
         thresholds[m] = best_threshold(pos, neg)
     result = ShiftResult(per_class, rounds, thresholds)
     for i, (name, splits) in enumerate(shifts.items()):
-        result.scores[name] = _scores(model, embed, splits, per_class, rounds, seed + 1 + i)
+        result.scores[name] = _scores(model, embed, splits, per_class, rounds, seed + 1 + i, judge)
     return result
 
 
@@ -131,5 +153,5 @@ def format_shift_table(result: ShiftResult, title: str = "") -> str:
             cells = "".join(f" {a:>6.3f} [{lo:.2f},{hi:.2f}]" for a, lo, hi in (r["auc"][h] for h in HONEST))
             flags = "/".join(f"{r['false_flags'][h]:.2f}" for h in HONEST)
             det = "/".join(f"{r['detected'][d]:.2f}" for d in DECEPTIVE)
-            lines.append(f"  {METHODS[m]:<31}{cells} {result.thresholds[m]:>6.3f}   {flags:<23}   {det}")
+            lines.append(f"  {LABELS[m]:<31}{cells} {result.thresholds[m]:>6.3f}   {flags:<23}   {det}")
     return "\n".join(lines)

@@ -240,7 +240,7 @@ def _loss(
 
 
 # -- the shipped default --------------------------------------------------------------------------------
-def fit_claims(model: ToMModel, seed: int, facts: int = 500, epochs: int = 20, per_class: int = 10, log: Any = print):
+def fit_claims(model: ToMModel, seed: int, facts: int = 500, epochs: int = 5, per_class: int = 10, log: Any = print):
     """Train the claim read-out on the train vocabulary; choose its gate and threshold on the validation one."""
     from sociallm.agents.tom_claims import token_vectors, train_reader
     from sociallm.agents.tom_eval import score_run
@@ -259,7 +259,7 @@ def fit_claims(model: ToMModel, seed: int, facts: int = 500, epochs: int = 20, p
     import numpy as np
 
     best = None
-    for gate in (0.3, 0.5, 0.7):
+    for gate in (0.6, 0.7, 0.8):
         model.claims.gate.fill_(gate)
         scores = [(score_run(model, r, embed).ssm, r.kind in DECEPTIVE) for r in val]
         pos = np.asarray([s for s, d in scores if d])

@@ -45,7 +45,9 @@ def test_bad_checkpoint_is_a_one_line_error(tmp_path):
 
 
 async def test_tom_section_in_a_run_emits_reads_out_renders_and_resumes(tmp_path):
-    spec = load_scenario("deception", {"rounds": 4, "sections": {"tom": {"duplicity_threshold": 0.0}}})
+    # Opted in to the run-wide view (Mallory talks to each villager alone: no villager sees a conflict).
+    tom = {"duplicity_threshold": 0.0, "analyst_in_prompt": True}
+    spec = load_scenario("deception", {"rounds": 4, "sections": {"tom": tom}})
     llm = FakeLLM(varied, fail_at=9)  # dies in round 3: the run is resumed below
     with pytest.raises(Exception, match="went away"):
         await Run(spec, tmp_path / "r", llm=llm).execute()
@@ -57,6 +59,7 @@ async def test_tom_section_in_a_run_emits_reads_out_renders_and_resumes(tmp_path
     mallory = [e for e in tom if e.payload["speaker"] == "Mallory"]
     assert mallory and all(set(e.payload["surprise"]) <= {"Alice", "Bob", "Carol"} for e in mallory)
     assert any(e.payload["duplicity"] is not None for e in mallory)
+    assert all(e.to == ["@analyst"] for e in tom)  # the analyst's read-out: no agent observes it
     checkpoint = json.loads((tmp_path / "r" / "checkpoint.json").read_text())
     hub = next(a["sections"]["tom"]["hub"] for a in checkpoint["agents"].values() if a["sections"]["tom"])
     assert "Mallory" in hub["bank"]["names"]  # the shared bank round-trips through the checkpoint
@@ -65,13 +68,14 @@ async def test_tom_section_in_a_run_emits_reads_out_renders_and_resumes(tmp_path
 
 
 def test_deceptive_speaker_scores_above_its_control_on_fixed_seeds(embed):
-    model, _ = load_model("default")
+    model, meta = load_model("default")
+    cut = meta["duplicity_threshold"]
     partners = ["Alice", "Bob", "Carol", "Dave"]
     for seed in (1, 3, 7):
         lie = score_run(model, run_data(scripted_events(seed, partners, 10, deceptive=True), "lie"), embed)
         same = score_run(model, run_data(scripted_events(seed, partners, 10, deceptive=False), "same"), embed)
         assert lie.ssm > same.ssm, seed
-        assert same.ssm < 0.12 < lie.ssm, seed  # the section's default threshold sits between them
+        assert same.ssm < cut < lie.ssm, seed  # the threshold chosen on the validation split sits between them
 
 
 def test_surprise_peaks_when_the_hidden_intent_changes(embed):
@@ -102,7 +106,7 @@ def test_train_cli_writes_a_checkpoint_that_eval_reads(tmp_path):
     assert out.exists() and "messages/s" in r.output
     r = CliRunner().invoke(app, ["tom", "eval", *runs, "--checkpoint", str(out)])
     assert r.exit_code == 0, r.output
-    assert "SSM states (duplicity)" in r.output and "held-out runs: 2 (1 deceptive)" in r.output
+    assert "claim read-out (duplicity)" in r.output and "held-out runs: 2 (1 deceptive)" in r.output
     r = CliRunner().invoke(app, ["tom", "eval", str(tmp_path)])
     assert r.exit_code == 2 and "no events.jsonl" in r.output
 
