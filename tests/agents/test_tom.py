@@ -67,15 +67,22 @@ async def test_tom_section_in_a_run_emits_reads_out_renders_and_resumes(tmp_path
     assert any("impressions: Mallory" in (e.payload.get("prompt") or "") for e in talk)
 
 
-def test_deceptive_speaker_scores_above_its_control_on_fixed_seeds(embed):
+def test_conflicting_claims_score_above_honest_tailoring_and_topic_shift_on_unseen_vocabulary(embed):
+    # A few fixed runs of the test vocabulary (names, templates, topics never trained on): the order
+    # holds; how many liars the validation threshold catches there is in the README's figures
+    # (`sociallm tom eval --facts N`), not asserted here.
+    from sociallm.agents.tom_facts import make_run, vocab
+
     model, meta = load_model("default")
     cut = meta["duplicity_threshold"]
-    partners = ["Alice", "Bob", "Carol", "Dave"]
-    for seed in (1, 3, 7):
-        lie = score_run(model, run_data(scripted_events(seed, partners, 10, deceptive=True), "lie"), embed)
-        same = score_run(model, run_data(scripted_events(seed, partners, 10, deceptive=False), "same"), embed)
-        assert lie.ssm > same.ssm, seed
-        assert same.ssm < cut < lie.ssm, seed  # the threshold chosen on the validation split sits between them
+    v = vocab("test", "test", "test")
+    for seed in (1, 2, 3):
+        lie = score_run(model, make_run(seed, "conflict_same", v, rounds=4, lie_rate=1.0), embed).ssm
+        same = score_run(model, make_run(seed, "verbatim", v, rounds=4), embed).ssm
+        shift = score_run(model, make_run(seed, "topics", v, rounds=4), embed).ssm
+        assert 0.0 <= same < 1e-3, seed  # a consistent speaker scores ~0 (it was NaN before)
+        assert shift < lie and same < lie, seed
+        assert cut > same, seed  # the validation threshold flags no consistent speaker
 
 
 def test_surprise_peaks_when_the_hidden_intent_changes(embed):
