@@ -10,7 +10,7 @@ import torch
 from typer.testing import CliRunner
 
 from sociallm.agents.tom import DEFAULT_CHECKPOINT, load_model
-from sociallm.agents.tom_data import Embedder, run_data
+from sociallm.agents.tom_data import Embedder
 from sociallm.agents.tom_eval import score_run
 from sociallm.environments.deception import scripted_events
 from sociallm.runtime.eventlog import read_events

@@ -75,7 +75,7 @@ def test_runs_use_only_their_splits_vocabulary():
 
 
 def test_claim_examples_come_in_groups_with_one_conflicting_value():
-    texts, topics, facts = claim_examples(random.Random(0), 3)
+    texts, _topics, facts = claim_examples(random.Random(0), 3)
     assert len(texts) == 27
     group = facts[:9]
     assert len({f.topic for f in group}) == 1 and len({f.value for f in group}) == 2
