@@ -147,9 +147,10 @@ class ToMHub:
             for n, item in enumerate(items):
                 audience = frozenset(item["audience"])
                 args = (item["speaker"], item["event"], audience, topic[n], value[n])
-                if item.get("new", True):
+                new = item.get("new", True)  # a late observer's copy: the speaker and analyst have it
+                if new:
                     self.ledger.add(*args)
-                for who in dict.fromkeys([item["speaker"], *item["observers"]]):
+                for who in dict.fromkeys([item["speaker"], *item["observers"]] if new else item["observers"]):
                     self.local(who).add(*args)
             per = result.per_message(self.bank.names, len(items))
             a = self.config.smoothing
