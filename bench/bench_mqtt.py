@@ -1,6 +1,7 @@
 """The MQTT bus on a real broker: round trips, throughput, per-turn overhead, a 1,000-agent society.
 
-Starts its own Mosquitto (twice: with and without TCP_NODELAY on both ends) on free ports.
+Starts its own Mosquitto (twice: with and without TCP_NODELAY on both ends) on free ports. Also what
+security costs: signing, checking and sealing one event, and the round trip with signed messages.
 
     python bench/bench_mqtt.py [--n 300] [--agents 1000] [--workers 4] [--rounds 2]
 
@@ -12,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing as mp
 import resource
+import secrets
 import statistics
 import sys
 import tempfile
@@ -24,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sociallm.backbone.base import GenerationRequest, GenerationResult
 from sociallm.runtime.events import Event
-from sociallm.runtime.mqtt import MqttBus, MqttLink, listen, parse_bus_url
+from sociallm.runtime.mqtt import MqttBus, MqttLink, encode_event, listen, pack, parse_bus_url, unpack
+from sociallm.runtime.mqtt_security import KEY_FILE, AgentSigner, Credential, Gate, ReadPolicy, RunSigner
 from sociallm.runtime.remote import Distribution
 from sociallm.runtime.run import Run
 from sociallm.runtime.scenario import load_scenario, parse_scenario
@@ -51,44 +55,105 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
+# -- 0. what security costs, per event ---------------------------------------------------------------
+def security_costs(n: int = 2000) -> list[tuple[str, float]]:
+    master = Credential.generate("bench")
+    policy = ReadPolicy(agents={"Alice", "Bob"})
+    signer, gate = RunSigner(master, epoch=1), Gate(master.for_agents(["Bob"]))
+    worker = AgentSigner(master.for_agents(["Bob"]), sender="w", epoch=1)
+    run_gate = Gate(master)
+    public = Event(kind="message", source="Alice", payload={"text": "Let us keep prices high this round. " * 3})
+    private = Event(kind="llm_call", source="Bob", channel="llm", to=["Bob"], payload={"prompt": "x" * 1500})
+    for i, ev in enumerate((public, private), 1):
+        ev.seq, ev.run = i, "bench"
+    topic, up = "sociallm/bench/public", "sociallm/bench/_ctl/up/w"
+    marks = ["Alice", "Bob", "Carol", "Dan"]
+
+    def per(fn) -> float:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        return (time.perf_counter() - t0) / n * 1e6
+
+    body = public.model_dump_json().encode()
+    signed = [signer.wrap(topic, body, ["Bob"]) for _ in range(n)]
+    it, mit = iter(signed), iter([signer.wrap(topic, body, ["Bob"]) for _ in range(n)])
+    watcher = Gate(master.for_watcher())
+    wsigned = [worker.wrap(up, body, ["Bob"]) for _ in range(n)]
+    wit = iter(wsigned)
+    return [
+        ("encode a public event (JSON, as before)", per(lambda: public.model_dump_json().encode())),
+        (
+            "seal an llm_call for its agent + watchers (AES-GCM)",
+            per(lambda: encode_event(private, policy, master, topic)),
+        ),
+        ("run signs an event (Ed25519 + a mark for 4 workers)", per(lambda: signer.wrap(topic, body, marks))),
+        ("a watcher checks the run's signature (Ed25519)", per(lambda: watcher.open(topic, next(it)))),
+        ("a worker checks the run's mark (HMAC-SHA256)", per(lambda: gate.open(topic, next(mit)))),
+        ("worker signs a message (HMAC-SHA256, one agent)", per(lambda: worker.wrap(up, body, ["Bob"]))),
+        ("run checks a worker's signature", per(lambda: run_gate.open(up, next(wit)))),
+    ]
+
+
 # -- 1. two-process round trip --------------------------------------------------------------------
-def echo_main(url: str, nodelay: bool, qos: int) -> None:
+def echo_main(url: str, nodelay: bool, qos: int, tag: str, secret: str | None = None) -> None:
     async def main() -> None:
         cfg = parse_bus_url(url)
         link: MqttLink
+        # Signed: the ping as the run signs a turn request, the pong as a worker signs its answer.
+        key = Credential.from_secret("bench", bytes.fromhex(secret)) if secret else None
+        gate = Gate(key.for_agents(["Bob"])) if key else None
+        signer = AgentSigner(key.for_agents(["Bob"]), sender="echo") if key else None
 
         def on_message(topic: str, payload: bytes) -> None:
             if payload == b"stop":
                 done.set()
+            elif gate is not None and signer is not None and key is not None:
+                body, _ = gate.open(topic, payload)
+                plain = unpack(body, key.for_agents(["Bob"]), topic) or b""
+                pong = pack(plain, ["Bob"], key.for_agents(["Bob"]), f"bench/{tag}/pong")
+                link.publish(f"bench/{tag}/pong", signer.wrap(f"bench/{tag}/pong", pong, ["Bob"]), qos=qos)
             else:
-                link.publish("bench/pong", payload, qos=qos)
+                link.publish(f"bench/{tag}/pong", payload, qos=qos)
 
         done = asyncio.Event()
-        link = MqttLink(cfg, f"echo-{qos}-{nodelay}", ["bench/ping"], on_message, nodelay=nodelay)
+        link = MqttLink(cfg, f"echo-{tag}", [f"bench/{tag}/ping"], on_message, nodelay=nodelay)
         await link.start()
-        link.publish("bench/ready", b"1", qos=1)
+        link.publish(f"bench/{tag}/ready", b"1", qos=1)
         await done.wait()
         await link.aclose()
 
     asyncio.run(main())
 
 
-async def round_trips(url: str, nodelay: bool, qos: int, n: int) -> list[float]:
+async def round_trips(url: str, nodelay: bool, qos: int, n: int, signed: bool = False) -> list[float]:
     cfg = parse_bus_url(url)
     got: asyncio.Queue[bytes] = asyncio.Queue()
-    link = MqttLink(cfg, f"ping-{qos}-{nodelay}", ["bench/pong", "bench/ready"], lambda t, p: got.put_nowait(p))
+    tag = f"{qos}-{nodelay}-{signed}-{time.time_ns()}"  # fresh ids and topics: no session of an earlier call
+    link = MqttLink(cfg, f"ping-{tag}", [f"bench/{tag}/pong", f"bench/{tag}/ready"], lambda t, p: got.put_nowait(p))
     link.nodelay = nodelay
     await link.start()
-    proc = mp.get_context("spawn").Process(target=echo_main, args=(url, nodelay, qos))
+    secret = secrets.token_bytes(32)
+    key = Credential.from_secret("bench", secret)
+    signer, gate = RunSigner(key, epoch=1), Gate(key)
+    proc = mp.get_context("spawn").Process(
+        target=echo_main, args=(url, nodelay, qos, tag, secret.hex() if signed else None)
+    )
     proc.start()
     await asyncio.wait_for(got.get(), 30)  # the echo is subscribed
     times = []
     for i in range(n):
         t0 = time.perf_counter()
-        link.publish("bench/ping", str(i).encode(), qos=qos)
-        await got.get()
+        body = json.dumps({"kind": "turn", "i": i, "pad": "x" * 300}).encode()
+        if signed:  # as a turn request goes: sealed for the agent, marked for its worker by the run
+            sealed = pack(body, ["Bob"], key, f"bench/{tag}/ping")
+            body = signer.wrap(f"bench/{tag}/ping", sealed, ["Bob"], sign=False)
+        link.publish(f"bench/{tag}/ping", body, qos=qos)
+        answer = await got.get()
+        if signed:
+            unpack(gate.open(f"bench/{tag}/pong", answer)[0], key, f"bench/{tag}/pong")
         times.append((time.perf_counter() - t0) * 1000)
-    link.publish("bench/ping", b"stop", qos=1)
+    link.publish(f"bench/{tag}/ping", b"stop", qos=1)
     await link.drain()
     await link.aclose()
     await asyncio.to_thread(proc.join, 10)
@@ -98,8 +163,9 @@ async def round_trips(url: str, nodelay: bool, qos: int, n: int) -> list[float]:
 async def throughput(url: str, qos: int, n: int) -> float:
     cfg = parse_bus_url(url)
     run = f"tp{qos}-{time.time_ns()}"  # a fresh run id: persistent sessions of earlier runs stay out of it
-    link, stream = await listen(cfg, run, f"{run}-listener")
-    bus = MqttBus(run, cfg)
+    key = Credential.generate(run)
+    link, stream = await listen(cfg, run, f"{run}-listener", credential=key.for_watcher())
+    bus = MqttBus(run, cfg, credential=key)
     await bus.start()
     bus.link.publish = _with_qos(bus.link.publish, qos)  # type: ignore[method-assign]
     t0 = time.perf_counter()
@@ -114,8 +180,8 @@ async def throughput(url: str, qos: int, n: int) -> float:
 
 
 def _with_qos(publish, qos):
-    def f(topic, payload, qos_=1, retain=False):
-        return publish(topic, payload, qos=qos, retain=retain)
+    def f(topic, payload, qos_=1, retain=False, label=""):
+        return publish(topic, payload, qos=qos, retain=retain, label=label)
 
     return f
 
@@ -129,10 +195,13 @@ async def per_turn(url: str | None, rounds: int, remote: bool) -> tuple[float, i
         dist = None
         task = None
         run_id = f"turn-{'r' if remote else 'l'}-{url is not None}-{time.time_ns()}"
+        key = Credential.generate(run_id)
+        (Path(d) / "r").mkdir()
+        key.save(Path(d) / "r" / KEY_FILE)
         if url:
             dist = Distribution(bus=parse_bus_url(url), remote_agents=["Bob"] if remote else [])
             if remote:
-                w = Worker(run_id, ["Bob"], parse_bus_url(url), llm=InstantLLM())
+                w = Worker(run_id, ["Bob"], parse_bus_url(url), credential=key.for_agents(["Bob"]), llm=InstantLLM())
                 task = asyncio.create_task(w.serve())
         run = Run(spec, Path(d) / "r", llm=InstantLLM(), run_id=run_id, distribution=dist)
         c0, t0 = time.process_time(), time.perf_counter()
@@ -161,10 +230,12 @@ def big_spec(n: int, rounds: int):
     )
 
 
-def worker_main(url: str, run_id: str, names: list[str]) -> None:
+def worker_main(url: str, run_id: str, names: list[str], key_json: str) -> None:
     from sociallm.runtime.worker import Worker
 
-    asyncio.run(Worker(run_id, names, parse_bus_url(url), llm=InstantLLM(), worker_id=f"w{names[0]}").serve())
+    key = Credential.model_validate_json(key_json)
+    cfg = parse_bus_url(url)
+    asyncio.run(Worker(run_id, names, cfg, credential=key, llm=InstantLLM(), worker_id=f"w{names[0]}").serve())
 
 
 async def big_run(url: str, n: int, workers: int, rounds: int) -> dict:
@@ -172,11 +243,16 @@ async def big_run(url: str, n: int, workers: int, rounds: int) -> dict:
     run_id = f"big-{time.time_ns()}"
     names = spec.agent_names
     groups = [names[i::workers] for i in range(workers)]
+    key = Credential.generate(run_id)
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=worker_main, args=(url, run_id, g)) for g in groups]
+    procs = [
+        ctx.Process(target=worker_main, args=(url, run_id, g, key.for_agents(g).model_dump_json())) for g in groups
+    ]
     for p in procs:
         p.start()
     with tempfile.TemporaryDirectory() as d:
+        (Path(d) / "r").mkdir()
+        key.save(Path(d) / "r" / KEY_FILE)
         dist = Distribution(bus=parse_bus_url(url), remote_agents=names, timeout_s=120)
         run = Run(spec, Path(d) / "r", llm=InstantLLM(), run_id=run_id, distribution=dist)
         t0 = time.perf_counter()
@@ -206,6 +282,9 @@ async def main() -> None:
         await fast.start()
         await slow.start()
         try:
+            print("what security costs, per message (µs, this process)")
+            for what, us in security_costs():
+                print(f"  {what:<52} {us:7.1f}")
             print("two-process round trip through Mosquitto (ms)")
             for label, broker, nodelay in (("TCP_NODELAY", fast, True), ("Nagle (default)", slow, False)):
                 for qos in (0, 1):
@@ -213,6 +292,15 @@ async def main() -> None:
                     t = await round_trips(broker.url, nodelay, qos, n)
                     p50, p99 = statistics.median(t), pct(t, 0.99)
                     print(f"  {label:<16} QoS {qos}: p50 {p50:6.2f}  p99 {p99:6.2f}  (n={len(t)})")
+            # Plain and signed, interleaved in blocks so that a load change on a shared machine hits both alike.
+            plain: list[float] = []
+            signed: list[float] = []
+            for _ in range(3):
+                plain += await round_trips(fast.url, True, 1, args.n // 3 + 10)
+                signed += await round_trips(fast.url, True, 1, args.n // 3 + 10, signed=True)
+            for label, t in (("QoS 1, unsigned", plain), ("QoS 1, signed + sealed both ways", signed)):
+                p50, p99 = statistics.median(t), pct(t, 0.99)
+                print(f"  TCP_NODELAY      {label}: p50 {p50:6.2f}  p99 {p99:6.2f}  (n={len(t)})")
             print("one-way throughput, run process -> listener process-side stream (events/s)")
             for qos in (0, 1):
                 print(f"  QoS {qos}: {await throughput(fast.url, qos, args.messages):,.0f}")

@@ -139,7 +139,7 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live transcript, only the progress bar.")] = False,
     tui: Annotated[bool, typer.Option("--tui", help="Watch and steer the run in the terminal UI.")] = False,
     bus: Annotated[
-        str | None, typer.Option(help="Also carry the run over an MQTT broker: mqtt://[user:pass@]host:port.")
+        str | None, typer.Option(help="Also carry the run over an MQTT broker: mqtt://[user@]host:port.")
     ] = None,
     workers: Annotated[int, typer.Option(help="With --bus: host the agents in N local worker processes.", min=0)] = 0,
     remote_agents: Annotated[
@@ -148,6 +148,10 @@ def run(
     turn_timeout: Annotated[float, typer.Option(help="With --bus: seconds a remote agent has per turn.")] = 60.0,
     on_no_show: Annotated[str, typer.Option(help="With --bus: `record` a no-show and go on, or `abort`.")] = "record",
     bus_ca: Annotated[Path | None, typer.Option(help="With --bus: CA file for a TLS broker (mqtts://).")] = None,
+    bus_cert: Annotated[
+        Path | None, typer.Option(help="With --bus: client certificate, if the broker wants one.")
+    ] = None,
+    bus_cert_key: Annotated[Path | None, typer.Option(help="With --bus: the private key of --bus-cert.")] = None,
 ) -> None:
     """Run a scenario; everything that happens is written to the run folder."""
     from sociallm.runtime.run import Run, new_run_id
@@ -163,7 +167,7 @@ def run(
     if model:
         overrides["backbone.model"] = model
 
-    dist = distribution_options(bus, workers, remote_agents, turn_timeout, on_no_show, bus_ca)
+    dist = distribution_options(bus, workers, remote_agents, turn_timeout, on_no_show, bus_ca, bus_cert, bus_cert_key)
     r: Any = None
     try:
         if resume is not None:
@@ -201,6 +205,8 @@ def run(
     where = where or f"vLLM launched for {spec.backbone.model}"
     out.print(f"[bold]{spec.name}[/]: {len(spec.agents)} agents, {spec.rounds} rounds, seed {spec.seed}, {where}")
     out.print(f"run folder: {r.run_dir}")
+    if dist is not None:
+        out.print(f"bus: {dist.bus.url}, run id {r.run_id}; workers and watchers need the key {r.run_dir}/bus.key")
     try:
         if tui:
             from sociallm.tui.cli import run_with_tui

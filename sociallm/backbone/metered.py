@@ -57,6 +57,15 @@ class MeteredLLM:
                     f"backbone.max_prompt_chars ({self.max_prompt_chars:,}); not sent"
                 )
 
+    def record(self, event: Event) -> None:
+        """Count a model call made elsewhere (a worker's), from its logged `llm_call` event."""
+        p = event.payload
+        prompt, completion = int(p.get("prompt_tokens") or 0), int(p.get("completion_tokens") or 0)
+        self.calls += 1
+        self.prompt_tokens += prompt
+        self.completion_tokens += completion
+        self._count(event.source, prompt, completion, p.get("cached_tokens"), float(p.get("latency_s") or 0.0))
+
     async def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
         for req in requests:
             text = req.prompt if req.prompt is not None else "".join(m.content for m in req.messages or [])

@@ -1,315 +1,148 @@
 """The MQTT bus: the same events as the in-process bus, also carried by a real broker (Mosquitto, EMQX…).
 
 The run process stays the one place where events get their `seq`: `MqttBus` is the in-process bus
-plus a tap that forwards every stamped event, in order, to `sociallm/<run>/<channel>` at QoS 1. So the
-log, the local agents and the environment behave exactly as without a broker, and anything else
-(workers hosting agents, the TUI, monitors) listens in through `EventStream`.
-
-The broker may go away: `MqttLink` reconnects with backoff, keeps its session (clean_session off,
-a fixed client id) so the broker keeps queueing for it, and re-sends whatever it published without
-an acknowledgement. A re-send can deliver an event twice; receivers drop repeats by `seq`.
+plus a tap that forwards every stamped event, in order, signed (and sealed where not every agent may
+read it), to `sociallm/<run>/<channel>` at QoS 1. So the log, the local agents and the environment
+behave exactly as without a broker, and anything else (workers hosting agents, the TUI, monitors)
+listens in through `EventStream`, which checks every message and puts events back in order. The
+connection itself is `MqttLink` (mqtt_link.py); keys and envelopes are in mqtt_security.py.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-import socket
-import ssl
-from collections import OrderedDict
+import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
-import aiomqtt
 from pydantic import BaseModel, ValidationError
 
 from sociallm.runtime.bus import InProcessBus
 from sociallm.runtime.events import Event, topic_for
+from sociallm.runtime.mqtt_link import (  # noqa: F401 - the bus's public names, importable from here
+    CONTROL,
+    ENV_DEBUG,
+    ENV_PASSWORD,
+    BrokerConfig,
+    BusError,
+    MqttLink,
+    OnMessage,
+    control_topic,
+    parse_bus_url,
+)
+from sociallm.runtime.mqtt_security import (
+    RUN,
+    SEALED,
+    Credential,
+    DropLog,
+    Dropped,
+    Gate,
+    ReadPolicy,
+    RunSigner,
+    seal,
+    seal_bytes,
+    unseal,
+    unseal_bytes,
+)
 
 log = logging.getLogger("sociallm.mqtt")
 
-CONTROL = "_ctl"  # a channel name can never start with "_", so control topics never collide with channels
-# Measured here: without TCP_NODELAY a QoS 1 round trip costs ~88 ms of Nagle + delayed ACK; with it ~1 ms.
-NODELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
+
+# -- sealed bodies ---------------------------------------------------------------------------------------
+def pack(plain: bytes, readers: set[str] | list[str], credential: Credential, aad: str) -> bytes:
+    """A control message body only `readers` (agents, or WATCH) can open."""
+    return seal_bytes(plain, readers, credential.reader_key, aad.encode())
 
 
-# Publishes awaiting their acknowledgement at once: aiomqtt scans all pending calls on every publish, so an
-# unbounded window costs O(n²) (measured: 930 events/s at 3,000 in flight).
-WINDOW = 64
+def unpack(body: bytes, credential: Credential, aad: str) -> bytes | None:
+    """The plain body (sealed ones opened); None when it is sealed and not for us."""
+    if not body.startswith(SEALED):
+        return body
+    return unseal_bytes(body, credential.reader_key, aad.encode())
 
 
-class BusError(RuntimeError):
-    """A broker problem the user must fix (bad URL, unreachable broker, refused credentials)."""
+def _event_aad(run: str, topic: str, event: Event) -> bytes:
+    return f"{run}|{topic}|{event.id}|{event.seq}".encode()
 
 
-class BrokerConfig(BaseModel):
-    host: str
-    port: int = 1883
-    username: str | None = None
-    password: str | None = None
-    tls: bool = False
-    ca_file: str | None = None
-    keepalive: int = 30
-
-    @property
-    def url(self) -> str:
-        """The URL without the password, for logs and manifests."""
-        user = f"{self.username}@" if self.username else ""
-        return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
-
-
-def parse_bus_url(url: str, *, ca_file: str | None = None) -> BrokerConfig:
-    """`mqtt://[user[:password]@]host[:port]` or `mqtts://...` (TLS) into a config, or a one-line BusError."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts"):
-        raise BusError(f"--bus {url!r}: expected mqtt://host:port or mqtts://host:port (e.g. mqtt://127.0.0.1:1883)")
-    if not parts.hostname:
-        raise BusError(f"--bus {url!r}: no broker host; e.g. mqtt://127.0.0.1:1883")
-    try:
-        port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
-    except ValueError:
-        raise BusError(f"--bus {url!r}: the port must be a number, e.g. mqtt://127.0.0.1:1883") from None
-    return BrokerConfig(
-        host=parts.hostname,
-        port=port,
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
-        tls=parts.scheme == "mqtts" or ca_file is not None,
-        ca_file=ca_file,
-    )
-
-
-def control_topic(run: str, *parts: str) -> str:
-    return "/".join(("sociallm", run, CONTROL, *parts))
-
-
-OnMessage = Callable[[str, bytes], None]
-
-
-class MqttLink:
-    """One resilient client connection: ordered QoS 1 publishing that survives broker restarts."""
-
-    def __init__(
-        self,
-        config: BrokerConfig,
-        client_id: str,
-        subscriptions: list[str] | None = None,
-        on_message: OnMessage | None = None,
-        *,
-        nodelay: bool = True,
-        max_delay_s: float = 2.0,
-        will: Callable[[int], tuple[str, bytes]] | None = None,
-        on_connect: Callable[[int], None] | None = None,
-    ) -> None:
-        self.config = config
-        self.client_id = client_id
-        self.subscriptions = list(subscriptions or [])
-        self.on_message = on_message
-        self.nodelay = nodelay
-        self.max_delay_s = max_delay_s
-        # will(n): what the broker publishes if connection n dies without a goodbye (a killed process).
-        self.will = will
-        self.on_connect = on_connect
-        self.connected = asyncio.Event()
-        self.connections = 0
-        self._queue: asyncio.Queue[int] = asyncio.Queue()
-        self._unacked: OrderedDict[int, tuple[str, bytes, int, bool]] = OrderedDict()
-        self._next = 0
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._last_error = ""
-        self._refused = ""
-
-    def _client(self) -> aiomqtt.Client:
-        tls = None
-        if self.config.tls:
-            tls = aiomqtt.TLSParameters(ca_certs=self.config.ca_file, cert_reqs=ssl.CERT_REQUIRED)
-        client = aiomqtt.Client(
-            self.config.host,
-            self.config.port,
-            identifier=self.client_id,
-            clean_session=False,
-            username=self.config.username,
-            password=self.config.password,
-            tls_params=tls,
-            keepalive=self.config.keepalive,
-            socket_options=NODELAY if self.nodelay else (),
-            will=aiomqtt.Will(*self.will(1), qos=1) if self.will else None,
-            timeout=10,
-        )
-        # aiomqtt warns on every publish past 10 in flight; a run keeps hundreds in flight by design.
-        client.pending_calls_threshold = 1_000_000
-        return client
-
-    async def start(self, timeout_s: float = 10.0) -> None:
-        """Connect (in the background from then on); a BusError if the first connection fails in time."""
-        self._task = asyncio.create_task(self._run(), name=f"mqtt-{self.client_id}")
-        waiter = asyncio.create_task(self.connected.wait())
-        await asyncio.wait({waiter, self._task}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
-        if not waiter.done():
-            waiter.cancel()
-            await self.aclose(drain_s=0)
-            if self._refused:
-                raise BusError(
-                    f"MQTT broker {self.config.url} refused {self.config.username or 'an anonymous client'} "
-                    f"({self._refused}); check the user and password in the URL (mqtt://user:password@host:port)"
-                )
-            raise BusError(
-                f"MQTT broker {self.config.url} did not accept a connection within {timeout_s:.0f} s "
-                f"({self._last_error or 'no answer'}); is it running (e.g. `mosquitto -p {self.config.port}`)?"
-            ) from None
-
-    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
-        """Queue one message; it goes out in order, now or after the next reconnect."""
-        self._next += 1
-        self._unacked[self._next] = (topic, payload, qos, retain)
-        self._idle.clear()
-        self._queue.put_nowait(self._next)
-
-    @property
-    def backlog(self) -> int:
-        return len(self._unacked)
-
-    async def drain(self, timeout_s: float = 10.0) -> bool:
-        """Wait until every queued message was acknowledged by the broker; False on timeout."""
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout_s)
-            return True
-        except TimeoutError:
-            return False
-
-    async def _run(self) -> None:
-        delay = 0.05
-        client = self._client()
-        while not self._closing:
-            if self.will and self.connections:
-                client._client.will_set(*self.will(self.connections + 1), qos=1)  # each connection its own will
-            try:
-                async with client:
-                    for pattern in self.subscriptions:
-                        await client.subscribe(pattern, qos=1)
-                    self.connections += 1
-                    if self.connections > 1:
-                        log.info("%s reconnected to %s", self.client_id, self.config.url)
-                    self.connected.set()
-                    delay = 0.05
-                    if self.on_connect:
-                        self.on_connect(self.connections)
-                    await self._pump(client)
-            except aiomqtt.MqttError as exc:
-                self._last_error = str(exc)
-                if "not authori" in str(exc).lower() or "bad user" in str(exc).lower():
-                    log.error("MQTT broker %s refused %s: %s", self.config.url, self.client_id, exc)
-                    if not self.connections:  # wrong credentials never fix themselves: fail now, clearly
-                        self._refused = str(exc)
-                        return
-            except asyncio.CancelledError:
-                raise
-            self.connected.clear()
-            if self._closing:
-                break
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self.max_delay_s)
-
-    async def _pump(self, client: aiomqtt.Client) -> None:
-        # The reader also watches the connection: it ends (with an MqttError) when the broker goes away.
-        reader = asyncio.create_task(self._read(client))
-        sends: set[asyncio.Task[None]] = set()
-        getter: asyncio.Task[int] | None = None
-
-        def launch(key: int) -> None:
-            task = asyncio.create_task(self._send(client, key))
-            task.key = key  # type: ignore[attr-defined]
-            sends.add(task)
-            task.add_done_callback(sends.discard)
-
-        try:
-            # What went out before a disconnect without an acknowledgement goes out again, first.
-            for key in list(self._unacked):
-                launch(key)
-            while True:
-                getter = asyncio.create_task(self._queue.get())
-                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                if reader in done:
-                    reader.result()
-                    raise aiomqtt.MqttError("connection closed")  # keys taken stay in _unacked: re-sent later
-                keys = [getter.result()]
-                while not self._queue.empty():  # a burst goes out in one pass, without a task per wait
-                    keys.append(self._queue.get_nowait())
-                in_flight = {getattr(t, "key", None) for t in sends if not t.done()}
-                for key in keys:
-                    if key in self._unacked and key not in in_flight:
-                        while len(sends) >= WINDOW:
-                            done, _ = await asyncio.wait({*sends, reader}, return_when=asyncio.FIRST_COMPLETED)
-                            if reader in done:
-                                reader.result()
-                                raise aiomqtt.MqttError("connection closed")
-                        launch(key)
-        finally:
-            helpers = [*sends, reader, *([getter] if getter else [])]
-            for t in helpers:
-                t.cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)  # let them finish before the loop may close
-
-    async def _send(self, client: aiomqtt.Client, key: int) -> None:
-        item = self._unacked.get(key)
-        if item is None:
-            return
-        topic, payload, qos, retain = item
-        try:
-            await client.publish(topic, payload, qos=qos, retain=retain, timeout=30)
-        except aiomqtt.MqttError:
-            return  # left in _unacked: re-sent after the reconnect
-        self._unacked.pop(key, None)
-        if not self._unacked:
-            self._idle.set()
-
-    async def _read(self, client: aiomqtt.Client) -> None:
-        async for message in client.messages:
-            if self.on_message is None:
-                continue
-            payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
-            try:
-                self.on_message(str(message.topic), payload)
-            except Exception:  # a handler bug must not take the connection down
-                log.exception("handler failed for a message on %s", message.topic)
-
-    async def aclose(self, drain_s: float = 10.0) -> None:
-        if drain_s and self._unacked and self.connected.is_set():
-            if not await self.drain(drain_s):
-                log.warning("%s: %d messages not acknowledged by the broker at close", self.client_id, self.backlog)
-        self._closing = True
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, aiomqtt.MqttError):
-                pass
+def encode_event(event: Event, policy: ReadPolicy, credential: Credential, topic: str) -> bytes:
+    """The event as it goes on the broker: its payload sealed when not every agent may read it."""
+    readers = policy.readers(event.kind, event.source, event.channel, event.to)
+    if readers is None:
+        return encode(event)
+    plain = json.dumps(event.payload, separators=(",", ":"), default=str).encode()
+    sealed = seal(plain, readers, credential.reader_key, _event_aad(event.run, topic, event))
+    return event.model_copy(update={"payload": {"sealed": sealed}}).model_dump_json().encode()
 
 
 class MqttBus(InProcessBus):
-    """The in-process bus whose events also go to the broker, in seq order, at QoS 1."""
+    """The in-process bus whose events also go to the broker, signed, in seq order, at QoS 1."""
 
-    def __init__(self, run: str, config: BrokerConfig, start_seq: int = 0, on_control: OnMessage | None = None) -> None:
+    def __init__(
+        self,
+        run: str,
+        config: BrokerConfig,
+        start_seq: int = 0,
+        on_control: OnMessage | None = None,
+        *,
+        credential: Credential,
+        on_connect: Callable[[int], None] | None = None,
+        on_disconnect: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(run, start_seq)
         self.config = config
+        self.credential = credential.check_run(run, "the bus key")
+        # The epoch is this process's start: messages of an earlier process of a resumed run lose against it.
+        self.signer = RunSigner(credential, epoch=time.time_ns(), base=start_seq)
+        self.policy = ReadPolicy()
+        # One agent per worker: events carry an HMAC under its key, which that worker checks cheaply.
+        self.mac_agents: list[str] = []
         subs = [control_topic(run, "up", "#")] if on_control else []
-        self.link = MqttLink(config, f"sociallm-run-{run}", subs, on_control)
+        self.link = MqttLink(
+            config, f"sociallm-run-{run}", subs, on_control, on_connect=on_connect, on_disconnect=on_disconnect
+        )
         # A tap runs inline right after stamping, so the broker gets events in exactly the log's order.
         self.add_tap("#", self._forward)
+
+    @property
+    def epoch(self) -> int:
+        return self.signer.epoch
 
     async def start(self, timeout_s: float = 10.0) -> None:
         await self.link.start(timeout_s)
 
     def _forward(self, event: Event) -> None:
-        self.link.publish(topic_for(self.run, event.channel), encode(event))
+        topic = topic_for(self.run, event.channel)
+        body = encode_event(event, self.policy, self.credential, topic)
+        self.link.publish(topic, self.signer.wrap(topic, body, self.mac_agents), label=f"seq {event.seq}")
 
-    def send_control(self, *parts: str, payload: BaseModel | dict[str, Any], retain: bool = False) -> None:
-        body = payload.model_dump_json() if isinstance(payload, BaseModel) else _json(payload)
-        self.link.publish(control_topic(self.run, *parts), body.encode(), retain=retain)
+    def send_control(
+        self,
+        *parts: str,
+        payload: BaseModel | dict[str, Any],
+        retain: bool = False,
+        readers: set[str] | list[str] | None = None,
+        only_for: str | None = None,
+    ) -> None:
+        """A signed control message; with `readers`, sealed so that only they (and the run) can read it.
+
+        `only_for`: a request to one agent's worker, authenticated with that agent's key alone (no signature).
+        """
+        topic = control_topic(self.run, *parts)
+        body = (payload.model_dump_json() if isinstance(payload, BaseModel) else _json(payload)).encode()
+        if readers is not None:
+            body = pack(body, readers, self.credential, topic)
+        if only_for is not None:
+            data = self.signer.wrap(topic, body, [only_for], sign=False)
+        else:
+            data = self.signer.wrap(topic, body)
+        self.link.publish(topic, data, retain=retain, label="/".join(parts))
+
+    def clear_retained(self, *parts: str) -> None:
+        """An empty retained message removes the retained one (nothing to sign: it carries nothing)."""
+        self.link.publish(control_topic(self.run, *parts), b"", retain=True, label="clear " + "/".join(parts))
 
     async def aclose(self) -> None:
         await super().aclose()
@@ -321,7 +154,7 @@ def encode(event: Event) -> bytes:
 
 
 def decode(run: str, topic: str, payload: bytes) -> tuple[Event | None, str]:
-    """An event from a message on the run's topics, or None and the reason it was dropped."""
+    """An event from a message body on the run's topics, or None and the reason it was dropped."""
     try:
         ev = Event.model_validate_json(payload)
     except ValidationError as exc:
@@ -338,34 +171,62 @@ def decode(run: str, topic: str, payload: bytes) -> tuple[Event | None, str]:
 
 
 def _json(payload: dict[str, Any]) -> str:
-    import json
-
     return json.dumps(payload, separators=(",", ":"), default=str)
 
 
 class EventStream:
-    """A live run's events, from the broker, exactly once and in seq order.
+    """A live run's events, from the broker, exactly once and in seq order, each checked to come from the run.
 
     Events are held back until the ones before them arrived (a broker restart can re-deliver or
-    reorder around the reconnect); repeats are dropped. `start_seq` is the last seq already known
+    reorder around the reconnect); repeats are dropped, and so is anything unsigned, mis-signed,
+    replayed or from an earlier process of a resumed run. `start_seq` is the last seq already known
     (0 = from the beginning); None starts at whatever arrives first (attaching to a run mid-way).
+    Payloads sealed for readers this credential has no key for arrive as `{"sealed": true}`.
     """
 
-    def __init__(self, run: str, start_seq: int | None = 0) -> None:
+    def __init__(
+        self, run: str, start_seq: int | None = 0, *, credential: Credential, epoch: int | None = None
+    ) -> None:
         self.run = run
         self.last = start_seq
+        self.credential = credential
+        self.gate = Gate(credential)
+        self.epoch = epoch
         self._held: dict[int, Event] = {}
         self.queue: asyncio.Queue[Event] = asyncio.Queue()
-        self.dropped: list[str] = []
+        self.drops = DropLog(log)
+        self.dropped = self.drops.recent  # the latest reasons, for the UI and tests
         self.repeats = 0
         self.advanced = asyncio.Event()
 
+    def _drop(self, topic: str, why: str) -> None:
+        self.drops(topic, why)
+
     def feed(self, topic: str, payload: bytes) -> None:
-        ev, why = decode(self.run, topic, payload)
-        if ev is None:
-            self.dropped.append(f"{topic}: {why}")
-            log.warning("dropped a message on %s: %s", topic, why)
+        try:
+            body, trailer = self.gate.open(topic, payload)
+        except Dropped as d:
+            if d.replay:  # a QoS 1 re-delivery after a reconnect looks exactly like a replay; both are harmless here
+                self.repeats += 1
+                log.debug("dropped a message on %s: %s", topic, d.reason)
+            else:
+                self._drop(topic, d.reason)
             return
+        if trailer.s != RUN:
+            return self._drop(topic, f"signed by worker {trailer.s!r}; only the run publishes events")
+        if self.epoch is not None and trailer.e < self.epoch:
+            return self._drop(topic, "from an earlier process of this run (before it resumed)")
+        ev, why = decode(self.run, topic, body)
+        if ev is None:
+            return self._drop(topic, why)
+        if ev.seq <= trailer.b:
+            return self._drop(topic, f"seq {ev.seq} is not after the seq its run process started from")
+        if self.epoch is None or trailer.e > self.epoch:
+            self._new_epoch(trailer.e, trailer.b)
+        sealed = ev.payload.get("sealed") if len(ev.payload) == 1 else None
+        if isinstance(sealed, dict):
+            plain = unseal(sealed, self.credential.reader_key, _event_aad(self.run, topic, ev))
+            ev.payload = json.loads(plain) if plain is not None else {"sealed": True}
         if self.last is None:
             self.last = ev.seq - 1
         if ev.seq <= self.last or ev.seq in self._held:
@@ -376,6 +237,15 @@ class EventStream:
             self.last = nxt.seq
             self.queue.put_nowait(nxt)
         self.advanced.set()
+
+    def _new_epoch(self, epoch: int, base: int) -> None:
+        if self.epoch is not None:
+            # The run resumed from its checkpoint at seq `base`: what we hold past it belonged to the abandoned tail.
+            log.info("run %s resumed from seq %d (a new run process)", self.run, base)
+            self._held = {s: e for s, e in self._held.items() if s <= base}
+            if self.last is not None and self.last > base:
+                self.last = base
+        self.epoch = epoch
 
     async def wait_for(self, seq: int, timeout_s: float) -> bool:
         """Until every event up to `seq` was delivered to the queue; False on timeout."""
@@ -394,10 +264,10 @@ class EventStream:
 
 
 async def listen(
-    config: BrokerConfig, run: str, client_id: str, start_seq: int | None = 0
+    config: BrokerConfig, run: str, client_id: str, start_seq: int | None = 0, *, credential: Credential
 ) -> tuple[MqttLink, EventStream]:
-    """Subscribe to a live run's events; returns the started link and the ordered stream."""
-    stream = EventStream(run, start_seq)
+    """Subscribe to a live run's events; returns the started link and the ordered, checked stream."""
+    stream = EventStream(run, start_seq, credential=credential)
     link = MqttLink(config, client_id, [f"sociallm/{run}/+"], stream.feed)
     await link.start()
     return link, stream

@@ -296,7 +296,7 @@ class Run:
             start_seq = checkpoint["seq"] if checkpoint else 0
             moved = truncate_log_after(self.run_dir, start_seq) if resuming else 0
             if self.remote is not None:
-                self.bus = await self.remote.open_bus(start_seq, self.emit)
+                self.bus = await self.remote.open_bus(start_seq, self.emit, self.llm, self.run_dir)
             else:
                 self.bus = InProcessBus(self.run_id, start_seq=start_seq)
             self.log = EventLog(self.run_dir / EVENTS_FILE)

@@ -15,6 +15,7 @@ import functools
 import json
 import os
 import platform
+import re
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -247,4 +248,13 @@ def truncate_log_after(run_dir: Path, seq: int) -> int:
 
 
 def command_line() -> str:
-    return " ".join(sys.argv)
+    """The command as typed, with any password in a URL (mqtt://user:secret@host) replaced by ***."""
+    return redact(" ".join(sys.argv))
+
+
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)([^:/@\s]*):([^@/\s]*)@")
+
+
+def redact(text: str) -> str:
+    """`scheme://user:secret@host` becomes `scheme://user:***@host`, anywhere in a text."""
+    return _USERINFO.sub(r"\1\2:***@", text)

@@ -4,6 +4,10 @@ It hears the run's events through the broker, in seq order, and feeds them to it
 as the run process would; it acts only when asked, and only for the agents it was given. Each
 agent keeps its own sections (memory, emotion, theory of mind) here. What they produce is sent
 up to the run process, which stamps and logs it.
+
+It holds a credential with the keys of its agents only (see mqtt_security.py): it checks that
+every event and request comes from the run, opens what is addressed to its agents, and signs what
+it sends with their keys. A forged or replayed request (a stop, a turn) is dropped with a reason.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import asyncio
 import logging
 import os
 import socket
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +28,9 @@ from sociallm.backbone.base import LLM
 from sociallm.backbone.encoders import close_shared_encoder, embeddings_options
 from sociallm.backbone.metered import MeteredLLM
 from sociallm.runtime.events import Event
-from sociallm.runtime.mqtt import CONTROL, BrokerConfig, BusError, EventStream, MqttLink, control_topic
-from sociallm.runtime.remote import Down, SpecMessage, Up
+from sociallm.runtime.mqtt import CONTROL, BrokerConfig, BusError, EventStream, MqttLink, control_topic, pack, unpack
+from sociallm.runtime.mqtt_security import RUN, AgentSigner, Credential, DropLog, Dropped, Gate, SecurityError
+from sociallm.runtime.remote import Down, SpecMessage, Up, speaks_for
 from sociallm.runtime.scenario import ScenarioSpec
 
 log = logging.getLogger("sociallm.worker")
@@ -41,6 +47,7 @@ class Worker:
         agents: list[str],
         config: BrokerConfig,
         *,
+        credential: Credential,
         llm: LLM | None = None,
         backend_url: str | None = None,
         model: str | None = None,
@@ -53,7 +60,18 @@ class Worker:
         self.run = run
         self.names = list(dict.fromkeys(agents))
         self.config = config
+        try:
+            self.credential = credential.check_run(run, "--key-file")
+        except SecurityError as exc:
+            raise WorkerError(str(exc)) from None
+        if missing := [n for n in self.names if credential.agent_key(n) is None]:
+            raise WorkerError(
+                f"--agents: the key holds no key for {', '.join(missing)}; make one with "
+                f"`sociallm bus-key RUN_DIR --agents {','.join(self.names)}` (or use the run folder's bus.key)"
+            )
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.signer = AgentSigner(self.credential, sender=self.id)
+        self.gate = Gate(self.credential)
         self._llm = llm
         self._backend_url = backend_url
         self._model = model
@@ -62,9 +80,10 @@ class Worker:
         self.agents: dict[str, Agent] = {}
         self.tick = 0
         self.stream: EventStream | None = None
+        self.run_epoch: int | None = None
         self._early: list[tuple[str, bytes]] = []
-        self._spec: asyncio.Future[SpecMessage] | None = None
-        self._downs: asyncio.Queue[Down] = asyncio.Queue()
+        self._spec: asyncio.Future[tuple[SpecMessage, int]] | None = None
+        self._downs: asyncio.Queue[tuple[Down, int]] = asyncio.Queue()
         self._outbox: list[Event] = []
         self._done = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -72,35 +91,62 @@ class Worker:
         self.link: MqttLink | None = None
         self.llm: MeteredLLM | None = None
         self.refused: list[str] = []
+        self.drops = DropLog(log)
+        self.dropped = self.drops.recent
+        self.restarted = ""
 
     # -- messages from the broker, in arrival order ----------------------------------------------
     def _on_message(self, topic: str, payload: bytes) -> None:
         parts = topic.split("/")
         if len(parts) >= 3 and parts[2] == CONTROL:
-            self._on_control(parts[3:], payload)
+            self._on_control(parts[3:], topic, payload)
         elif self.stream is None:
             self._early.append((topic, payload))  # events before the spec: held until we know where to start
         else:
             self.stream.feed(topic, payload)
 
-    def _on_control(self, path: list[str], payload: bytes) -> None:
+    def _drop(self, topic: str, why: str) -> None:
+        self.drops(topic, why)
+
+    def _on_control(self, path: list[str], topic: str, payload: bytes) -> None:
+        if not payload:
+            return  # the run cleared its retained scenario
+        try:
+            body, t = self.gate.open(topic, payload)
+        except Dropped as d:
+            if d.replay:
+                log.debug("dropped a message on %s: %s", topic, d.reason)
+            else:
+                self._drop(topic, d.reason)
+            return
+        if t.s != RUN:
+            return self._drop(topic, f"signed by worker {t.s!r}; only the run sends the scenario and requests")
+        if self.run_epoch is not None and t.e < self.run_epoch:
+            return self._drop(topic, "from an earlier process of this run (before it resumed)")
+        plain = unpack(body, self.credential, topic)
+        if plain is None:
+            return self._drop(topic, "sealed for agents this worker does not host")
         if path == ["spec"]:
-            if not payload or self._spec is None or self._spec.done():
-                return
             try:
-                self._spec.set_result(SpecMessage.model_validate_json(payload))
+                spec = SpecMessage.model_validate_json(plain)
             except ValidationError as exc:
-                log.warning("dropped the run's spec message: %s", exc.errors()[0]["msg"])
+                return self._drop(topic, f"not the run's scenario ({exc.errors()[0]['msg']})")
+            if self._spec is not None and not self._spec.done():
+                self._spec.set_result((spec, t.e))
+                self.signer.epoch = t.e
+            elif self.run_epoch is not None and t.e > self.run_epoch:
+                # The run was resumed by a new process: this worker's agents and stream belong to the old one.
+                self.restarted = f"run {self.run!r} was restarted from its checkpoint; start this worker again"
+                self._done.set()
             return
         try:
-            down = Down.model_validate_json(payload)
+            down = Down.model_validate_json(plain)
         except ValidationError as exc:
-            log.warning("dropped a message on %s: not a run request (%s)", "/".join(path), exc.errors()[0]["msg"])
-            return
+            return self._drop(topic, f"not a run request ({exc.errors()[0]['msg']})")
         if down.id in self._seen:
             return
         self._seen.add(down.id)
-        self._downs.put_nowait(down)
+        self._downs.put_nowait((down, t.e))
 
     # -- life ----------------------------------------------------------------------------------
     async def serve(self) -> None:
@@ -111,7 +157,10 @@ class Worker:
         up = control_topic(self.run, "up", self.id)
 
         def will(n: int) -> tuple[str, bytes]:
-            return up, Up(kind="gone", worker=self.id, epoch=n).model_dump_json().encode()
+            # Signed now, published by the broker only if this connection dies without a goodbye.
+            msg = Up(kind="gone", worker=self.id, epoch=n, agents=self.names)
+            body = pack(msg.model_dump_json().encode(), self.names, self.credential, up)
+            return up, self.signer.wrap(up, body, self.names, instance=f"{self.signer.instance}/will", n=n)
 
         self.link = MqttLink(
             self.config,
@@ -124,14 +173,16 @@ class Worker:
         await self.link.start()
         try:
             try:
-                spec_msg = await asyncio.wait_for(self._spec, self.spec_timeout_s)
+                spec_msg, epoch = await asyncio.wait_for(self._spec, self.spec_timeout_s)
             except TimeoutError:
                 raise WorkerError(
-                    f"run {self.run!r} published no scenario on {self.config.url} within {self.spec_timeout_s:.0f} s; "
-                    "is the run started with --bus on the same broker and this run id?"
+                    f"run {self.run!r} published no scenario on {self.config.url} within {self.spec_timeout_s:.0f} s "
+                    "that this worker could open; is the run started with --bus on the same broker and this run id, "
+                    "and is the key the run's?"
                 ) from None
+            self.run_epoch = epoch
             await self._build(spec_msg)
-            self.stream = EventStream(self.run, spec_msg.start_seq)
+            self.stream = EventStream(self.run, spec_msg.start_seq, credential=self.credential, epoch=epoch)
             for topic, payload in self._early:
                 self.stream.feed(topic, payload)
             self._early.clear()
@@ -143,8 +194,16 @@ class Worker:
             for t in (observer, controller, *self._tasks):
                 t.cancel()
             await self.link.drain(5.0)
+            if self.restarted:
+                raise WorkerError(self.restarted)
         finally:
             await self.aclose()
+
+    def stop(self) -> None:
+        """End `serve()` as if the run had said stop (e.g. the process that spawned this worker is gone)."""
+        if self._spec is not None and not self._spec.done():
+            self._spec.set_exception(WorkerError("stopped before the run published its scenario"))
+        self._done.set()
 
     async def _build(self, msg: SpecMessage) -> None:
         scenario = ScenarioSpec.model_validate(msg.scenario)
@@ -191,8 +250,12 @@ class Worker:
             self._send(Up(kind="ready", worker=self.id, agents=self.names, epoch=connection))
 
     def _send(self, up: Up) -> None:
+        """Sealed for the run, signed with the key of every agent it speaks for."""
         assert self.link is not None
-        self.link.publish(control_topic(self.run, "up", self.id), up.model_dump_json().encode())
+        topic = control_topic(self.run, "up", self.id)
+        agents = speaks_for(up) or set(self.names)
+        body = pack(up.model_dump_json().encode(), agents, self.credential, topic)
+        self.link.publish(topic, self.signer.wrap(topic, body, agents), label=up.kind)
 
     def _flush(self) -> list[Event]:
         out, self._outbox = self._outbox, []
@@ -213,10 +276,19 @@ class Worker:
 
     async def _control(self) -> None:
         while True:
-            down = await self._downs.get()
+            down, epoch = await self._downs.get()
+            if epoch != self.run_epoch:
+                self._drop(f"down/{down.agent or '_all'}", "a request of another process of this run")
+                continue
             if down.kind == "stop":
                 self._done.set()
                 return
+            if down.kind == "ping":  # the run reconnected and asks who is still here
+                self._hello(self.link.connections if self.link else 0)
+                continue
+            if down.worker != self.signer.instance:
+                self._drop(f"down/{down.agent}", "a request for another process of this worker")
+                continue
             task = asyncio.create_task(self._answer(down))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -261,11 +333,23 @@ class Worker:
             await self.link.aclose(drain_s=2.0)
 
 
-def run_worker(run: str, agents: list[str], config: BrokerConfig, **kw: Any) -> None:
+def run_worker(run: str, agents: list[str], config: BrokerConfig, *, exit_with_stdin: bool = False, **kw: Any) -> None:
     """Blocking entry point for `sociallm worker`."""
 
     async def main() -> None:
-        await Worker(run, agents, config, **kw).serve()
+        worker = Worker(run, agents, config, **kw)
+        if exit_with_stdin:  # spawned by a run: when its pipe closes (the run process died), stop too
+            loop = asyncio.get_running_loop()
+
+            def wait_eof() -> None:
+                import sys
+
+                while sys.stdin.buffer.read(4096):
+                    pass
+                loop.call_soon_threadsafe(worker.stop)
+
+            threading.Thread(target=wait_eof, daemon=True).start()
+        await worker.serve()
 
     try:
         asyncio.run(main())

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from sociallm.runtime.worker_cli import BusCa, BusCert, BusCertKey, KeyFile
+
 if TYPE_CHECKING:
     from sociallm.runtime.run import Run, RunResult
 
@@ -63,17 +65,29 @@ def watch_app(
     )
 
 
-def bus_app(url: str, run_id: str, *, refresh_hz: float = 15.0):  # -> SocietyApp, kept lazy
-    """Build the app for a live run heard over its MQTT broker (a one-line error for a bad URL)."""
-    from sociallm.runtime.mqtt import BusError
+def bus_app(
+    url: str,
+    run_id: str,
+    *,
+    key_file: Path | None = None,
+    bus_ca: Path | None = None,
+    bus_cert: Path | None = None,
+    bus_cert_key: Path | None = None,
+    refresh_hz: float = 15.0,
+):  # -> SocietyApp, kept lazy
+    """Build the app for a live run heard over its MQTT broker (a one-line error for a bad URL or key)."""
+    from sociallm.runtime.mqtt_security import SecurityError, resolve_credential
+    from sociallm.runtime.worker_cli import broker_options
     from sociallm.tui.app import SocietyApp
     from sociallm.tui.feed import BusFeed
 
+    config = broker_options(url, bus_ca, bus_cert, bus_cert_key)
     try:
-        feed = BusFeed(url, run_id)
-    except BusError as exc:
+        credential = resolve_credential(key_file, run_id)
+    except SecurityError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    feed = BusFeed(config, run_id, credential)
     return SocietyApp(feed, backend=f"bus {feed.config.url}", refresh_hz=refresh_hz)
 
 
@@ -89,6 +103,10 @@ def register(app: typer.Typer) -> None:
         ] = None,
         bus: Annotated[str | None, typer.Option(help="Watch a run on a message bus: mqtt://host:port.")] = None,
         run_id: Annotated[str | None, typer.Option("--run", help="The run id on the bus.")] = None,
+        key_file: KeyFile = None,
+        bus_ca: BusCa = None,
+        bus_cert: BusCert = None,
+        bus_cert_key: BusCertKey = None,
     ) -> None:
         """Watch a run in the terminal UI: replay a finished run folder, or follow one being written."""
         err = typer.echo
@@ -96,7 +114,7 @@ def register(app: typer.Typer) -> None:
             if not run_id:
                 err("error: --bus needs --run RUN_ID (printed by `sociallm run`; the run folder's name)", err=True)
                 raise typer.Exit(2)
-            bus_app(bus, run_id).run()
+            bus_app(bus, run_id, key_file=key_file, bus_ca=bus_ca, bus_cert=bus_cert, bus_cert_key=bus_cert_key).run()
             return
         if run_dir is None:
             err("error: give a RUN_DIR (a folder made by `sociallm run`), or --bus URL --run RUN_ID", err=True)

@@ -12,11 +12,16 @@ import json
 import time
 from collections import deque
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from sociallm.runtime.eventlog import read_events
 from sociallm.runtime.events import Event
+
+if TYPE_CHECKING:
+    from sociallm.runtime.mqtt import BrokerConfig
+    from sociallm.runtime.mqtt_security import Credential
 
 
 class Feed:
@@ -149,16 +154,18 @@ class FollowFeed(Feed):
 
 
 class BusFeed(Feed):
-    """A live run heard over its MQTT broker, from the moment of attaching (in seq order, exactly once)."""
+    """A live run heard over its MQTT broker, from the moment of attaching (in seq order, exactly once).
+
+    Only what the run signed is shown; sealed payloads open with a watcher's key (or the run's own).
+    """
 
     mode = "bus"
 
-    def __init__(self, url: str, run: str, ca_file: str | None = None) -> None:
+    def __init__(self, config: BrokerConfig, run: str, credential: Credential) -> None:
         super().__init__()
-        from sociallm.runtime.mqtt import parse_bus_url
-
-        self.config = parse_bus_url(url, ca_file=ca_file)  # a BusError names the bad URL before the UI starts
+        self.config = config
         self.run = run
+        self.credential = credential
         self.stream = None
 
     def describe(self) -> str:
@@ -171,7 +178,9 @@ class BusFeed(Feed):
         from sociallm.runtime.mqtt import BusError, listen
 
         try:
-            link, self.stream = await listen(self.config, self.run, f"sociallm-watch-{secrets.token_hex(4)}", None)
+            link, self.stream = await listen(
+                self.config, self.run, f"sociallm-watch-{secrets.token_hex(4)}", None, credential=self.credential
+            )
         except BusError as exc:
             self.problems.append(str(exc))
             self.finished = True

@@ -13,6 +13,7 @@ from sociallm.backbone.base import GenerationRequest
 from sociallm.runtime.eventlog import read_events
 from sociallm.runtime.events import Event
 from sociallm.runtime.mqtt import MqttBus, listen, parse_bus_url
+from sociallm.runtime.mqtt_security import KEY_FILE, AgentSigner, Credential
 from sociallm.runtime.remote import Distribution, Down, RemoteHub, Up
 from sociallm.runtime.run import Run
 from sociallm.runtime.scenario import load_scenario
@@ -48,8 +49,19 @@ def transcript(run_dir: Path) -> list[tuple]:
     ]
 
 
-async def start_worker(broker, run_id: str, agents: list[str], llm) -> tuple[Worker, asyncio.Task]:
-    w = Worker(run_id, agents, parse_bus_url(broker.url), llm=llm, worker_id=f"w-{'-'.join(agents)}")
+def run_key(run_dir: Path, run_id: str) -> Credential:
+    """The run's bus key, made before the run starts so that workers can be started first (the run reuses it)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if (run_dir / KEY_FILE).exists():
+        return Credential.load(run_dir / KEY_FILE)
+    cred = Credential.generate(run_id)
+    cred.save(run_dir / KEY_FILE)
+    return cred
+
+
+async def start_worker(broker, run_dir: Path, run_id: str, agents: list[str], llm) -> tuple[Worker, asyncio.Task]:
+    cred = run_key(run_dir, run_id).for_agents(agents)
+    w = Worker(run_id, agents, parse_bus_url(broker.url), credential=cred, llm=llm, worker_id=f"w-{'-'.join(agents)}")
     return w, asyncio.create_task(w.serve())
 
 
@@ -59,7 +71,7 @@ async def test_remote_agent_gives_the_same_transcript_as_in_process(tmp_path, br
     await Run(spec, tmp_path / "inproc", llm=local, run_id="same-1").execute()
 
     run_llm, worker_llm = FakeLLM(history_reply), FakeLLM(history_reply)
-    _, task = await start_worker(broker, "same-2", ["Bob"], worker_llm)
+    _, task = await start_worker(broker, tmp_path / "mqtt", "same-2", ["Bob"], worker_llm)
     dist = Distribution(bus=parse_bus_url(broker.url), remote_agents=["Bob"], timeout_s=20)
     result = await Run(spec, tmp_path / "mqtt", llm=run_llm, run_id="same-2", distribution=dist).execute()
     await asyncio.wait_for(task, 10)
@@ -81,7 +93,7 @@ async def test_remote_agent_gives_the_same_transcript_as_in_process(tmp_path, br
 
 async def test_two_workers_host_every_agent(tmp_path, broker):
     spec = load_scenario("bertrand", {"rounds": 2})
-    workers = [await start_worker(broker, "all-1", [n], FakeLLM()) for n in ("Alice", "Bob")]
+    workers = [await start_worker(broker, tmp_path / "r", "all-1", [n], FakeLLM()) for n in ("Alice", "Bob")]
     dist = Distribution(bus=parse_bus_url(broker.url), remote_agents=["Alice", "Bob"], timeout_s=20)
     result = await Run(spec, tmp_path / "r", llm=FakeLLM(), run_id="all-1", distribution=dist).execute()
     await asyncio.gather(*(asyncio.wait_for(t, 10) for _, t in workers))
@@ -94,8 +106,9 @@ async def test_two_workers_host_every_agent(tmp_path, broker):
 async def test_broker_restart_mid_run(tmp_path, broker):
     spec = load_scenario("bertrand", {"rounds": 3})
     cfg = parse_bus_url(broker.url)
-    link, stream = await listen(cfg, "restart-1", "watcher")
-    _, task = await start_worker(broker, "restart-1", ["Bob"], FakeLLM())
+    key = run_key(tmp_path / "r", "restart-1")
+    link, stream = await listen(cfg, "restart-1", "watcher", credential=key.for_watcher())
+    _, task = await start_worker(broker, tmp_path / "r", "restart-1", ["Bob"], FakeLLM())
     dist = Distribution(bus=cfg, remote_agents=["Bob"], timeout_s=30)
     run = Run(spec, tmp_path / "r", llm=FakeLLM(), run_id="restart-1", distribution=dist)
     restarted = asyncio.Event()
@@ -128,7 +141,8 @@ async def test_broker_restart_mid_run(tmp_path, broker):
 
 async def test_killed_worker_gives_no_shows_and_the_run_finishes(tmp_path, broker):
     spec = load_scenario("bertrand", {"rounds": 3, "backbone.max_tokens": 8})
-    env = {"PYTHONPATH": str(Path.cwd())}
+    key = run_key(tmp_path / "r", "kill-1").for_agents(["Bob"])
+    env = {"PYTHONPATH": str(Path.cwd()), "SOCIALLM_BUS_KEY": key.model_dump_json()}
     import os
 
     proc = await asyncio.to_thread(
@@ -177,7 +191,7 @@ async def test_abort_on_no_show(tmp_path, broker):
     from sociallm.runtime.remote import NoShow
 
     spec = load_scenario("bertrand", {"rounds": 2})
-    _, task = await start_worker(broker, "abort-1", ["Bob"], FakeLLM())
+    _, task = await start_worker(broker, tmp_path / "r", "abort-1", ["Bob"], FakeLLM())
     dist = Distribution(bus=parse_bus_url(broker.url), remote_agents=["Bob"], timeout_s=1.0, on_no_show="abort")
     run = Run(spec, tmp_path / "r", llm=FakeLLM(), run_id="abort-1", distribution=dist)
 
@@ -201,8 +215,20 @@ async def test_missing_worker_is_a_clear_error(tmp_path, broker):
         await Run(spec, tmp_path / "r", llm=FakeLLM(), run_id="nobody-1", distribution=dist).execute()
 
 
+def signed_up(key: Credential, up: Up, epoch: int, signer: AgentSigner | None = None) -> bytes:
+    """An Up as a worker holding `key` sends it: sealed for the run, signed with its agents' keys."""
+    from sociallm.runtime.mqtt import control_topic, pack
+    from sociallm.runtime.remote import speaks_for
+
+    topic = control_topic(key.run, "up", up.worker)
+    signer = signer or AgentSigner(key, sender=up.worker, epoch=epoch)
+    agents = speaks_for(up)
+    return signer.wrap(topic, pack(up.model_dump_json().encode(), agents, key, topic), agents)
+
+
 async def test_hub_refuses_answers_from_workers_that_do_not_host_the_agent(broker):
-    bus = MqttBus("hub-1", parse_bus_url(broker.url))
+    master = Credential.generate("hub-1")
+    bus = MqttBus("hub-1", parse_bus_url(broker.url), credential=master)
     emitted: list[Event] = []
 
     async def emit(ev):
@@ -211,40 +237,43 @@ async def test_hub_refuses_answers_from_workers_that_do_not_host_the_agent(broke
 
     hub = RemoteHub(bus, emit)
     hub.start({"Bob"})
-    hub.on_message("t", Up(kind="ready", worker="w1", agents=["Bob"]).model_dump_json().encode())
-    hub.on_message("t", Up(kind="ready", worker="w2", agents=["Bob", "Carol"]).model_dump_json().encode())
+    w1, w2 = master.for_agents(["Bob"]), master.for_agents(["Bob", "Carol"])
+    signers = {"w1": AgentSigner(w1, "w1", bus.epoch), "w2": AgentSigner(w2, "w2", bus.epoch)}
+
+    def up(key: Credential, msg: Up) -> None:
+        data = signed_up(key, msg, bus.epoch, signers[msg.worker])
+        hub.on_message(f"sociallm/hub-1/_ctl/up/{msg.worker}", data)
+
+    up(w1, Up(kind="ready", worker="w1", agents=["Bob"]))
+    up(w2, Up(kind="ready", worker="w2", agents=["Bob", "Carol"]))
     rogue = Event(kind="affect", source="Bob", payload={"valence": 1})
-    hub.on_message("t", Up(kind="propose", worker="w2", agent="Bob", events=[rogue]).model_dump_json().encode())
-    hub.on_message("t", b"garbage")
+    up(w2, Up(kind="propose", worker="w2", agent="Bob", events=[rogue]))
+    hub.on_message("sociallm/hub-1/_ctl/up/w3", b"garbage")
+    # w1 hosts Bob but proposes an outcome (the environment's) and speaks for Carol without her key
+    up(w1, Up(kind="propose", worker="w1", events=[Event(kind="outcome", source="Bob")]))
+    forged = signed_up(w1, Up(kind="propose", worker="w1", events=[rogue]), bus.epoch, signers["w1"])
+    forged = forged.replace(b'"a":["Bob"]', b'"a":[]')
+    hub.on_message("sociallm/hub-1/_ctl/up/w1", forged)
     await asyncio.sleep(0.05)
     assert hub.owner == {"Bob": "w1"} and emitted == []
     assert any("already hosted by w1" in p for p in hub.problems)
     assert any("'Carol', which this run does not host" in p for p in hub.problems)
     assert any("from w2, which does not host it" in p for p in hub.problems)
-    assert any("not a worker message" in p for p in hub.problems)
+    assert any("unsigned" in p for p in hub.problems)
+    assert any("outcome events are answers or the environment's" in p for p in hub.problems)
+    assert any("mis-signed" in p for p in hub.problems)
     await hub.aclose()
 
 
 async def test_worker_acts_only_for_its_agents(broker):
-    w = Worker("solo-1", ["Alice"], parse_bus_url(broker.url), llm=FakeLLM())
+    key = Credential.generate("solo-1").for_agents(["Alice"])
+    w = Worker("solo-1", ["Alice"], parse_bus_url(broker.url), credential=key, llm=FakeLLM())
     await w._answer(Down(kind="turn", agent="Bob"))
     assert w.refused == ["Bob"]
+    from sociallm.runtime.worker import WorkerError
 
-
-async def test_cli_run_with_local_workers_on_the_embedded_model(tmp_path, broker):
-    """`sociallm run --bus --workers 2`: two worker processes share the run's model server."""
-    out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "sociallm.cli", "run", "bertrand", "--rounds", "2", "--set", "backbone.max_tokens=12"]
-    cmd += ["--bus", broker.url, "--workers", "2", "--out", str(out), "-q"]
-    proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    stdout, _ = await asyncio.wait_for(proc.communicate(), 300)
-    assert proc.returncode == 0, stdout.decode()[-2000:]
-    events = read_events(out / "events.jsonl").events
-    talk = [e for e in events if e.kind == "message"]
-    assert {e.source for e in talk} == {"Alice", "Bob"} and not [e for e in talk if e.payload.get("no_show")]
-    calls = [e for e in events if e.kind == "llm_call"]
-    assert {e.source for e in calls} == {"Alice", "Bob"} and all(e.payload.get("text") is not None for e in calls)
-    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    with pytest.raises(WorkerError, match="no key for Bob"):
+        Worker("solo-1", ["Alice", "Bob"], parse_bus_url(broker.url), credential=key, llm=FakeLLM())
 
 
 async def test_resume_gives_a_fresh_worker_its_agents_state(tmp_path, broker):
@@ -252,14 +281,14 @@ async def test_resume_gives_a_fresh_worker_its_agents_state(tmp_path, broker):
 
     spec = load_scenario("bertrand", {"rounds": 3})
     dist = Distribution(bus=parse_bus_url(broker.url), remote_agents=["Bob"], timeout_s=20)
-    _, task = await start_worker(broker, "resume-1", ["Bob"], FakeLLM(history_reply))
+    _, task = await start_worker(broker, tmp_path / "r", "resume-1", ["Bob"], FakeLLM(history_reply))
     failing = FakeLLM(history_reply, fail_at=5)  # Alice's model dies in round 2 (2 calls per round)
     with pytest.raises(BackendError):
         await Run(spec, tmp_path / "r", llm=failing, run_id="resume-1", distribution=dist).execute()
     await asyncio.wait_for(task, 10)
 
     fresh = FakeLLM(history_reply)
-    _, task = await start_worker(broker, "resume-1", ["Bob"], fresh)
+    _, task = await start_worker(broker, tmp_path / "r", "resume-1", ["Bob"], fresh)
     result = await Run.resume(tmp_path / "r", llm=FakeLLM(history_reply), distribution=dist).execute()
     await asyncio.wait_for(task, 10)
     assert result.status == "completed" and result.rounds_completed == 3
@@ -267,3 +296,30 @@ async def test_resume_gives_a_fresh_worker_its_agents_state(tmp_path, broker):
     assert 'Alice: "I am Alice' in first and "round 1" in first.lower()  # round 1 came back with the state
     events = read_events(tmp_path / "r" / "events.jsonl").events
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
+
+
+@pytest.mark.skipif(MOSQUITTO is None, reason="needs the mosquitto binary (its sessions persist across a restart)")
+async def test_a_worker_that_dies_during_a_broker_outage_no_shows_after_one_turn_timeout(tmp_path, broker):
+    """Silence after an outage is suspect, not death: one turn waits out its timeout, the next ones no-show at once."""
+    spec = load_scenario("bertrand", {"rounds": 3})
+    _, task = await start_worker(broker, tmp_path / "r", "dies-1", ["Bob"], FakeLLM())
+    dist = Distribution(bus=parse_bus_url(broker.url), remote_agents=["Bob"], timeout_s=4)
+    run = Run(spec, tmp_path / "r", llm=FakeLLM(), run_id="dies-1", distribution=dist)
+
+    async def outage(r, tick):
+        if tick == 2:
+            await broker.stop()
+            task.cancel()  # the worker dies while the broker is down: no will can announce it
+            await asyncio.gather(task, return_exceptions=True)
+            await asyncio.sleep(1.0)
+            await broker.start()
+
+    run.round_hooks.append(outage)
+    result = await run.execute()
+    assert result.status == "completed"
+    no_shows = [
+        e.payload for e in read_events(tmp_path / "r" / "events.jsonl").events if e.payload.get("event") == "no_show"
+    ]
+    assert no_shows and all(n["agent"] == "Bob" for n in no_shows)
+    assert "within 4" in no_shows[0]["reason"]
+    assert all("gone" in n["reason"] for n in no_shows[1:])  # no second wait: declared gone after one timeout
