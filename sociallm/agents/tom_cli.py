@@ -117,6 +117,17 @@ def train(
             _fail(f"--init {init}: it takes {model.encoder_dim}-d vectors, encoder {encoder!r} gives {dim}-d")
         elif init and affect_input and not model.affect_input:
             _fail(f"--init {init}: that checkpoint does not take affect; train without --init to add it")
+        # The claim read-out is trained on the contrast sets (`--make-default`), not on runs: carry the
+        # shipped one (or --init's) over, with the gate and threshold chosen for it on validation data.
+        claims_from = load_model(init or "default")
+        if claims_from[0].claims.value.in_features == model.claims.value.in_features:
+            model.claims.load_state_dict(claims_from[0].claims.state_dict())
+            claims_meta = {k: claims_from[1][k] for k in ("duplicity_threshold", "claim_gate") if k in claims_from[1]}
+        else:
+            claims_meta = {}
+            out.print(
+                f"note: no trained claim read-out for {dim}-d vectors; duplicity from this checkpoint is untrained"
+            )
         stats = fit(model, runs, embed, epochs=epochs, seed=seed, forget=forget, log=out.print)
     except ValueError as exc:
         _fail(str(exc))
@@ -131,6 +142,7 @@ def train(
         "runs": [str(d) for d in run_dirs or []] + ([f"{synthetic} procedural synthetic runs"] if synthetic else []),
         "messages_per_s": round(stats.throughput, 1),
         "final_loss": round(stats.losses[-1], 4),
+        **claims_meta,
     }
     out_path.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(model, out_path, meta)
