@@ -19,7 +19,9 @@ something that conflicts with what they said elsewhere"). A scenario can opt in 
 duplicity in prompts with `analyst_in_prompt: true` (e.g. a game where everyone is told it).
 
 Options: `checkpoint` ("default": the small model shipped in the package, trained by
-`python -m sociallm.agents.tom_train --make-default`; or a path from `sociallm tom train`).
+`python -m sociallm.agents.tom_train --make-default`; or a path from `sociallm tom train`);
+`duplicity_threshold` (default: the checkpoint's, chosen on its validation split);
+`analyst_in_prompt` (off: see the two views above).
 """
 
 from __future__ import annotations
