@@ -153,5 +153,5 @@ def format_shift_table(result: ShiftResult, title: str = "") -> str:
             cells = "".join(f" {a:>6.3f} [{lo:.2f},{hi:.2f}]" for a, lo, hi in (r["auc"][h] for h in HONEST))
             flags = "/".join(f"{r['false_flags'][h]:.2f}" for h in HONEST)
             det = "/".join(f"{r['detected'][d]:.2f}" for d in DECEPTIVE)
-            lines.append(f"  {LABELS[m]:<31}{cells} {result.thresholds[m]:>6.3f}   {flags:<23}   {det}")
+            lines.append(f"  {LABELS[m]:<31}{cells} {result.thresholds[m] + 0.0:>6.3f}   {flags:<23}   {det}")
     return "\n".join(lines)
