@@ -164,3 +164,15 @@ async def test_a_run_whose_encoder_does_not_fit_the_checkpoint_stops_with_one_li
     spec = load_scenario("deception", {"rounds": 1, "sections": {"tom": {"encoder": "backbone"}}})
     with pytest.raises(SectionError, match=r"sections.tom.encoder: .*trained on 'minilm' vectors.*--encoder backbone"):
         await Run(spec, tmp_path / "r", llm=FakeLLM(varied)).execute()
+
+
+def test_eval_cli_prints_the_per_shift_table(tmp_path):
+    from sociallm.cli import app
+
+    r = CliRunner().invoke(app, ["tom", "eval", "--facts", "1", "--rounds", "2"])
+    assert r.exit_code == 0, r.output
+    for shift in ("names", "templates", "topics", "all"):
+        assert f"shift: unseen {shift}" in r.output
+    assert "baseline: same-round distance" in r.output and "vs paraphrase" in r.output
+    r = CliRunner().invoke(app, ["tom", "eval", "--judge", "2", "--synthetic", "1"])
+    assert r.exit_code == 2 and "--judge goes with --facts N" in r.output
