@@ -199,7 +199,9 @@ class ToMHub:
     def local(self, agent: str) -> ClaimLedger:
         ledger = self.locals.get(agent)
         if ledger is None:
-            ledger = self.locals[agent] = ClaimLedger(self.model.claims)
+            # An agent remembers fewer of each speaker's claims than the analyst: every agent's ledger
+            # goes into the checkpoint.
+            ledger = self.locals[agent] = ClaimLedger(self.model.claims, keep=16)
         return ledger
 
     def state(self) -> dict[str, Any]:
