@@ -15,6 +15,7 @@ REGISTRY: dict[str, str] = {
     "ipd": "sociallm.environments.ipd:PrisonersDilemma",
     "deception": "sociallm.environments.deception:DeceptionGame",
     "village": "sociallm.environments.village:VillageMarket",
+    "briefing": "sociallm.environments.briefing:BriefingGame",
 }
 
 
