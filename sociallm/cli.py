@@ -22,7 +22,7 @@ from sociallm.report import register as register_report
 from sociallm.runtime.eventlog import EVENTS_FILE, read_events
 from sociallm.runtime.events import Event
 from sociallm.runtime.lifecycle import Interrupted, run_main
-from sociallm.runtime.rundir import RunDirError
+from sociallm.runtime.rundir import RunDirError, not_a_run
 from sociallm.runtime.scenario import (
     ScenarioError,
     apply_overrides,
@@ -226,7 +226,10 @@ def run(
         warn_unfinished(r)
         # Only about a folder this process wrote: the loser of a race for one must not point at the winner's run.
         if r.owns_folder and (r.run_dir / EVENTS_FILE).exists():
-            err.print(f"what ran is kept in {r.run_dir}; continue with: sociallm run --resume {r.run_dir}")
+            err.print(
+                f"what ran is kept in {r.run_dir}; once the cause is fixed, continue with: "
+                f"sociallm run --resume {r.run_dir}"
+            )
         raise typer.Exit(1) from None
     warn_unfinished(r)
     env = result.metrics.get("environment", {})
@@ -248,7 +251,7 @@ def show(
     """Print a run's transcript and outcomes from its event log."""
     path = run_dir / EVENTS_FILE
     if not path.exists():
-        fail(f"{path}: no event log; is {run_dir} a run folder?", 2)
+        fail(not_a_run(run_dir), 2)
     result = read_events(path)
     printer = LivePrinter(out, sorted({e.source for e in result.events if e.kind == "message"}))
     for ev in result.events:

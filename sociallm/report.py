@@ -116,7 +116,9 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"wrote {path} and {', '.join(plots) or 'no plots'}")
             return
         if not (run_dir / EVENTS_FILE).exists():
-            typer.echo(f"error: {run_dir / EVENTS_FILE}: no event log; is {run_dir} a run folder?", err=True)
+            from sociallm.runtime.rundir import not_a_run
+
+            typer.echo(f"error: {not_a_run(run_dir)}", err=True)
             raise typer.Exit(2)
         path, plots = run_report(run_dir)
         try:

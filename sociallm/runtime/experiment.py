@@ -402,7 +402,7 @@ class Experiment:
     def plan(self, out: str | Path) -> Any:
         from sociallm.runtime.sweep import SweepPlan
 
-        base_seed = build_spec(self.scenario, self.base, "base").seed
+        base_seed = build_spec(self.scenario, self.base, "every condition").seed
         seeds = self.seeds if self.seeds is not None else [base_seed + k for k in range(self.n_seeds)]
         return SweepPlan(
             scenario=self.scenario,

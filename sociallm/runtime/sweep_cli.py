@@ -161,8 +161,10 @@ def register(app: typer.Typer) -> None:
             why = f" by {exc.name}" if isinstance(exc, Interrupted) else ""
             err.print(f"interrupted{why}; finish it with: sociallm sweep --resume {plan.out}")
             raise typer.Exit(exc.exit_code if isinstance(exc, Interrupted) else 130) from None
-        except (BackendError, ConditionError, RunDirError) as exc:
-            _fail(f"{exc}; finish it later with: sociallm sweep --resume {plan.out}", 1)
+        except (ConditionError, RunDirError) as exc:
+            _fail(str(exc), 2)  # the plan or folder was refused before any run started: its own hint says what works
+        except BackendError as exc:
+            _fail(f"{exc}; once the model server works, finish it with: sociallm sweep --resume {plan.out}", 1)
         failed = [e for e in result.runs if e.error]
         skipped = sum(e.status == "completed" for e in result.runs)
         out.print(
