@@ -10,7 +10,14 @@ import typer
 import yaml
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from sociallm.agents.tom_cli import register as register_tom
 from sociallm.backbone.base import BackendError
@@ -73,9 +80,19 @@ def parse_sets(pairs: list[str]) -> dict[str, Any]:
 
 
 @app.command()
-def scenarios() -> None:
-    """List the built-in scenarios, one line each."""
-    for name, path in builtin_scenarios().items():
+def scenarios(
+    name: Annotated[
+        str | None, typer.Argument(help="Print this built-in's YAML (to copy: sociallm scenarios NAME > my.yaml).")
+    ] = None,
+) -> None:
+    """List the built-in scenarios, one line each; or print one's file."""
+    builtins = builtin_scenarios()
+    if name is not None:
+        if name not in builtins:
+            fail(f"no built-in scenario {name!r}; known: {', '.join(builtins)}", 2)
+        sys.stdout.write(builtins[name].read_text(encoding="utf-8"))
+        return
+    for name, path in builtins.items():
         try:
             spec = parse_scenario(load_raw(path), str(path))
             out.print(
@@ -194,8 +211,11 @@ def run(
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
         console=out,
         transient=False,
+        disable=not out.is_terminal,  # a pipe or a log file gets the transcript and the result, no bar
     )
     task = progress.add_task(spec.name, total=spec.rounds, completed=r.rounds_completed)
     if not quiet and not tui:  # the TUI owns the screen: nothing else may print during the run

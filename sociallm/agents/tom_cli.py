@@ -83,6 +83,7 @@ def train(
     ] = False,
     encoder: EncoderOption = "minilm",
     embeddings_url: EmbeddingsUrlOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per epoch; only the result.")] = False,
 ) -> None:
     """Self-supervised next-message prediction (+ affect and intent probes where the log has labels)."""
     from dataclasses import asdict
@@ -100,7 +101,8 @@ def train(
         _fail("give RUN_DIRS and/or --synthetic N")
     runs = _runs(run_dirs or [])
     if synthetic:
-        out.print(f"scripting {synthetic} deception runs on procedural stories…")
+        if not quiet:
+            out.print(f"scripting {synthetic} deception runs on procedural stories…")
         runs += synthetic_runs(range(1000, 1000 + synthetic), procedural=True)
     torch.manual_seed(seed)
     try:
@@ -117,7 +119,8 @@ def train(
             _fail(f"--init {init}: it takes {model.encoder_dim}-d vectors, encoder {encoder!r} gives {dim}-d")
         elif init and affect_input and not model.affect_input:
             _fail(f"--init {init}: that checkpoint does not take affect; train without --init to add it")
-        stats = fit(model, runs, embed, epochs=epochs, seed=seed, forget=forget, log=out.print)
+        log = None if quiet else out.print
+        stats = fit(model, runs, embed, epochs=epochs, seed=seed, forget=forget, log=log)
     except ValueError as exc:
         _fail(str(exc))
     finally:
@@ -152,6 +155,7 @@ def evaluate(
     ] = 0,
     encoder: EncoderOption = "minilm",
     embeddings_url: EmbeddingsUrlOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress line; only the table.")] = False,
 ) -> None:
     """Duplicity AUC (deceptive vs control speakers) against two baselines, and surprise around intent changes."""
     from sociallm.agents.tom import load_model
@@ -169,11 +173,16 @@ def evaluate(
         _fail(f"--encoder {encoder}: checkpoint {checkpoint} was trained on {meta.get('encoder', 'minilm')!r} vectors")
     runs = _runs(run_dirs or []) + synthetic_runs(range(synthetic))
     embed = _embedder(encoder, embeddings_url)
+    from sociallm.runtime.progress import ProgressLine
+
+    line = ProgressLine("tom eval", len(runs), unit="runs scored", enabled=False if quiet else None)
     try:
-        result = score(model, runs, embed)
+        line.update(0)
+        result = score(model, runs, embed, progress=lambda done, total: line.update(done))
     except ValueError as exc:
         _fail(str(exc))
     finally:
+        line.close()
         _close(embed)
     out.print(format_table(result, f"checkpoint {checkpoint} ({meta.get('runs', '?')})"), highlight=False)
 

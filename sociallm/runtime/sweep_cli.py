@@ -10,7 +10,14 @@ import typer
 import yaml
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from sociallm.backbone.base import BackendError
 from sociallm.runtime.experiment import Condition, ConditionError, grid, parse_interventions
@@ -103,7 +110,7 @@ def register(app: typer.Typer) -> None:
         resume: Annotated[Path | None, typer.Option(help="Finish a half-done sweep folder.")] = None,
         backend: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL; default embedded.")] = None,
         model: Annotated[str | None, typer.Option(help="Model name on the server.")] = None,
-        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the progress bar.")] = False,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     ) -> None:
         """Run every condition × seed of a scenario concurrently; tidy results in results.parquet/.csv."""
         from sociallm.runtime.experiment import Experiment
@@ -150,10 +157,12 @@ def register(app: typer.Typer) -> None:
             MofNCompleteColumn(),
             TextColumn("rounds"),
             TimeElapsedColumn(),
+            TextColumn("left"),
+            TimeRemainingColumn(),
             console=out,
-            disable=False,
+            # Sweeps never print transcripts; -q, or output that is not a terminal, drops the bar too.
+            disable=quiet or not out.is_terminal,
         )
-        del quiet  # sweeps never print transcripts; the flag is accepted for symmetry with `run`
         try:
             with progress:
                 result = run_main(run_sweep(plan, jobs=jobs, progress=_progress_reporter(progress, len(entries))))

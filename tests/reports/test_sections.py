@@ -48,10 +48,18 @@ def test_affect_memory_and_info_per_agent() -> None:
         Event(kind="memory", source="A", tick=1, payload={"op": "add", "ids": ["m1", "m2"], "importance": [3, 5]}),
         Event(kind="memory", source="A", tick=1, payload={"op": "retrieve", "ids": ["m1"]}),
         Event(kind="memory", source="A", tick=2, payload={"op": "reflection", "ids": ["r1", "r2", "r3"]}),
-        Event(kind="info", source="B", tick=1, payload={"speaker": "A", "observer": "B", "bits": 10.0,
-                                                          "bits_per_token": 2.0}),  # fmt: skip
-        Event(kind="info", source="C", tick=1, payload={"speaker": "A", "observer": "C", "bits": 20.0,
-                                                          "bits_per_token": 4.0}),  # fmt: skip
+        Event(
+            kind="info",
+            source="B",
+            tick=1,
+            payload={"speaker": "A", "observer": "B", "bits": 10.0, "bits_per_token": 2.0},
+        ),  # fmt: skip
+        Event(
+            kind="info",
+            source="C",
+            tick=1,
+            payload={"speaker": "A", "observer": "C", "bits": 20.0, "bits_per_token": 4.0},
+        ),  # fmt: skip
     ]
     s = summarise_sections(events)
     a = s["affect"]["A"]
