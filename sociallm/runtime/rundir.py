@@ -111,6 +111,17 @@ def open_run_dir(run_dir: Path) -> Path:
     return run_dir
 
 
+def run_hint(run_dir: Path) -> str:
+    """A command that works on this run folder as it is: look at a completed run, resume an unfinished one."""
+    try:
+        status = read_json(Path(run_dir) / MANIFEST).get("status")
+    except RunDirError:
+        status = None
+    if status == "completed":
+        return f"see it with `sociallm show {run_dir}` or `sociallm report {run_dir}`"
+    return f"continue it with `sociallm resume {run_dir}`"
+
+
 def completed_hint(run_dir: Path, rounds: int) -> str:
     """What to do with a run that played all its rounds: look at it, or play more."""
     return (

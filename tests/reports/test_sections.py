@@ -53,13 +53,13 @@ def test_affect_memory_and_info_per_agent() -> None:
             source="B",
             tick=1,
             payload={"speaker": "A", "observer": "B", "bits": 10.0, "bits_per_token": 2.0},
-        ),  # fmt: skip
+        ),
         Event(
             kind="info",
             source="C",
             tick=1,
             payload={"speaker": "A", "observer": "C", "bits": 20.0, "bits_per_token": 4.0},
-        ),  # fmt: skip
+        ),
     ]
     s = summarise_sections(events)
     a = s["affect"]["A"]
