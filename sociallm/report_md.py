@@ -106,6 +106,8 @@ def _plot_bertrand(run_dir: Path, outs: list[Event], bench: dict[str, Any]) -> s
     if not rows:
         return None
     plt = _plt()
+    from matplotlib.ticker import MaxNLocator
+
     fig, (ax_p, ax_d) = plt.subplots(2, 1, sharex=True, figsize=(9.5, 5.5))
     ticks = [e.tick for e in rows]
     # Firms often set the same price: distinct markers, dashes and a slight offset keep every line visible.
@@ -116,9 +118,9 @@ def _plot_bertrand(run_dir: Path, outs: list[Event], bench: dict[str, Any]) -> s
         ax_p.plot([t + dx for t in ticks], [e.payload["prices"].get(firm) for e in rows], marker=markers[k % 10],
                   linestyle=dashes[k % 4], alpha=0.85, label=firm)  # fmt: skip
     if bench.get("nash_price") is not None:
-        ax_p.axhline(bench["nash_price"], color="grey", linestyle="--", label=f"Nash {bench['nash_price']:.3g}")
+        ax_p.axhline(bench["nash_price"], color="grey", linestyle="--", label=f"Nash {bench['nash_price']:.3f}")
         ax_p.axhline(bench["monopoly_price"], color="black", linestyle=":",
-                     label=f"monopoly {bench['monopoly_price']:.3g}")  # fmt: skip
+                     label=f"monopoly {bench['monopoly_price']:.3f}")  # fmt: skip
     ax_p.set(ylabel="price", title=f"Prices: {run_dir.name}")
     # Outside the axes: inside, the legend covered the monopoly line.
     ax_p.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -127,6 +129,7 @@ def _plot_bertrand(run_dir: Path, outs: list[Event], bench: dict[str, Any]) -> s
     ax_d.axhline(1, color="black", linestyle=":", label="Δ = 1: monopoly")
     ax_d.set(ylabel="Δ (0 Nash, 1 monopoly)", xlabel="round")
     ax_d.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax_d.xaxis.set_major_locator(MaxNLocator(integer=True))  # rounds are whole numbers
     for ax in (ax_p, ax_d):
         ax.grid(alpha=0.3)
     fig.tight_layout()

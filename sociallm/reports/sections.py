@@ -358,18 +358,26 @@ def _plot_tom(path: Path, events: list[Event], summary: dict[str, Any]) -> bool:
         if xs:
             sur[speaker].append((ev.tick, statistics.fmean(xs)))
     plt = _plt()
-    fig, (ax_d, ax_s) = plt.subplots(2, 1, sharex=True, figsize=(8, 5.5))
+    from matplotlib.ticker import MaxNLocator
+
+    fig, (ax_d, ax_s) = plt.subplots(2, 1, sharex=True, figsize=(9, 5.5))
+    speakers = sorted(set(dup) | set(sur))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, series, label in (
-        (ax_d, dup, "duplicity (analyst view)"),
-        (ax_s, sur, "surprise caused (mean over observers)"),
+        (ax_d, dup, "duplicity (analyst view: all observers' beliefs about the speaker)"),
+        (ax_s, sur, "surprise the speaker caused (mean over its observers)"),
     ):
-        for speaker, pts in sorted(series.items()):
-            ax.plot(*_per_round(pts), marker="o", label=speaker)
-        ax.set(ylabel=label)
+        for k, speaker in enumerate(speakers):
+            if speaker in series:  # one colour, marker and dash per speaker in both panels; equal lines stay visible
+                style = {"marker": "osD^v<>px*"[k % 10], "linestyle": ["-", "--", "-.", ":"][k % 4], "alpha": 0.85}
+                ax.plot(*_per_round(series[speaker]), color=colours[k % len(colours)], label=speaker, **style)
+        ax.set_title(label, fontsize="small")
         ax.grid(alpha=0.3)
-    ax_d.set_title(f"Theory of mind per speaker: {path.parent.name}")
-    ax_d.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    ax_s.set(xlabel="round")
+    ax_d.set(ylabel="duplicity")
+    ax_s.set(ylabel="surprise", xlabel="round")
+    fig.suptitle(f"Theory of mind per speaker: {path.parent.name}")
+    ax_d.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax_s.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sociallm.report_md import run_report
-from sociallm.reports.sections import SectionTally, markdown_lines, summarise_sections
+from sociallm.reports.sections import SectionTally, markdown_lines, plot_sections, summarise_sections
 from sociallm.runtime.events import Event
 from sociallm.runtime.run import Run
 from sociallm.runtime.scenario import load_scenario
@@ -101,3 +101,15 @@ async def test_a_deception_run_reports_per_speaker_tom(tmp_path: Path) -> None:
     assert "tom.png" in plots and (run_dir / "tom.png").stat().st_size > 0
     dup = tom["analyst"]["Mallory"]["duplicity"]["last"]
     assert f"| Mallory | {tom['analyst']['Mallory']['messages']} | {dup:.3f} |" in md
+
+
+def test_a_plot_for_each_section_that_ran(tmp_path: Path) -> None:
+    events = [
+        _tom("Mallory", 1, {"Ann": 0.8}, 0.2),
+        Event(kind="memory", source="Ann", tick=1, payload={"op": "add", "ids": ["m1"], "importance": [4]}),
+        Event(kind="info", source="Ann", tick=1, payload={"speaker": "Mallory", "observer": "Ann", "bits": 9.0}),
+    ]
+    plots = plot_sections(tmp_path, events, summarise_sections(events))
+    assert plots == ["memory.png", "tom.png", "info.png"]
+    assert all((tmp_path / p).stat().st_size > 1000 for p in plots)
+    assert plot_sections(tmp_path / "none", [], {}) == []
