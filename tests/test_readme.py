@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -95,18 +96,33 @@ def _flat(text: str) -> str:
     return " ".join(text.split())  # the terminal may wrap a long line anywhere between words
 
 
-def run_shell_block(line_no: int, body: str, ws: Path, port: int) -> None:
+def run_shell_block(line_no: int, body: str, ws: Path, port: int, brokers: list[Any]) -> None:
     """Each line as a shell would split it (shlex), run by the real `sociallm` app in this process (a
     Python start-up per command costs seconds on a loaded 2-core machine). Supported: `sociallm ...`,
-    `> FILE`, comments, and `source .venv/bin/activate`; anything else fails, so the README stays in
-    what is checked here."""
+    `> FILE`, comments, `source .venv/bin/activate`, and `mosquitto -p 1883 &` (a real Mosquitto on a
+    free port, put in place of 1883 in the lines after it); anything else fails, so the README stays
+    in what is checked here."""
     from typer.testing import CliRunner
 
     from sociallm.cli import app
+    from tests.runtime.broker import MOSQUITTO, Mosquitto
 
+    swaps = {"127.0.0.1:8000": f"127.0.0.1:{port}"}
     for k, raw in enumerate(body.splitlines()):
         where = f"README.md:{line_no + 1 + k}: {raw.strip()}"
-        text = raw.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+        text = raw
+        for old, new in swaps.items():
+            text = text.replace(old, new)
+        if text.startswith("mosquitto -p "):
+            if MOSQUITTO is None:
+                pytest.skip("the example needs the mosquitto binary")
+            asked = shlex.split(text, comments=True)
+            assert asked[:2] == ["mosquitto", "-p"] and asked[3:] == ["&"], where
+            broker = Mosquitto(ws / f"mosquitto-{len(brokers)}")
+            broker._spawn()
+            brokers.append(broker)
+            swaps[f"127.0.0.1:{asked[2]}"] = f"127.0.0.1:{broker.port}"
+            continue
         m = EXPECT.match(text)
         expect = m.group("msg") if m else None
         words = shlex.split(m.group("cmd") if m else text, comments=True)
@@ -158,7 +174,14 @@ def test_readme_example_runs(line: int, lang: str, body: str, workspace, monkeyp
     monkeypatch.setattr(run_module, "default_backbone", instant_or_real)
     monkeypatch.chdir(ws)
     if lang == "sh":
-        run_shell_block(line, body, ws, port)
+        brokers: list[Any] = []
+        try:
+            run_shell_block(line, body, ws, port, brokers)
+        finally:
+            for b in brokers:
+                if b.proc is not None:
+                    b.proc.terminate()
+                    b.proc.wait(10)
         return
     exec(compile(body, f"README.md:{line}", "exec"), {"__name__": "__readme__"})
 
@@ -168,7 +191,7 @@ def test_makefile_announces_each_setup_step(tmp_path: Path) -> None:
     long it takes, and pip runs without -q so it shows its own progress (a dry run: nothing installed)."""
     for target, steps in (("demo", 3), ("vllm-env", 4)):
         proc = subprocess.run(
-            ["make", "-n", target, f"VENV={tmp_path}/v", f"VLLM_VENV={tmp_path}/vv"],
+            ["make", "-n", target, f"VENV={tmp_path}/v", f"VLLM_VENV={tmp_path}/vv", f"PYTHON={sys.executable}"],
             cwd=ROOT,
             capture_output=True,
             text=True,
