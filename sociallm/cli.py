@@ -217,7 +217,8 @@ def run(
         transient=False,
         disable=not out.is_terminal,  # a pipe or a log file gets the transcript and the result, no bar
     )
-    task = progress.add_task(spec.name, total=spec.rounds, completed=r.rounds_completed)
+    # A resumed run starts its bar where it stopped, so the time left is not estimated from a jump.
+    task = progress.add_task(spec.name, total=spec.rounds, completed=r.manifest.get("rounds_completed", 0))
     if not quiet and not tui:  # the TUI owns the screen: nothing else may print during the run
         r._taps.append(LivePrinter(progress.console, spec.agent_names))
     r._on_round = lambda done, total: progress.update(task, completed=done)
