@@ -188,7 +188,7 @@ def test_readme_example_runs(line: int, lang: str, body: str, workspace, monkeyp
 
 def test_makefile_announces_each_setup_step(tmp_path: Path) -> None:
     """`make demo` / `make vllm-env` on a fresh machine: every install step says what it does and how
-    long it takes, and pip runs without -q so it shows its own progress (a dry run: nothing installed)."""
+    long it takes, and when (a dry run: nothing installed)."""
     for target, steps in (("demo", 3), ("vllm-env", 4)):
         proc = subprocess.run(
             ["make", "-n", target, f"VENV={tmp_path}/v", f"VLLM_VENV={tmp_path}/vv", f"PYTHON={sys.executable}"],
@@ -201,4 +201,6 @@ def test_makefile_announces_each_setup_step(tmp_path: Path) -> None:
         announced = re.findall(r'echo "==> \[(\d)/(\d)\]', proc.stdout)
         assert [int(k) for k, _ in announced] == list(range(1, steps + 1)), proc.stdout
         assert "done in" in proc.stdout
-        assert not re.search(r"pip install -q|pip uninstall -y -q", proc.stdout)
+        # Here stderr is no terminal: pip is told -q (a CI log stays short); on a terminal it is not.
+        pips = re.findall(r"pip (?:install|uninstall -y) (-q )?", proc.stdout)
+        assert pips and all(q for q in pips), proc.stdout
