@@ -78,3 +78,9 @@ def test_resume_of_an_unfinished_run_is_offered_only_then(ws: Path) -> None:
     manifest.write_text(manifest.read_text().replace('"status": "completed"', '"status": "interrupted"'))
     result = sociallm("sweep", "--resume", "runs/demo")
     assert hinted(result.stderr) == [["resume", "runs/demo"]]
+    result = sociallm("run", "bertrand", "--out", "runs/demo", "-q")
+    assert hinted(result.stderr) == [["run", "--resume", "runs/demo"]]
+    assert sociallm(*hinted(result.stderr)[0]).exit_code == 0  # it did continue (and complete) the run
+    manifest.unlink()  # a log with no manifest: nothing to resume
+    result = sociallm("run", "bertrand", "--out", "runs/demo", "-q")
+    assert result.exit_code != 0 and "choose another --out" in result.stderr and "--resume" not in result.stderr

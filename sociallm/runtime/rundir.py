@@ -243,6 +243,8 @@ def check_fresh(run_dir: Path) -> None:
                 f"{run_dir} already holds a completed run; choose another --out (see that run with "
                 f"`sociallm show {run_dir}`)"
             )
+        if status is None:  # a log without a readable manifest: nothing that --resume could continue
+            raise RunDirError(f"{run_dir} already holds an event log but no readable {MANIFEST}; choose another --out")
         raise RunDirError(
             f"{run_dir} already holds an unfinished run (status {status}); choose another --out, or continue "
             f"that run with `sociallm run --resume {run_dir}`"
