@@ -58,6 +58,7 @@ CASES = [
 ]
 
 
+@pytest.mark.integration  # each case plays the hinted commands (runs, reports): ~2-5 s each
 @pytest.mark.parametrize(("typed", "words", "n"), CASES, ids=[" ".join(c[0]) for c in CASES])
 def test_each_hint_names_a_command_that_works(ws: Path, typed: list[str], words: list[str], n: int) -> None:
     result = sociallm(*typed)

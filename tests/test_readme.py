@@ -162,6 +162,7 @@ def test_every_example_is_marked() -> None:
     assert sum(m == "run" for _, _, m, _ in BLOCKS) >= 5
 
 
+@pytest.mark.integration  # a stand-in server and Mosquitto as subprocesses; ~15 s of CPU for all blocks
 @pytest.mark.parametrize(
     ("line", "lang", "body"),
     [pytest.param(line, lang, body, id=f"README.md:{line}") for line, lang, marker, body in BLOCKS if marker == "run"],
