@@ -132,6 +132,16 @@ def register(app: typer.Typer) -> None:
                 f"{agent}: {s['changes']} changes; valence {v['min']:+.2f}..{v['max']:+.2f} (sd {v['std']:.2f}), "
                 f"arousal {a['min']:.2f}..{a['max']:.2f} (sd {a['std']:.2f})"
             )
+        from sociallm.reports.sections import SectionTally
+
+        tally = SectionTally()
+        events = read_events(run_dir / EVENTS_FILE).events
+        for ev in events:
+            if ev.kind in SectionTally.KINDS and ev.kind != "affect":  # affect: the lines above
+                tally.add(ev)
+        for agent in sorted({ev.source for ev in events if ev.kind == "message"} | set(tally.memory)):
+            for line in tally.lines(agent):
+                typer.echo(f"{agent}: {line}")
         if target is not None:
             typer.echo(f"wrote {target}")
         typer.echo(f"wrote {path} and {', '.join(plots) or 'no plots'}")
