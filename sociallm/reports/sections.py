@@ -114,10 +114,18 @@ def tom_summary(events: list[Event]) -> dict[str, Any]:
     messages: dict[str, int] = defaultdict(int)
     surprise: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     self_surprise: dict[str, list[float]] = defaultdict(list)
+    # One observer's own read-out ({"observer", "target" or "speaker", "surprise": x}), should the
+    # section publish the agent view per observer: used where no per-message event gives it.
+    felt: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for ev in events:
         if ev.kind != "tom":
             continue
         p = ev.payload
+        if (x := _num(p.get("surprise"))) is not None:
+            observer, target = p.get("observer") or ev.source, p.get("target") or p.get("speaker")
+            if isinstance(observer, str) and isinstance(target, str) and observer != target:
+                felt[observer][target].append(x)
+            continue
         speaker = p.get("speaker") or ev.source
         if not isinstance(speaker, str) or not isinstance(p.get("surprise"), dict):
             continue  # not a per-message read-out (e.g. a future analyst summary event)
@@ -131,7 +139,9 @@ def tom_summary(events: list[Event]) -> dict[str, Any]:
         for observer, value in (p.get("surprise") or {}).items():
             if (x := _num(value)) is not None:
                 surprise[observer][speaker].append(x)
-    if not messages:
+    if not surprise:
+        surprise = felt
+    if not messages and not surprise:
         return {}
     analyst: dict[str, Any] = {}
     for speaker in sorted(messages):

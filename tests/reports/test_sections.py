@@ -113,3 +113,15 @@ def test_a_plot_for_each_section_that_ran(tmp_path: Path) -> None:
     assert plots == ["memory.png", "tom.png", "info.png"]
     assert all((tmp_path / p).stat().st_size > 1000 for p in plots)
     assert plot_sections(tmp_path / "none", [], {}) == []
+
+
+def test_agent_view_from_per_observer_tom_events() -> None:
+    # Should the ToM section publish each observer's read-out on its own (the agent view), it is
+    # summarised the same way; the per-message events, when present, are the source instead.
+    own = [
+        Event(kind="tom", source="Ann", tick=1, payload={"observer": "Ann", "target": "Mallory", "surprise": 0.7}),
+        Event(kind="tom", source="Ann", tick=2, payload={"observer": "Ann", "target": "Mallory", "surprise": 0.9}),
+    ]
+    assert summarise_sections(own)["tom"]["agents"] == {"Ann": {"Mallory": {"mean": 0.8, "n": 2}}}
+    both = summarise_sections([*own, _tom("Mallory", 1, {"Ann": 0.1}, 0.2)])["tom"]
+    assert both["agents"]["Ann"]["Mallory"] == {"mean": 0.1, "n": 1}  # not counted twice
