@@ -210,12 +210,25 @@ def register(app: typer.Typer) -> None:
             _fail(str(exc))
         from sociallm.cli import LivePrinter, warn_unfinished
 
-        if not quiet:
-            r._taps.append(LivePrinter(out, r.spec.agent_names))
         done = checkpoint["rounds_completed"] if checkpoint else 0
+        progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("left"),
+            TimeRemainingColumn(),
+            console=out,
+            disable=not out.is_terminal,  # as `sociallm run`: a bar on a terminal only
+        )
+        task = progress.add_task(r.spec.name, total=r.spec.rounds, completed=done)
+        r._on_round = lambda d, total: progress.update(task, completed=d)
+        if not quiet:
+            r._taps.append(LivePrinter(progress.console, r.spec.agent_names))
         out.print(f"resuming {run_dir} after round {done} of {r.spec.rounds}")
         try:
-            result = run_main(r.execute())
+            with progress:
+                result = run_main(r.execute())
         except (KeyboardInterrupt, Interrupted) as exc:
             why = f" by {exc.name}" if isinstance(exc, Interrupted) else ""
             warn_unfinished(r)
