@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sociallm.report_stats import mean_ci
+from sociallm.reports.sections import markdown_lines, plot_sections, summarise_sections
 from sociallm.runtime.eventlog import EVENTS_FILE, read_events
 from sociallm.runtime.events import Event
 
@@ -105,19 +106,30 @@ def _plot_bertrand(run_dir: Path, outs: list[Event], bench: dict[str, Any]) -> s
     if not rows:
         return None
     plt = _plt()
-    fig, (ax_p, ax_d) = plt.subplots(2, 1, sharex=True, figsize=(8, 5.5))
+    from matplotlib.ticker import MaxNLocator
+
+    fig, (ax_p, ax_d) = plt.subplots(2, 1, sharex=True, figsize=(9.5, 5.5))
     ticks = [e.tick for e in rows]
-    for firm in rows[0].payload["prices"]:
-        ax_p.plot(ticks, [e.payload["prices"].get(firm) for e in rows], marker="o", label=firm)
+    # Firms often set the same price: distinct markers, dashes and a slight offset keep every line visible.
+    markers, dashes = "osD^v<>px*", ["-", "--", "-.", ":"]
+    firms = list(rows[0].payload["prices"])
+    for k, firm in enumerate(firms):
+        dx = (k - (len(firms) - 1) / 2) * 0.06
+        ax_p.plot([t + dx for t in ticks], [e.payload["prices"].get(firm) for e in rows], marker=markers[k % 10],
+                  linestyle=dashes[k % 4], alpha=0.85, label=firm)  # fmt: skip
     if bench.get("nash_price") is not None:
-        ax_p.axhline(bench["nash_price"], color="grey", linestyle="--", label="Nash")
-        ax_p.axhline(bench["monopoly_price"], color="black", linestyle=":", label="monopoly")
+        ax_p.axhline(bench["nash_price"], color="grey", linestyle="--", label=f"Nash {bench['nash_price']:.3f}")
+        ax_p.axhline(bench["monopoly_price"], color="black", linestyle=":",
+                     label=f"monopoly {bench['monopoly_price']:.3f}")  # fmt: skip
     ax_p.set(ylabel="price", title=f"Prices: {run_dir.name}")
-    ax_p.legend(fontsize="small")
-    ax_d.plot(ticks, [e.payload["delta"] for e in rows], marker="o", color="tab:red")
-    ax_d.axhline(0, color="grey", linestyle="--")
-    ax_d.axhline(1, color="black", linestyle=":")
+    # Outside the axes: inside, the legend covered the monopoly line.
+    ax_p.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax_d.plot(ticks, [e.payload["delta"] for e in rows], marker="o", color="tab:red", label="Δ")
+    ax_d.axhline(0, color="grey", linestyle="--", label="Δ = 0: Nash")
+    ax_d.axhline(1, color="black", linestyle=":", label="Δ = 1: monopoly")
     ax_d.set(ylabel="Δ (0 Nash, 1 monopoly)", xlabel="round")
+    ax_d.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax_d.xaxis.set_major_locator(MaxNLocator(integer=True))  # rounds are whole numbers
     for ax in (ax_p, ax_d):
         ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -252,6 +264,11 @@ def run_report(run_dir: Path) -> tuple[Path, list[str]]:
         md += ["## Affect", "", f"![affect]({AFFECT_PNG})", ""]
     except ReportError:
         md += ["(No affect events: the run had no emotion section.)", ""]
+    summary = summarise_sections(events)
+    md += markdown_lines(summary)
+    for p in plot_sections(run_dir, events, summary):
+        plots.append(p)
+        md += [f"![{p}]({p})", ""]
     if log.problems:
         md += ["## Log problems", "", *[f"- {p}" for p in log.problems], ""]
     path = run_dir / REPORT_MD
@@ -338,8 +355,9 @@ def _plot_by_condition(
             vals = run_level[m].get(c, [])
             ax.scatter([k] * len(vals), vals, alpha=0.35, s=12, color="grey")
         if m == "mean_delta":
-            ax.axhline(0, color="grey", linestyle="--", linewidth=0.8)
-            ax.axhline(1, color="black", linestyle=":", linewidth=0.8)
+            ax.axhline(0, color="grey", linestyle="--", linewidth=0.8, label="Δ = 0: Nash")
+            ax.axhline(1, color="black", linestyle=":", linewidth=0.8, label="Δ = 1: monopoly")
+            ax.legend(fontsize="x-small")
         ax.set_xticks(range(len(conditions)), conditions, rotation=20, fontsize=8)
         ax.set(title="Δ" if m == "mean_delta" else m)
         ax.grid(alpha=0.3)

@@ -83,6 +83,7 @@ def train(
     ] = False,
     encoder: EncoderOption = "minilm",
     embeddings_url: EmbeddingsUrlOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per epoch; only the result.")] = False,
 ) -> None:
     """Self-supervised next-message prediction (+ affect and intent probes where the log has labels)."""
     from dataclasses import asdict
@@ -100,7 +101,8 @@ def train(
         _fail("give RUN_DIRS and/or --synthetic N")
     runs = _runs(run_dirs or [])
     if synthetic:
-        out.print(f"scripting {synthetic} deception runs on procedural stories…")
+        if not quiet:
+            out.print(f"scripting {synthetic} deception runs on procedural stories…")
         runs += synthetic_runs(range(1000, 1000 + synthetic), procedural=True)
     torch.manual_seed(seed)
     try:
@@ -128,7 +130,8 @@ def train(
             out.print(
                 f"note: no trained claim read-out for {dim}-d vectors; duplicity from this checkpoint is untrained"
             )
-        stats = fit(model, runs, embed, epochs=epochs, seed=seed, forget=forget, log=out.print)
+        log = None if quiet else out.print
+        stats = fit(model, runs, embed, epochs=epochs, seed=seed, forget=forget, log=log)
     except ValueError as exc:
         _fail(str(exc))
     finally:
@@ -181,6 +184,7 @@ def evaluate(
     model_name: Annotated[str | None, typer.Option("--model", help="With --judge --backend: the model name.")] = None,
     encoder: EncoderOption = "minilm",
     embeddings_url: EmbeddingsUrlOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress line; only the table.")] = False,
 ) -> None:
     """Duplicity AUC against baselines (recorded runs, scripted runs, per-shift contrast sets), and surprise."""
     from sociallm.agents.tom import load_model
@@ -202,8 +206,11 @@ def evaluate(
         _fail("--judge goes with --facts N")
     runs = _runs(run_dirs or []) + synthetic_runs(range(synthetic))
     embed = _embedder(encoder, embeddings_url)
+    from sociallm.runtime.progress import ProgressLine
+
     title = f"checkpoint {checkpoint} ({meta.get('runs', '?')})"
     loop, llm, judge_fn = None, None, None
+    line = ProgressLine("tom eval", len(runs), unit="runs scored", enabled=False if quiet else None)
     try:
         if judge:
             import asyncio
@@ -216,13 +223,17 @@ def evaluate(
             llm = loop.run_until_complete(make_backbone(kind, backend, model_name))
             judge_fn = lambda rs: loop.run_until_complete(judge_runs(llm, rs, judge))  # noqa: E731
         if runs:
-            out.print(format_table(score(model, runs, embed), title), highlight=False)
+            line.update(0)
+            result = score(model, runs, embed, progress=lambda done, total: line.update(done))
+            line.close()
+            out.print(format_table(result, title), highlight=False)
         if facts:
             table = evaluate_shifts(model, embed, facts, rounds, judge=judge_fn)
             out.print(format_shift_table(table, title), highlight=False)
     except ValueError as exc:
         _fail(str(exc))
     finally:
+        line.close()
         _close(embed)
         if loop is not None:
             if llm is not None:

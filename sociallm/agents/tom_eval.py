@@ -146,8 +146,13 @@ def auc(positive: list[float], negative: list[float]) -> float:
     return wins / (len(positive) * len(negative))
 
 
-def evaluate(model: ToMModel, runs: list[RunData], embed: Embedder) -> dict[str, Any]:
-    scores = [score_run(model, r, embed) for r in runs]
+def evaluate(model: ToMModel, runs: list[RunData], embed: Embedder, progress: Any = None) -> dict[str, Any]:
+    """`progress(done, total)` is called after each run is scored."""
+    scores = []
+    for r in runs:
+        scores.append(score_run(model, r, embed))
+        if progress is not None:
+            progress(len(scores), len(runs))
     labelled = [s for s in scores if s.deceptive is not None]
     out: dict[str, Any] = {"runs": len(scores), "deceptive": sum(bool(s.deceptive) for s in labelled)}
     for key in METHODS:

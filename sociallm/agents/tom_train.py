@@ -190,7 +190,14 @@ def train(
             stats.messages += int(mask.sum())
         stats.losses.append(total / n)
         if log:
-            log(f"epoch {epoch + 1}/{epochs}: loss {total / n:.4f}")
+            from sociallm.runtime.progress import eta, fmt_duration
+
+            elapsed = time.perf_counter() - start
+            left = eta(start, 0, epoch + 1, epochs, now=time.perf_counter())
+            log(
+                f"epoch {epoch + 1}/{epochs}: loss {total / n:.4f}  ({fmt_duration(elapsed)} elapsed"
+                + (f", ~{fmt_duration(left)} left)" if left else ")")
+            )
     stats.seconds = time.perf_counter() - start
     model.eval()
     return stats

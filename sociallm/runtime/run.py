@@ -43,6 +43,7 @@ from sociallm.runtime.rundir import (
     RunLock,
     check_fresh,
     command_line,
+    completed_hint,
     open_run_dir,
     package_versions,
     read_checkpoint,
@@ -146,6 +147,7 @@ class Run:
         self._lock: RunLock | None = None
         self._checkpointer: Checkpointer | None = None
         self.finish_problems: list[str] = []  # what could not be written at the end (a full disk)
+        self.sections_summary: dict[str, Any] = {}  # per-agent section summaries, made when the run ends
         self._end_error: Exception | None = None
         # True once this process holds the folder and has checked it is its own (fresh, or the run it
         # resumes): only then is a "continue with --resume" hint about this folder true.
@@ -257,7 +259,10 @@ class Run:
                 checkpoint = read_checkpoint(self.run_dir)
                 done = checkpoint["rounds_completed"] if checkpoint else 0
                 if self.manifest.get("status") == "completed" and done >= self.spec.rounds:
-                    raise RunDirError(f"{self.run_dir}: the run already completed all {self.spec.rounds} rounds")
+                    raise RunDirError(
+                        f"{self.run_dir}: the run already completed all {self.spec.rounds} rounds; "
+                        + completed_hint(self.run_dir, self.spec.rounds)
+                    )
             else:
                 check_fresh(self.run_dir)
         except BaseException:
@@ -465,6 +470,7 @@ class Run:
             if self.log.error is not None and status == "completed":
                 status, error, self._end_error = "failed", f"LogWriteError: {self.log.error}", self.log.error
         release_space(self.run_dir)  # the room held back for what follows
+        await step(self._summarise_sections)
         if self.llm is not None:
             wall = round(time.perf_counter() - self._started, 3)
             await step(lambda: self._manifest(status, ended_at=_now(), error=error, wall_s=wall))
@@ -480,8 +486,19 @@ class Run:
         self.finish_problems = problems
         return status, error
 
+    def _summarise_sections(self) -> None:
+        """Per-agent summaries of the sections that ran, from the whole log (a resumed run's too)."""
+        from sociallm.reports.sections import summarise_sections
+        from sociallm.runtime.eventlog import read_events
+
+        path = self.run_dir / EVENTS_FILE
+        if path.exists():
+            self.sections_summary = summarise_sections(read_events(path).events)
+
     def metrics(self) -> dict[str, Any]:
         out: dict[str, Any] = {"rounds_completed": self.rounds_completed, "environment": self.env.metrics()}
+        if self.sections_summary:
+            out["sections"] = self.sections_summary
         if self.llm:
             out["llm"] = {
                 "calls": self.llm.calls,

@@ -120,6 +120,8 @@ def register(app: typer.Typer) -> None:
             err("error: give a RUN_DIR (a folder made by `sociallm run`), or --bus URL --run RUN_ID", err=True)
             raise typer.Exit(2)
         if not (run_dir / "events.jsonl").exists() and not (follow and run_dir.is_dir()):
-            err(f"error: {run_dir / 'events.jsonl'}: no event log; is {run_dir} a run folder?", err=True)
+            from sociallm.runtime.rundir import not_a_run
+
+            err(f"error: {not_a_run(run_dir)}", err=True)
             raise typer.Exit(2)
         watch_app(run_dir, speed=None if instant else speed, follow=follow).run()

@@ -111,6 +111,7 @@ def test_train_cli_writes_a_checkpoint_that_eval_reads(tmp_path):
     r = CliRunner().invoke(app, ["tom", "train", *runs, "--out", str(out), "--epochs", "2", "--seed", "3"])
     assert r.exit_code == 0, r.output
     assert out.exists() and "messages/s" in r.output
+    assert "epoch 1/2: loss" in r.output and "elapsed, ~" in r.output  # progress with the time left
     r = CliRunner().invoke(app, ["tom", "eval", *runs, "--checkpoint", str(out)])
     assert r.exit_code == 0, r.output
     assert "claim read-out (duplicity)" in r.output and "held-out runs: 2 (1 deceptive)" in r.output
