@@ -8,10 +8,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from sociallm.report import AFFECT_PNG, ReportError, affect_series, plot_affect, register
+from sociallm.orchestration.run import Run
+from sociallm.reports.report import AFFECT_PNG, ReportError, affect_series, plot_affect, register
 from sociallm.runtime.eventlog import read_events
 from sociallm.runtime.events import Event
-from sociallm.runtime.run import Run
 from sociallm.runtime.scenario import load_scenario
 from tests.fakes import FakeLLM
 
@@ -99,7 +99,7 @@ def _is_png(path: Path) -> bool:
     ],
 )
 async def test_run_reports_have_the_games_plots(tmp_path: Path, scenario: str, plots: list[str], text: str) -> None:
-    from sociallm.report_md import run_report
+    from sociallm.reports.markdown import run_report
 
     run_dir = await _run(tmp_path, scenario, "r")
     path, made = run_report(run_dir)
@@ -110,7 +110,7 @@ async def test_run_reports_have_the_games_plots(tmp_path: Path, scenario: str, p
 
 async def test_sweep_report_has_ci_table_and_plots(tmp_path: Path) -> None:
     from sociallm import Experiment
-    from sociallm.report_md import sweep_report
+    from sociallm.reports.markdown import sweep_report
 
     def reply(req):  # the silent firms price at 1.6, the chatty ones at 1.8 (seed-dependent jitter)
         if req.constraint is not None:
@@ -130,7 +130,7 @@ async def test_sweep_report_has_ci_table_and_plots(tmp_path: Path) -> None:
 
 
 def test_mean_ci_against_hand_computed_values() -> None:
-    from sociallm.report_stats import mean_ci
+    from sociallm.reports.stats import mean_ci
 
     m, lo, hi = mean_ci([1.0, 2.0, 3.0])  # sd 1, n 3, t(0.975, 2) = 4.303
     assert m == 2.0 and lo == pytest.approx(2 - 4.303 / 3**0.5) and hi == pytest.approx(2 + 4.303 / 3**0.5)

@@ -12,13 +12,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from sociallm.agents.tom_cli import register as register_tom
 from sociallm.backbone.base import BackendError
-from sociallm.backbone.vllm_cli import register as register_serve
-from sociallm.backbone.vllm_cli import usage_lines
+from sociallm.cli.reproduce import register as register_reproduce
+from sociallm.cli.serve import register as register_serve
+from sociallm.cli.serve import usage_lines
+from sociallm.cli.sweep import register as register_experiments
+from sociallm.cli.tom import register as register_tom
+from sociallm.cli.tui import register as register_tui
+from sociallm.cli.worker import distribution_options
+from sociallm.cli.worker import register as register_worker
 from sociallm.environments.base import EnvironmentConfigError
-from sociallm.environments.reproduce_cli import register as register_reproduce
-from sociallm.report import register as register_report
+from sociallm.reports.report import register as register_report
 from sociallm.runtime.eventlog import EVENTS_FILE, read_events
 from sociallm.runtime.events import Event
 from sociallm.runtime.lifecycle import Interrupted, run_main
@@ -32,10 +36,6 @@ from sociallm.runtime.scenario import (
     parse_scenario,
     resolve,
 )
-from sociallm.runtime.sweep_cli import register as register_experiments
-from sociallm.runtime.worker_cli import distribution_options
-from sociallm.runtime.worker_cli import register as register_worker
-from sociallm.tui.cli import register as register_tui
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Run and inspect LLM agent societies.")
 out = Console(soft_wrap=True)
@@ -154,7 +154,7 @@ def run(
     bus_cert_key: Annotated[Path | None, typer.Option(help="With --bus: the private key of --bus-cert.")] = None,
 ) -> None:
     """Run a scenario; everything that happens is written to the run folder."""
-    from sociallm.runtime.run import Run, new_run_id
+    from sociallm.orchestration.run import Run, new_run_id
 
     overrides = parse_sets(set_ or [])
     if rounds is not None:
@@ -209,7 +209,7 @@ def run(
         out.print(f"bus: {dist.bus.url}, run id {r.run_id}; workers and watchers need the key {r.run_dir}/bus.key")
     try:
         if tui:
-            from sociallm.tui.cli import run_with_tui
+            from sociallm.cli.tui import run_with_tui
 
             result = run_with_tui(r)
         else:

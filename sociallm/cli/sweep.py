@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sociallm.backbone.base import BackendError
-from sociallm.runtime.experiment import Condition, ConditionError, grid, parse_interventions
+from sociallm.orchestration.experiment import Condition, ConditionError, grid, parse_interventions
 from sociallm.runtime.lifecycle import Interrupted, run_main
 from sociallm.runtime.rundir import RunDirError, open_run_dir, read_checkpoint
 from sociallm.runtime.scenario import ScenarioError
@@ -106,8 +106,8 @@ def register(app: typer.Typer) -> None:
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the progress bar.")] = False,
     ) -> None:
         """Run every condition × seed of a scenario concurrently; tidy results in results.parquet/.csv."""
-        from sociallm.runtime.experiment import Experiment
-        from sociallm.runtime.sweep import load_plan, run_sweep, validate_plan
+        from sociallm.orchestration.experiment import Experiment
+        from sociallm.orchestration.sweep import load_plan, run_sweep, validate_plan
 
         try:
             if resume is not None:
@@ -184,8 +184,8 @@ def register(app: typer.Typer) -> None:
         if run_dir.is_dir() and (run_dir / "sweep.json").exists():
             sweep(resume=run_dir, quiet=True)
             return
-        from sociallm.runtime.experiment import attach_interventions, load_interventions
-        from sociallm.runtime.run import Run
+        from sociallm.orchestration.experiment import attach_interventions, load_interventions
+        from sociallm.orchestration.run import Run
 
         try:
             open_run_dir(run_dir)
@@ -223,7 +223,7 @@ def register(app: typer.Typer) -> None:
         out_dir: Annotated[Path | None, typer.Option("--out", help="Where to write (default RUN_DIR-replay).")] = None,
     ) -> None:
         """Re-run a recorded run with its recorded model replies and check the log comes out identical."""
-        from sociallm.runtime.replay import ReplayMismatch, compare_logs, replay_run
+        from sociallm.orchestration.replay import ReplayMismatch, compare_logs, replay_run
 
         try:
             open_run_dir(run_dir)
@@ -248,7 +248,7 @@ def register(app: typer.Typer) -> None:
 
 def _print_summary(rows: list[dict[str, Any]]) -> None:
     """Mean of the headline run-level metric per condition (Δ for Bertrand), when there is one."""
-    from sociallm.report_stats import mean_ci
+    from sociallm.reports.stats import mean_ci
 
     for metric in ("mean_delta", "mean_suppression", "survival_months", "coordination_rate", "cooperation_rate"):
         by: dict[str, list[float]] = {}

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sociallm.runtime.worker_cli import BusCa, BusCert, BusCertKey, KeyFile
+from sociallm.cli.worker import BusCa, BusCert, BusCertKey, KeyFile
 
 if TYPE_CHECKING:
-    from sociallm.runtime.run import Run, RunResult
+    from sociallm.orchestration.run import Run, RunResult
 
 
 def run_with_tui(run: Run, *, refresh_hz: float = 15.0) -> RunResult:
@@ -76,8 +76,8 @@ def bus_app(
     refresh_hz: float = 15.0,
 ):  # -> SocietyApp, kept lazy
     """Build the app for a live run heard over its MQTT broker (a one-line error for a bad URL or key)."""
+    from sociallm.cli.worker import broker_options
     from sociallm.runtime.mqtt_security import SecurityError, resolve_credential
-    from sociallm.runtime.worker_cli import broker_options
     from sociallm.tui.app import SocietyApp
     from sociallm.tui.feed import BusFeed
 

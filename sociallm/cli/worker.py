@@ -10,8 +10,8 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from sociallm.orchestration.remote import Distribution
     from sociallm.runtime.mqtt import BrokerConfig
-    from sociallm.runtime.remote import Distribution
 
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -80,7 +80,7 @@ def distribution_options(
                 "(agents in workers talk over MQTT)"
             )
         return None
-    from sociallm.runtime.remote import Distribution
+    from sociallm.orchestration.remote import Distribution
 
     if on_no_show not in ("record", "abort"):
         _fail(f"--on-no-show {on_no_show!r}: use `record` (log a no-show and go on) or `abort`")
@@ -123,9 +123,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Host some of a run's agents in this process; the run talks to them over the MQTT broker."""
         from sociallm.backbone.base import BackendError
+        from sociallm.orchestration.worker import WorkerError, run_worker
         from sociallm.runtime.mqtt import BusError
         from sociallm.runtime.mqtt_security import SecurityError, resolve_credential
-        from sociallm.runtime.worker import WorkerError, run_worker
 
         logging.basicConfig(level=logging.WARNING, format="worker: %(message)s")
         config = broker_options(bus, bus_ca, bus_cert, bus_cert_key)

@@ -400,7 +400,7 @@ class Experiment:
         return self
 
     def plan(self, out: str | Path) -> Any:
-        from sociallm.runtime.sweep import SweepPlan
+        from sociallm.orchestration.sweep import SweepPlan
 
         base_seed = build_spec(self.scenario, self.base, "base").seed
         seeds = self.seeds if self.seeds is not None else [base_seed + k for k in range(self.n_seeds)]
@@ -414,7 +414,7 @@ class Experiment:
         )
 
     async def arun(self, out: str | Path, *, jobs: int = 4, llm: Any = None, progress: Any = None) -> Any:
-        from sociallm.runtime.sweep import run_sweep
+        from sociallm.orchestration.sweep import run_sweep
 
         return await run_sweep(self.plan(out), jobs=jobs, llm=llm, progress=progress)
 
@@ -437,7 +437,7 @@ async def arun(
     interventions: list[Intervention | dict[str, Any]] | None = None,
     **overrides: Any,
 ) -> Any:
-    from sociallm.runtime.run import Run, new_run_id
+    from sociallm.orchestration.run import Run, new_run_id
 
     if isinstance(scenario, ScenarioSpec):
         spec = scenario

@@ -55,7 +55,7 @@ from sociallm.runtime.scheduler import HELD, Scheduler, system_event
 from sociallm.runtime.validate import spec_problems
 
 if TYPE_CHECKING:
-    from sociallm.runtime.remote import Distribution, RunRemote
+    from sociallm.orchestration.remote import Distribution, RunRemote
 
 
 def new_run_id(scenario: str) -> str:
@@ -154,7 +154,7 @@ class Run:
         # Agents hosted by workers over MQTT (`--bus`, `--workers`); None: one process, in-process bus.
         self.remote: RunRemote | None = None
         if distribution is not None:
-            from sociallm.runtime.remote import RunRemote  # aiomqtt only for distributed runs
+            from sociallm.orchestration.remote import RunRemote  # aiomqtt only for distributed runs
 
             # Algorithmic agents make no model calls: they always play in the run process.
             self.remote = RunRemote(distribution, self.run_id, [a.name for a in spec.agents if a.kind == "llm"])

@@ -21,8 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sociallm.runtime.eventlog import EVENTS_FILE, read_events
-from sociallm.runtime.experiment import (
+from sociallm.orchestration.experiment import (
     Condition,
     ConditionError,
     Intervention,
@@ -31,6 +30,7 @@ from sociallm.runtime.experiment import (
     save_interventions,
     slug,
 )
+from sociallm.runtime.eventlog import EVENTS_FILE, read_events
 from sociallm.runtime.rundir import MANIFEST, METRICS, read_json, write_json_atomic
 
 PLAN_FILE = "sweep.json"
@@ -143,7 +143,7 @@ async def run_sweep(
     progress: Callable[[str, RunEntry, int, int], None] | None = None,
 ) -> SweepResult:
     """Run (or finish) a sweep. `progress(event, entry, done_rounds, total_rounds)` reports along the way."""
-    from sociallm.runtime.run import Run, default_backbone
+    from sociallm.orchestration.run import Run, default_backbone
 
     entries = validate_plan(plan)
     _check_or_write_plan(plan)

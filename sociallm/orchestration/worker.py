@@ -27,10 +27,10 @@ from sociallm.agents.sections import SectionContext, build_sections
 from sociallm.backbone.base import LLM
 from sociallm.backbone.encoders import close_shared_encoder, embeddings_options
 from sociallm.backbone.metered import MeteredLLM
+from sociallm.orchestration.remote import Down, SpecMessage, Up, speaks_for
 from sociallm.runtime.events import Event
 from sociallm.runtime.mqtt import CONTROL, BrokerConfig, BusError, EventStream, MqttLink, control_topic, pack, unpack
 from sociallm.runtime.mqtt_security import RUN, AgentSigner, Credential, DropLog, Dropped, Gate, SecurityError
-from sociallm.runtime.remote import Down, SpecMessage, Up, speaks_for
 from sociallm.runtime.scenario import ScenarioSpec
 
 log = logging.getLogger("sociallm.worker")

@@ -16,7 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from sociallm.report_stats import mean_ci
+from sociallm.reports.stats import mean_ci
 from sociallm.runtime.eventlog import EVENTS_FILE, read_events
 from sociallm.runtime.events import Event
 
@@ -208,7 +208,7 @@ def _round_table(outs: list[Event], keys: list[str]) -> list[str]:
 
 def run_report(run_dir: Path) -> tuple[Path, list[str]]:
     """Write RUN_DIR/report.md and its plots; return the report's path and the plot files."""
-    from sociallm.report import AFFECT_PNG, ReportError, plot_affect
+    from sociallm.reports.report import AFFECT_PNG, ReportError, plot_affect
 
     run_dir = Path(run_dir)
     log = read_events(run_dir / EVENTS_FILE)
@@ -264,7 +264,7 @@ def run_report(run_dir: Path) -> tuple[Path, list[str]]:
 
 
 def sweep_report(sweep_dir: Path) -> tuple[Path, list[str]]:
-    from sociallm.runtime.sweep import read_results
+    from sociallm.orchestration.sweep import read_results
 
     sweep_dir = Path(sweep_dir)
     rows = read_results(sweep_dir)

@@ -106,7 +106,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Write a Markdown report with PNG plots (report.md) for a run or a sweep; print the affect summary."""
-        from sociallm.report_md import run_report, sweep_report
+        from sociallm.reports.markdown import run_report, sweep_report
 
         if (run_dir / "sweep.json").exists():
             if not (run_dir / "results.parquet").exists():

@@ -19,8 +19,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer
 from textual.worker import Worker, WorkerState
 
+from sociallm.orchestration.run import Run, RunResult
 from sociallm.runtime.events import PUBLIC
-from sociallm.runtime.run import Run, RunResult
 from sociallm.tui.feed import Feed
 from sociallm.tui.screens import HelpScreen, PromptScreen, QuitScreen
 from sociallm.tui.state import SocietyState

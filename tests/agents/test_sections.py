@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 
 from sociallm.agents import sections
+from sociallm.orchestration.run import Run
 from sociallm.runtime.eventlog import read_events
-from sociallm.runtime.run import Run
 from sociallm.runtime.scenario import ScenarioError, load_scenario
 from tests.fakes import FakeLLM
 

@@ -8,8 +8,8 @@ import pytest
 from sociallm.backbone.base import BackendError, GenerationRequest
 from sociallm.backbone.encoders import EncoderError, make_encoder
 from sociallm.memory import section as memory_section
+from sociallm.orchestration.run import Run
 from sociallm.runtime.eventlog import read_events
-from sociallm.runtime.run import Run
 from sociallm.runtime.scenario import load_scenario
 from tests.fakes import FakeLLM
 from tests.memory.helpers import HashEncoder, memory_reply

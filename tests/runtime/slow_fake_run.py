@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from sociallm.backbone.base import GenerationRequest, GenerationResult
-from sociallm.runtime.experiment import Intervention, arun
+from sociallm.orchestration.experiment import Intervention, arun
 from tests.fakes import FakeLLM
 
 

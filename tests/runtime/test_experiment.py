@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from sociallm import Experiment, load_scenario, run
+from sociallm.orchestration.experiment import ConditionError, Intervention, grid, parse_interventions
 from sociallm.runtime.eventlog import read_events
-from sociallm.runtime.experiment import ConditionError, Intervention, grid, parse_interventions
 from tests.fakes import FakeLLM
 
 
@@ -72,7 +72,7 @@ def test_bad_interventions_are_one_line_errors() -> None:
         parse_interventions([{"kind": "mute", "when": {"metric": "last_delta", "value": 0.5}}])
     exp = Experiment("bertrand", seeds=1, rounds=1).condition("a", comm="none")
     exp.intervene(at=1, mute="backroom")
-    from sociallm.runtime.sweep import validate_plan
+    from sociallm.orchestration.sweep import validate_plan
 
     with pytest.raises(ConditionError, match=r"interventions\[0\].channel: unknown channel 'backroom'"):
         validate_plan(exp.plan("/tmp/unused"))

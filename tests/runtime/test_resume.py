@@ -13,9 +13,9 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-import sociallm.runtime.run as run_module
-from sociallm.runtime.replay import normalised_log
-from sociallm.runtime.sweep_cli import register
+import sociallm.orchestration.run as run_module
+from sociallm.cli.sweep import register
+from sociallm.orchestration.replay import normalised_log
 from tests.fakes import FakeLLM
 
 ROOT = Path(__file__).resolve().parents[2]

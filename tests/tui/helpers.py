@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 
 from sociallm.backbone.base import GenerationRequest, GenerationResult
+from sociallm.orchestration.run import Run
 from sociallm.runtime.events import Event
-from sociallm.runtime.run import Run
 from sociallm.runtime.scenario import load_scenario
 from tests.fakes import FakeLLM
 

@@ -7,8 +7,8 @@ import pytest
 from textual.widgets import Input
 
 from sociallm.backbone.base import BackendError
+from sociallm.orchestration.run import Run
 from sociallm.runtime.eventlog import read_events
-from sociallm.runtime.run import Run
 from sociallm.runtime.scenario import load_scenario
 from sociallm.tui.app import SocietyApp
 from sociallm.tui.feed import LiveFeed
