@@ -16,18 +16,19 @@ A scenario turns sections on by name, with options, for all agents; an agent may
         sections: {emotion: {baseline_valence: 0.3}}
 
 Each section module exposes `Config` (a pydantic model of its options) and
-`build(ctx, config) -> PromptSection`; `SECTIONS` maps the scenario name to the module.
+`build(ctx, config) -> PromptSection`; the `sociallm.sections` registry (runtime/registry.py: built-ins
+and entry points) maps the scenario name to the module.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from sociallm.runtime.events import Event
+from sociallm.runtime.scenario import merged_options, section_module, section_order
 
 if TYPE_CHECKING:
     from sociallm.agents.agent import Turn
@@ -36,14 +37,6 @@ if TYPE_CHECKING:
 
 Emit = Callable[[Event], Awaitable[Any]]
 
-# scenario name -> module with `Config` and `build`; imported only when a scenario uses it.
-# Prompt order follows this order: mood first, then impressions of others, then memories.
-SECTIONS: dict[str, str] = {
-    "emotion": "sociallm.agents.emotion",
-    "tom": "sociallm.agents.tom",
-    "memory": "sociallm.memory.section",
-    "info": "sociallm.agents.info",
-}
 
 
 @dataclass
@@ -110,24 +103,9 @@ class SectionError(RuntimeError):
     """A section that cannot start (a missing checkpoint, an unreachable store): one line naming the option."""
 
 
-def section_module(name: str) -> Any:
-    target = SECTIONS.get(name)
-    if target is None:
-        known = ", ".join(sorted(SECTIONS)) or "none yet"
-        raise ValueError(f"unknown section {name!r}; known: {known}")
-    return importlib.import_module(target)
-
-
-def merged_options(scenario: ScenarioSpec, agent: AgentSpec) -> dict[str, dict[str, Any]]:
-    out = {name: dict(opts or {}) for name, opts in scenario.sections.items()}
-    for name, opts in agent.sections.items():
-        out.setdefault(name, {}).update(opts or {})
-    return out
-
-
 def build_sections(ctx: SectionContext) -> list[PromptSection]:
     options = merged_options(ctx.scenario, ctx.agent)
-    order = list(SECTIONS)
+    order = section_order()  # the registry's: built-ins (mood, others, memories, info), then plug-ins
     names = sorted(options, key=lambda n: order.index(n) if n in order else len(order))
     for name in names:
         module = section_module(name)

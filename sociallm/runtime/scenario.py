@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from sociallm.runtime import registry
 from sociallm.runtime.scenario_file import FileProblem, LimitError, Limits, parse_yaml, read_text
 
 NAME_RE = r"^[A-Za-z][A-Za-z0-9_\-]{0,31}$"
@@ -45,8 +46,6 @@ class AgentSpec(Spec):
 
     @model_validator(mode="after")
     def _kind_options(self) -> AgentSpec:
-        from sociallm.agents.strategies import check_kind  # each kind validates its own options (a pydantic model)
-
         problems = check_kind(self.kind, self.options)
         if problems:
             raise ValueError("; ".join(problems))
@@ -273,10 +272,49 @@ def parse_scenario(data: Any, source: str = "<scenario>") -> ScenarioSpec:
     return spec
 
 
+LLM_KIND = "llm"
+
+
+def known_kinds() -> list[str]:
+    return [LLM_KIND, *registry.names(registry.AGENT_KINDS)]
+
+
+def check_kind(kind: str, options: dict[str, Any]) -> list[str]:
+    """Problems with an agent's kind and options, each as `kind: ...` or `options.<field>: ...`; each
+    kind validates its own options (its class's `Config`, a pydantic model)."""
+    if kind == LLM_KIND:
+        return [f"options: a language-model agent takes no options (got {', '.join(options)})"] if options else []
+    if kind not in known_kinds():
+        return [f"kind: unknown agent kind {kind!r}; known: {', '.join(known_kinds())}"]
+    config = registry.load(registry.AGENT_KINDS, kind).Config
+    try:
+        config.model_validate(options or {})
+    except ValidationError as exc:
+        return format_validation_error(exc, prefix="options", root=config)
+    return []
+
+
+def section_module(name: str) -> Any:
+    """The module of a section (its `Config`, `build`, and optionally `needs`), by its scenario name."""
+    try:
+        return registry.load(registry.SECTIONS, name)
+    except registry.RegistryError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def section_order() -> list[str]:
+    return registry.names(registry.SECTIONS)
+
+
+def merged_options(scenario: ScenarioSpec, agent: AgentSpec) -> dict[str, dict[str, Any]]:
+    out = {name: dict(opts or {}) for name, opts in scenario.sections.items()}
+    for name, opts in agent.sections.items():
+        out.setdefault(name, {}).update(opts or {})
+    return out
+
+
 def section_problems(spec: ScenarioSpec) -> list[str]:
     """Each section validates its own options; report problems at their place in the file."""
-    from sociallm.agents.sections import merged_options, section_module
-
     places = [("sections", spec.sections)] + [(f"agents[{i}].sections", a.sections) for i, a in enumerate(spec.agents)]
     problems: list[str] = []
     for where, sections in places:

@@ -16,6 +16,8 @@ import random
 from collections import Counter
 from typing import Any
 
+from sociallm.runtime import registry
+from sociallm.runtime.params import EnvironmentConfigError, validate_params
 from sociallm.runtime.scenario import ALL, ScenarioSpec, section_problems
 
 
@@ -66,8 +68,6 @@ def structure_problems(spec: ScenarioSpec) -> list[str]:
 
 
 def _params_problems(cls: type, params: Any, agents: list[str]) -> list[str]:
-    from sociallm.environments.base import EnvironmentConfigError, validate_params
-
     model = getattr(cls, "Params", None)
     if model is None:
         return []
@@ -86,14 +86,12 @@ def _action_problem(i: int, action: Any, kind: str, actions: tuple[str, ...]) ->
 def loose_environment_problems(data: dict[str, Any]) -> list[str]:
     """The environment's checks on a file whose other parts failed the models, as far as it can be read,
     so one pass of `check` lists the environment's problems too."""
-    from sociallm.environments import EnvironmentConfigError, environment_class
-
     env = data.get("environment")
     if not isinstance(env, dict) or not isinstance(env.get("kind"), str):
         return []
     try:
-        cls = environment_class(env["kind"])
-    except EnvironmentConfigError as exc:
+        cls = registry.load(registry.ENVIRONMENTS, env["kind"], "environment.kind")
+    except registry.RegistryError as exc:
         return [str(exc)]
     raw_agents = data.get("agents")
     agents = (
@@ -114,12 +112,10 @@ def loose_environment_problems(data: dict[str, Any]) -> list[str]:
 
 
 def environment_problems(spec: ScenarioSpec, set_up: bool = True) -> list[str]:
-    from sociallm.environments import EnvironmentConfigError, environment_class
-
     kind = spec.environment.kind
     try:
-        cls = environment_class(kind)
-    except EnvironmentConfigError as exc:
+        cls = registry.load(registry.ENVIRONMENTS, kind, "environment.kind")
+    except registry.RegistryError as exc:
         return [str(exc)]
     problems = _params_problems(cls, spec.environment.params, spec.agent_names)
     actions = getattr(cls, "actions", None)

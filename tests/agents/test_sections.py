@@ -3,16 +3,16 @@ from pathlib import Path
 
 import pytest
 
-from sociallm.agents import sections
 from sociallm.orchestration.run import Run
+from sociallm.runtime import registry
 from sociallm.runtime.eventlog import read_events
-from sociallm.runtime.scenario import ScenarioError, load_scenario
+from sociallm.runtime.scenario import ScenarioError, load_scenario, section_module
 from tests.fakes import FakeLLM
 
 
 @pytest.fixture(autouse=True)
 def probe_registered(monkeypatch):
-    monkeypatch.setitem(sections.SECTIONS, "probe", "tests.agents.probe_section")
+    monkeypatch.setitem(registry.BUILTIN[registry.SECTIONS], "probe", "tests.agents.probe_section")
 
 
 async def test_sections_plug_into_prompt_events_and_checkpoints(tmp_path: Path) -> None:
@@ -50,6 +50,6 @@ def test_bad_section_options_are_reported_at_their_place() -> None:
 
 
 def test_every_registered_section_module_exists_and_has_config_and_build() -> None:
-    for name in sections.SECTIONS:
-        module = sections.section_module(name)  # an entry naming a missing module would crash a run here
+    for name in registry.names(registry.SECTIONS):
+        module = section_module(name)  # an entry naming a missing module would crash a run here
         assert hasattr(module, "Config") and callable(module.build)

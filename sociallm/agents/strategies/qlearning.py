@@ -101,6 +101,7 @@ def _self_play_elsewhere(*args: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 class QLearner(AlgorithmicAgent):
     kind = "q_learning"
+    Config = QLearningConfig
 
     def __init__(self, ctx: Any, config: QLearningConfig) -> None:
         super().__init__(ctx, config)
