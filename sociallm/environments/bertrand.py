@@ -35,6 +35,7 @@ from sociallm.environments.base import (
     validate_params,
 )
 from sociallm.environments.base import Number as ParamNumber
+from sociallm.environments.view import Axis, GameView, Metric, Panel, Plot, Reference, Series
 from sociallm.runtime.events import Event
 
 Number = float | int
@@ -302,6 +303,64 @@ class BertrandMarket:
     name = "bertrand"
     actions = ("price",)
     Params = Params
+    # What the TUI, reports and sweeps show of this game; reference lines come from each run's own
+    # benchmarks event, so a condition with another α or n gets its own Nash and monopoly lines.
+    view = GameView(
+        sources=(SOURCE,),
+        panel=Panel(
+            title="prices",
+            chart=Series(key="prices", label="price", per_agent=True),
+            lines=[
+                Reference(key="nash_price", label="Nash", mark="N"),
+                Reference(key="monopoly_price", label="monopoly", mark="M"),
+            ],
+            sparks=[Series(key="delta", label="Δ", lo=0.0, hi=1.0, note="0 Nash, 1 monopoly")],
+            last=[Series(key="profits", label="profit", per_agent=True)],
+        ),
+        plots=[
+            Plot(
+                file="prices.png",
+                title="Prices",
+                axes=[
+                    Axis(
+                        series=[Series(key="prices", label="price", per_agent=True)],
+                        lines=[
+                            Reference(key="nash_price", label="Nash"),
+                            Reference(key="monopoly_price", label="monopoly"),
+                        ],
+                        ylabel="price",
+                    ),
+                    Axis(
+                        series=[Series(key="delta", label="Δ")],
+                        lines=[Reference(value=0.0, label="Nash"), Reference(value=1.0, label="monopoly")],
+                        ylabel="Δ (0 Nash, 1 monopoly)",
+                    ),
+                ],
+            )
+        ],
+        metrics=[
+            Metric(key="mean_delta", label="Δ (0 Nash, 1 monopoly)", headline=True, lo=0.0, hi=1.0),
+            # A price is in units of α: not comparable across conditions with another α, n, a, c or μ.
+            Metric(
+                key="mean_price",
+                label="mean price",
+                headline=True,
+                comparable=False,
+                normalise=("nash_price", "monopoly_price"),
+            ),
+        ],
+        curves=[
+            Axis(series=[Series(key="delta", label="Δ")], ylabel="Δ"),
+            Axis(
+                series=[Series(key="prices", label="price", per_agent=True)],
+                lines=[
+                    Reference(key="nash_price", label="Nash"),
+                    Reference(key="monopoly_price", label="monopoly"),
+                ],
+                ylabel="price",
+            ),
+        ],
+    )
 
     def __init__(self) -> None:
         self._agents: list[str] = []

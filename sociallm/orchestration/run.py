@@ -358,13 +358,21 @@ class Run:
             self._reserve()
             await self.emit(
                 system_event(
-                    self.rounds_completed, "resumed", from_round=self.rounds_completed + 1, discarded_lines=moved
+                    self.rounds_completed,
+                    "resumed",
+                    from_round=self.rounds_completed + 1,
+                    discarded_lines=moved,
+                    environment=self.spec.environment.kind,
                 )
             )
         else:
             self._manifest("running")
             self._reserve()
-            await self.emit(system_event(0, "run_start", scenario=self.spec.name, seed=self.spec.seed))
+            await self.emit(
+                system_event(
+                    0, "run_start", scenario=self.spec.name, seed=self.spec.seed, environment=self.spec.environment.kind
+                )
+            )
             for ev in self._opening:
                 await self.emit(ev)
             await self._checkpoint()
