@@ -92,7 +92,7 @@ def register(app: typer.Typer) -> None:
         seeds: Annotated[int, typer.Option(help="Seeds per condition (scenario seed, +1, ...).", min=1)] = 5,
         set_: Annotated[
             list[str] | None,
-            typer.Option("--set", help="KEY=V (all runs) or KEY=V1,V2 (a condition axis); shortcuts comm, n, alpha"),
+            typer.Option("--set", help="KEY=V (all runs) or KEY=V1,V2 (a condition axis); shortcuts comm, n"),
         ] = None,
         rounds: Annotated[int | None, typer.Option(help="Rounds per run.", min=1)] = None,
         out_dir: Annotated[Path | None, typer.Option("--out", help="Sweep folder (default sweeps/NAME-TIME).")] = None,
@@ -170,7 +170,7 @@ def register(app: typer.Typer) -> None:
             f"({skipped} already done), {len(result.rows)} rows → {plan.out / 'results.parquet'} and .csv",
             highlight=False,
         )
-        _print_summary(result.rows)
+        _print_summary(result.rows, entries[0].spec.environment.kind if entries else "")
         if failed:
             err.print(f"{len(failed)} runs failed; retry them with: sociallm sweep --resume {plan.out}")
             raise typer.Exit(1)
@@ -246,15 +246,19 @@ def register(app: typer.Typer) -> None:
         )
 
 
-def _print_summary(rows: list[dict[str, Any]]) -> None:
-    """Mean of the headline run-level metric per condition (Δ for Bertrand), when there is one."""
+def _print_summary(rows: list[dict[str, Any]], environment: str) -> None:
+    """Mean of each headline run-level metric the game declares, per condition."""
+    from sociallm.environments import environment_view
     from sociallm.reports.stats import mean_ci
 
-    for metric in ("mean_delta", "mean_suppression", "survival_months", "coordination_rate", "cooperation_rate"):
+    for metric in environment_view(environment).headline:
         by: dict[str, list[float]] = {}
         for r in rows:
-            if r["metric"] == metric and r["round"] is None and not r["agent"]:
+            if r["metric"] == metric.key and r["round"] is None and not r["agent"]:
                 by.setdefault(r["condition"], []).append(r["value"])
         for cond, values in by.items():
             m, lo, hi = mean_ci(values)
-            out.print(f"  {cond}: {metric} {m:.3f} (95% CI {lo:.3f}..{hi:.3f}, n={len(values)})", highlight=False)
+            flag = "" if metric.comparable else " (scale depends on the condition's parameters; see the report)"
+            out.print(
+                f"  {cond}: {metric.key} {m:.3f} (95% CI {lo:.3f}..{hi:.3f}, n={len(values)}){flag}", highlight=False
+            )

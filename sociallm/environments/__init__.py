@@ -6,7 +6,10 @@ any installed package's entry points, so a plug-in game is found exactly like be
 
 from __future__ import annotations
 
+from typing import Any
+
 from sociallm.environments.base import ActionSpec, Environment, EnvironmentConfigError
+from sociallm.environments.view import EMPTY, GameView, view_of
 from sociallm.runtime import registry
 
 
@@ -18,8 +21,23 @@ def environment_class(kind: str) -> type:
         raise EnvironmentConfigError(str(exc)) from None
 
 
+def environment_view(kind: Any) -> GameView:
+    """What a game declares for the TUI, reports and sweeps; a game that cannot be found shows nothing."""
+    try:
+        return view_of(environment_class(kind))
+    except (EnvironmentConfigError, ImportError):
+        return EMPTY
+
+
 def get_environment(kind: str) -> Environment:
     return environment_class(kind)()
 
 
-__all__ = ["ActionSpec", "Environment", "EnvironmentConfigError", "environment_class", "get_environment"]
+__all__ = [
+    "ActionSpec",
+    "Environment",
+    "EnvironmentConfigError",
+    "environment_class",
+    "environment_view",
+    "get_environment",
+]

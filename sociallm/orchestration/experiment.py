@@ -6,7 +6,9 @@ paths as `sociallm run --set`, e.g. `environment.params.mu`, `agents.0.persona`)
     comm   none | public | private   drop the talk phases / talk on the public channel / on a private
                                      channel of all agents (`backroom`)
     n      2..8                      number of agents (the first ones are kept, more are added)
-    alpha  number                    Bertrand's price scale (environment.params.alpha)
+
+A game's own parameters have no shortcut: they are set by path (`environment.params.alpha=1,3.2`), so
+conditions work the same for every game, a plug-in's included.
 
 An *intervention* changes a run while it plays, at given rounds, in given conditions, or when a metric
 of the environment crosses a threshold (warnings only): a regulator's warning message, muting a
@@ -45,7 +47,7 @@ from sociallm.runtime.scenario import (
 from sociallm.runtime.scheduler import system_event
 
 INTERVENTIONS_FILE = "interventions.json"
-SHORTCUTS = ("comm", "n", "alpha")
+SHORTCUTS = ("comm", "n")
 COMM = ("none", "public", "private")
 PRIVATE_CHANNEL = "backroom"
 EXTRA_NAMES = ["Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi"]
@@ -70,7 +72,7 @@ def _set_comm(data: dict[str, Any], value: Any) -> None:
         raise ConditionError(f"comm: must be one of {', '.join(COMM)} (got {value!r})")
     schedule = [p for p in data.get("schedule", []) if isinstance(p, dict)]
     talk = [p for p in schedule if p.get("kind") == "talk"]
-    # Keep the preamble true to the condition (the built-in Bertrand wording; other text is left alone).
+    # Keep the preamble true to the condition (the built-in scenarios' wording; other text is left alone).
     pre = data.get("preamble")
     if isinstance(pre, str):
         data["preamble"] = pre.replace(
@@ -127,12 +129,7 @@ def _set_n(data: dict[str, Any], value: Any) -> None:
         data["preamble"] = re.sub(pattern, lambda m: f"{count} {m.group(2)}, {_join(names)}", pre, count=1)
 
 
-def _set_alpha(data: dict[str, Any], value: Any) -> None:
-    env = data.setdefault("environment", {})
-    env.setdefault("params", {})["alpha"] = value
-
-
-_SHORTCUT_FNS = {"comm": _set_comm, "n": _set_n, "alpha": _set_alpha}
+_SHORTCUT_FNS = {"comm": _set_comm, "n": _set_n}
 
 
 def apply_condition(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -145,7 +142,7 @@ def apply_condition(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str
                 f"{key}: unknown condition key; use a dotted scenario path (e.g. environment.params.mu, "
                 f"agents.0.persona) or a shortcut ({', '.join(SHORTCUTS)})"
             )
-    for key in ("n", "comm", "alpha"):
+    for key in ("n", "comm"):
         if key in overrides:
             _SHORTCUT_FNS[key](data, overrides[key])
     paths = {k: v for k, v in overrides.items() if k not in SHORTCUTS}

@@ -1,11 +1,13 @@
 """Markdown reports with PNG plots, for one run folder or a whole sweep folder.
 
 A run's report reads `events.jsonl`, `manifest.json` and `metrics.json`; a sweep's reads
-`results.parquet` (the tidy table) and `sweep.json`. Plots per game: Bertrand prices against the Nash
-and monopoly lines and Δ per round; auction winning bid against the competitive benchmark; commons
-stock and catches against the sustainability threshold; overseer coordination and flags; prisoner's
-dilemma cooperation; affect trajectories when the run has emotion. Sweeps: headline metrics by
-condition with 95% confidence intervals (Student t over seeds) and per-round curves by condition.
+`results.parquet` (the tidy table), `sweep.json` and each condition's benchmarks event. What is
+plotted is what the run's game declares in its `view` (environments/view.py): its plots with
+reference lines from the run's own benchmarks event, its per-round tables, its headline metrics and
+curves; affect trajectories when the run has emotion. Sweeps: headline metrics by condition with 95%
+confidence intervals (Student t over seeds), per-round curves by condition, each condition's
+reference lines from its own runs; a metric whose scale depends on the parameters is normalised per
+run and flagged where the conditions' scales differ.
 """
 
 from __future__ import annotations
@@ -16,33 +18,13 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from sociallm.environments import environment_view
+from sociallm.environments.view import EMPTY, Axis, GameView, Plot, benchmarks_of
 from sociallm.reports.stats import mean_ci
 from sociallm.runtime.eventlog import EVENTS_FILE, read_events
 from sociallm.runtime.events import Event
 
 REPORT_MD = "report.md"
-
-# Run-level metrics worth a row in a sweep's condition table (first match per scenario wins the plot).
-HEADLINE = [
-    "mean_delta",
-    "mean_price",
-    "mean_suppression",
-    "efficiency",
-    "rotation_rate",
-    "cover_bid_share",
-    "survival_months",
-    "overuse_share",
-    "gini",
-    "coordination_rate",
-    "detection_rate",
-    "false_flag_rate",
-    "undetected_coordination_rate",
-    "cooperation_rate",
-    "mutual_cooperation_rate",
-    "collusion_index",
-]
-# Per-round metrics drawn as curves by condition (market-level rows, or the mean over agents).
-CURVES = ["delta", "prices", "winning_bid", "suppression", "stock_after", "catches", "cooperation", "coordinated"]
 
 
 def _plt() -> Any:
@@ -93,107 +75,65 @@ def _outcomes(events: list[Event]) -> list[Event]:
     return [e for e in events if e.kind == "outcome"]
 
 
-def _benchmarks(events: list[Event]) -> dict[str, Any]:
-    for e in events:
-        if e.kind == "system" and e.payload.get("event") == "benchmarks":
-            return e.payload
+def game_view(manifest: dict[str, Any]) -> GameView:
+    """The view the run's game declares (found through the registry, plug-ins included)."""
+    kind = ((manifest.get("scenario") or {}).get("environment") or {}).get("kind")
+    return environment_view(kind) if kind else EMPTY
+
+
+def _values(e: Event, key: str) -> dict[str, float]:
+    """`payload[key]` as owner -> number ("" for a market-level number); non-numbers are left out."""
+    v = e.payload.get(key)
+    if isinstance(v, dict):
+        return {str(k): float(x) for k, x in v.items() if isinstance(x, int | float) and not isinstance(x, bool)}
+    if isinstance(v, int | float):  # bools too: a yes/no outcome counts as 1/0
+        return {"": float(v)}
     return {}
 
 
-def _plot_bertrand(run_dir: Path, outs: list[Event], bench: dict[str, Any]) -> str | None:
-    rows = [e for e in outs if "prices" in e.payload and "delta" in e.payload]
-    if not rows:
-        return None
-    plt = _plt()
-    fig, (ax_p, ax_d) = plt.subplots(2, 1, sharex=True, figsize=(8, 5.5))
+def _draw_axis(ax: Any, axis: Axis, rows: list[Event], bench: dict[str, Any]) -> None:
     ticks = [e.tick for e in rows]
-    for firm in rows[0].payload["prices"]:
-        ax_p.plot(ticks, [e.payload["prices"].get(firm) for e in rows], marker="o", label=firm)
-    if bench.get("nash_price") is not None:
-        ax_p.axhline(bench["nash_price"], color="grey", linestyle="--", label="Nash")
-        ax_p.axhline(bench["monopoly_price"], color="black", linestyle=":", label="monopoly")
-    ax_p.set(ylabel="price", title=f"Prices: {run_dir.name}")
-    ax_p.legend(fontsize="small")
-    ax_d.plot(ticks, [e.payload["delta"] for e in rows], marker="o", color="tab:red")
-    ax_d.axhline(0, color="grey", linestyle="--")
-    ax_d.axhline(1, color="black", linestyle=":")
-    ax_d.set(ylabel="Δ (0 Nash, 1 monopoly)", xlabel="round")
-    for ax in (ax_p, ax_d):
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(run_dir / "prices.png", dpi=100)
-    plt.close(fig)
-    return "prices.png"
-
-
-def _plot_auction(run_dir: Path, outs: list[Event]) -> str | None:
-    rows = [e for e in outs if "winning_bid" in e.payload]
-    if not rows:
-        return None
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 4))
-    ticks = [e.tick for e in rows]
-    ax.plot(ticks, [e.payload["winning_bid"] for e in rows], marker="o", label="winning bid")
-    ax.plot(ticks, [e.payload["benchmark_bid"] for e in rows], linestyle="--", color="grey", label="competitive bid")
-    for e in rows:
-        ax.annotate(e.payload["winner"], (e.tick, e.payload["winning_bid"]), fontsize=7, xytext=(2, 4),
-                    textcoords="offset points")  # fmt: skip
-    ax.set(xlabel="round", ylabel="bid", title=f"Auction: {run_dir.name}")
+    for series in axis.series:
+        owners = list(dict.fromkeys(k for e in rows for k in _values(e, series.key)))
+        for owner in owners:
+            ys = [_values(e, series.key).get(owner, math.nan) for e in rows]
+            label = owner if series.per_agent else series.name
+            if series.style == "cumulative_rate":
+                total, out = 0.0, []
+                for i, y in enumerate(ys, start=1):
+                    total += 0.0 if math.isnan(y) else y
+                    out.append(total / i)
+                ax.plot(ticks, out, marker="o", label=f"{series.name} (cumulative rate)")
+                ax.set_ylim(-0.05, 1.05)
+            elif series.style == "step":
+                ax.step(ticks, ys, where="mid", color="black", linestyle="--", label=label)
+            else:
+                ax.plot(ticks, ys, marker="o" if not series.per_agent else ".", label=label)
+    for ref, style in zip(axis.lines, ("--", ":", "-."), strict=False):
+        x = ref.resolve(bench)
+        if x is not None:
+            ax.axhline(x, color="grey" if style == "--" else "black", linestyle=style, label=ref.label or ref.key)
+    ax.set(ylabel=axis.ylabel)
     ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(run_dir / "auction.png", dpi=100)
-    plt.close(fig)
-    return "auction.png"
 
 
-def _plot_commons(run_dir: Path, outs: list[Event]) -> str | None:
-    rows = [e for e in outs if "stock_before" in e.payload]
+def plot_declared(run_dir: Path, plot: Plot, outs: list[Event], bench: dict[str, Any]) -> str | None:
+    """One declared plot of a run; None when the run has no outcome carrying its series."""
+    keys = {s.key for axis in plot.axes for s in axis.series}
+    rows = [e for e in outs if keys & set(e.payload)]
     if not rows:
         return None
     plt = _plt()
-    fig, (ax_s, ax_c) = plt.subplots(2, 1, sharex=True, figsize=(8, 5.5))
-    ticks = [e.tick for e in rows]
-    ax_s.plot(ticks, [e.payload["stock_before"] for e in rows], marker="o", label="stock at month start")
-    ax_s.plot(ticks, [e.payload["stock_left"] for e in rows], marker="x", label="left after fishing")
-    ax_s.axhline(5, color="red", linestyle=":", label="collapse")
-    ax_s.set(ylabel="tonnes", title=f"Commons: {run_dir.name}")
-    ax_s.legend(fontsize="small")
-    for agent in rows[0].payload["catches"]:
-        ax_c.plot(ticks, [e.payload["catches"].get(agent) for e in rows], marker=".", label=agent)
-    ax_c.step(ticks, [e.payload["threshold"] for e in rows], where="mid", color="black", linestyle="--",
-              label="sustainable catch")  # fmt: skip
-    ax_c.set(xlabel="month", ylabel="catch")
-    ax_c.legend(fontsize="small", ncol=3)
-    for ax in (ax_s, ax_c):
-        ax.grid(alpha=0.3)
+    fig, axes = plt.subplots(len(plot.axes), 1, sharex=True, figsize=(8, 1.5 + 2.5 * len(plot.axes)), squeeze=False)
+    for ax, axis in zip(axes[:, 0], plot.axes, strict=True):
+        _draw_axis(ax, axis, rows, bench)
+    axes[0, 0].set(title=f"{plot.title}: {run_dir.name}")
+    axes[-1, 0].set(xlabel="round")
     fig.tight_layout()
-    fig.savefig(run_dir / "commons.png", dpi=100)
+    fig.savefig(run_dir / plot.file, dpi=100)
     plt.close(fig)
-    return "commons.png"
-
-
-def _plot_rates(run_dir: Path, outs: list[Event], keys: list[str], name: str, title: str) -> str | None:
-    """Cumulative rate of boolean/0..1 per-round outcomes (coordination, detection, cooperation)."""
-    rows = [e for e in outs if all(k in e.payload for k in keys)]
-    if not rows:
-        return None
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 3.6))
-    ticks = [e.tick for e in rows]
-    for k in keys:
-        total, series = 0.0, []
-        for i, e in enumerate(rows, start=1):
-            total += float(e.payload[k])
-            series.append(total / i)
-        ax.plot(ticks, series, marker="o", label=f"{k} (cumulative rate)")
-    ax.set(xlabel="round", ylabel="rate", ylim=(-0.05, 1.05), title=f"{title}: {run_dir.name}")
-    ax.legend(fontsize="small")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(run_dir / name, dpi=100)
-    plt.close(fig)
-    return name
+    return plot.file
 
 
 def _round_table(outs: list[Event], keys: list[str]) -> list[str]:
@@ -219,13 +159,9 @@ def run_report(run_dir: Path) -> tuple[Path, list[str]]:
     except (OSError, ValueError):
         metrics = {}
     outs = _outcomes(events)
-    bench = _benchmarks(events)
-    plots = [p for p in (_plot_bertrand(run_dir, outs, bench), _plot_auction(run_dir, outs),
-                         _plot_commons(run_dir, outs),
-                         _plot_rates(run_dir, outs, ["coordinated", "detected", "false_flag"], "detection.png",
-                                     "Coordination and detection"),
-                         _plot_rates(run_dir, outs, ["cooperation", "mutual"], "cooperation.png", "Cooperation"))
-             if p]  # fmt: skip
+    bench = benchmarks_of(events)
+    view = game_view(manifest)
+    plots = [p for p in (plot_declared(run_dir, plot, outs, bench) for plot in view.plots) if p]
     md = [f"# Run report: {run_dir.name}", "", *provenance(manifest), ""]
     env_metrics = metrics.get("environment") or {}
     if env_metrics:
@@ -240,12 +176,10 @@ def run_report(run_dir: Path) -> tuple[Path, list[str]]:
                ""]  # fmt: skip
     for p in plots:
         md += [f"![{p}]({p})", ""]
-    detection = _round_table(outs, ["target", "votes", "flagged", "coordinated", "detected"])
-    if detection:
-        md += ["## Coordination and detection", "", *detection, ""]
-    ipd = _round_table(outs, ["moves", "payoffs"])
-    if ipd:
-        md += ["## Moves", "", *ipd, ""]
+    for table in view.tables:
+        lines = _round_table(outs, table.keys)
+        if lines:
+            md += [f"## {table.title}", "", *lines, ""]
     try:
         plot_affect(run_dir)
         plots.append(AFFECT_PNG)
@@ -263,6 +197,40 @@ def run_report(run_dir: Path) -> tuple[Path, list[str]]:
 # A sweep.
 
 
+def _condition_benchmarks(sweep_dir: Path, rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each condition's reference values, from the benchmarks event of its first run: computed by the game
+    from that condition's own parameters (another α or n gives other lines)."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        cond = r["condition"]
+        if cond in out:
+            continue
+        path = sweep_dir / r["run"] / EVENTS_FILE
+        out[cond] = benchmarks_of(read_events(path).events) if path.exists() else {}
+    return out
+
+
+def _normalised(metric: Any, rows: list[dict[str, Any]]) -> tuple[dict[str, list[float]], bool]:
+    """Per condition, each run's (x − lo)/(hi − lo) from that run's own lo and hi metrics, and whether
+    lo/hi differ between conditions (then the raw values are not comparable)."""
+    lo_key, hi_key = metric.normalise
+    by_run: dict[str, dict[str, Any]] = defaultdict(dict)
+    for r in rows:
+        if r["round"] is None and not r["agent"] and r["metric"] in (metric.key, lo_key, hi_key):
+            by_run[r["run"]][r["metric"]] = r["value"]
+            by_run[r["run"]]["condition"] = r["condition"]
+    out: dict[str, list[float]] = defaultdict(list)
+    scales: dict[str, set[tuple[float, float]]] = defaultdict(set)
+    for vals in by_run.values():
+        x, lo, hi = vals.get(metric.key), vals.get(lo_key), vals.get(hi_key)
+        if x is None or lo is None or hi is None or abs(hi - lo) < 1e-12:
+            continue
+        out[vals["condition"]].append((x - lo) / (hi - lo))
+        scales[vals["condition"]].add((round(lo, 9), round(hi, 9)))
+    differ = len({sc for v in scales.values() for sc in v}) > 1
+    return out, differ
+
+
 def sweep_report(sweep_dir: Path) -> tuple[Path, list[str]]:
     from sociallm.orchestration.sweep import read_results
 
@@ -270,18 +238,20 @@ def sweep_report(sweep_dir: Path) -> tuple[Path, list[str]]:
     rows = read_results(sweep_dir)
     plan = json.loads((sweep_dir / "sweep.json").read_text(encoding="utf-8"))
     conditions = [c["name"] for c in plan.get("conditions", [])]
+    first = next((Path(sweep_dir) / r["run"] for r in rows), None)
+    manifest = _manifest(first) if first else {}
+    view = game_view(manifest)
+    curve_keys = {s.key for axis in view.curves for s in axis.series}
     run_level: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     curves: dict[str, dict[str, dict[int, list[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     per_run_round: dict[tuple[str, str, str, int], list[float]] = defaultdict(list)
     for r in rows:
         if r["round"] is None and not r["agent"]:
             run_level[r["metric"]][r["condition"]].append(r["value"])
-        elif r["round"] is not None and r["metric"] in CURVES:
+        elif r["round"] is not None and r["metric"] in curve_keys:
             per_run_round[(r["metric"], r["condition"], r["run"], r["round"])].append(r["value"])
     for (metric, cond, _run, rnd), values in per_run_round.items():
         curves[metric][cond][rnd].append(sum(values) / len(values))  # mean over agents within a run
-    first = next((Path(sweep_dir) / r["run"] for r in rows), None)
-    manifest = _manifest(first) if first else {}
     n_runs = len({r["run"] for r in rows})
     md = [
         f"# Sweep report: {sweep_dir.name}",
@@ -300,48 +270,75 @@ def sweep_report(sweep_dir: Path) -> tuple[Path, list[str]]:
     ]
     if plan.get("interventions"):
         md += ["Interventions: " + "; ".join(f"`{iv}`" for iv in plan["interventions"]), ""]
-    headline = [m for m in HEADLINE if m in run_level]
+    headline = [m for m in view.headline if m.key in run_level]
+    notes: list[str] = []
+    table: list[tuple[str, dict[str, list[float]]]] = []
+    for m in headline:
+        name = m.key
+        if not m.comparable and m.normalise is not None:
+            normalised, differ = _normalised(m, rows)
+            if differ:
+                name = f"{m.key} ⚠"
+                notes.append(
+                    f"⚠ `{m.key}` is on a scale that differs between these conditions (each has its own "
+                    f"{m.normalise[0]} and {m.normalise[1]}): compare `{m.key} (normalised)`, which puts each "
+                    f"run's value at 0 for its own {m.normalise[0]} and 1 for its own {m.normalise[1]}."
+                )
+            table.append((name, run_level[m.key]))
+            if normalised:
+                table.append((f"{m.key} (normalised)", normalised))
+            continue
+        table.append((name, run_level[m.key]))
     plots: list[str] = []
-    if headline:
+    if table:
         md += ["## Results by condition (mean over seeds, 95% CI)", "",
                "| metric | " + " | ".join(conditions) + " |", "| -- |" + " --: |" * len(conditions)]  # fmt: skip
-        for m in headline:
+        for name, by_condition in table:
             cells = []
             for c in conditions:
-                vals = run_level[m].get(c, [])
+                vals = by_condition.get(c, [])
                 mean, lo, hi = mean_ci(vals)
                 cells.append(f"{_fmt(mean)} [{_fmt(lo)}, {_fmt(hi)}] (n={len(vals)})" if vals else "—")
-            md.append(f"| {m} | " + " | ".join(cells) + " |")
-        md.append("")
-        plots.append(_plot_by_condition(sweep_dir, headline[:4], run_level, conditions))
+            md.append(f"| {name} | " + " | ".join(cells) + " |")
+        md += ["", *notes, ""] if notes else [""]
+        plotted = [(name, by, view.metric(name.split(" ")[0])) for name, by in table][:4]
+        plots.append(_plot_by_condition(sweep_dir, plotted, conditions))
         md += [f"![by condition]({plots[-1]})", ""]
-    curve_metrics = [m for m in CURVES if m in curves]
-    if curve_metrics:
-        plots.append(_plot_curves(sweep_dir, curve_metrics[:3], curves, conditions, manifest))
-        md += ["## Per-round curves (mean over seeds, 95% CI band)", "", f"![curves]({plots[-1]})", ""]
+    drawn = [axis for axis in view.curves if any(s.key in curves for s in axis.series)][:3]
+    if drawn:
+        bench = _condition_benchmarks(sweep_dir, rows)
+        plots.append(_plot_curves(sweep_dir, drawn, curves, conditions, bench))
+        md += ["## Per-round curves (mean over seeds, 95% CI band)", ""]
+        if any(axis.lines for axis in drawn):
+            md += ["Reference lines are each condition's own (from its runs' parameters), in its colour.", ""]
+        md += [f"![curves]({plots[-1]})", ""]
     path = sweep_dir / REPORT_MD
     path.write_text("\n".join(md), encoding="utf-8")
     return path, plots
 
 
 def _plot_by_condition(
-    sweep_dir: Path, metrics: list[str], run_level: dict[str, dict[str, list[float]]], conditions: list[str]
+    sweep_dir: Path, metrics: list[tuple[str, dict[str, list[float]], Any]], conditions: list[str]
 ) -> str:
     plt = _plt()
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.8), squeeze=False)
-    for ax, m in zip(axes[0], metrics, strict=True):
-        stats = [mean_ci(run_level[m].get(c, [])) for c in conditions]
+    for ax, (name, by_condition, metric) in zip(axes[0], metrics, strict=True):
+        stats = [mean_ci(by_condition.get(c, [])) for c in conditions]
         means = [s[0] for s in stats]
         err = [[s[0] - s[1] for s in stats], [s[2] - s[0] for s in stats]]
         ax.errorbar(range(len(conditions)), means, yerr=err, fmt="o", capsize=5)
         for k, c in enumerate(conditions):
-            vals = run_level[m].get(c, [])
+            vals = by_condition.get(c, [])
             ax.scatter([k] * len(vals), vals, alpha=0.35, s=12, color="grey")
-        if m == "mean_delta":
-            ax.axhline(0, color="grey", linestyle="--", linewidth=0.8)
-            ax.axhline(1, color="black", linestyle=":", linewidth=0.8)
+        normalised = name.endswith("(normalised)")
+        lo, hi = (0.0, 1.0) if normalised else ((metric.lo, metric.hi) if metric is not None else (None, None))
+        if lo is not None:
+            ax.axhline(lo, color="grey", linestyle="--", linewidth=0.8)
+        if hi is not None:
+            ax.axhline(hi, color="black", linestyle=":", linewidth=0.8)
         ax.set_xticks(range(len(conditions)), conditions, rotation=20, fontsize=8)
-        ax.set(title="Δ" if m == "mean_delta" else m)
+        title = metric.name if metric is not None and not normalised and not name.endswith("⚠") else name
+        ax.set(title=title)
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(sweep_dir / "by_condition.png", dpi=100)
@@ -351,38 +348,31 @@ def _plot_by_condition(
 
 def _plot_curves(
     sweep_dir: Path,
-    metrics: list[str],
+    drawn: list[Axis],
     curves: dict[str, dict[str, dict[int, list[float]]]],
     conditions: list[str],
-    manifest: dict[str, Any],
+    bench: dict[str, dict[str, Any]],
 ) -> str:
     plt = _plt()
-    fig, axes = plt.subplots(len(metrics), 1, figsize=(8, 3 * len(metrics)), sharex=True, squeeze=False)
-    for ax, m in zip(axes[:, 0], metrics, strict=True):
-        for c in conditions:
-            by_round = curves[m].get(c)
-            if not by_round:
-                continue
-            ticks = sorted(by_round)
-            stats = [mean_ci(by_round[t]) for t in ticks]
-            ax.plot(ticks, [s[0] for s in stats], marker="o", label=c)
-            ax.fill_between(ticks, [s[1] for s in stats], [s[2] for s in stats], alpha=0.2)
-        if m == "prices":
-            env = (manifest.get("scenario") or {}).get("environment", {})
-            if env.get("kind") == "bertrand":
-                from sociallm.environments.bertrand import equilibrium_prices
-
-                p = env.get("params", {})
-                n = len((manifest.get("scenario") or {}).get("agents", [])) or 2
-                try:  # symmetric firms only; per-firm parameter lists get no lines
-                    nash, mono = equilibrium_prices(n, p.get("a", 2.0), p.get("a0", 0.0), p.get("c", 1.0),
-                                                    p.get("mu", 0.25))  # fmt: skip
-                    alpha = p.get("alpha", 1.0)
-                    ax.axhline(alpha * nash, color="grey", linestyle="--", label="Nash (first run's n)")
-                    ax.axhline(alpha * mono, color="black", linestyle=":", label="monopoly")
-                except (TypeError, ValueError):
-                    pass
-        ax.set(ylabel="Δ" if m == "delta" else m)
+    fig, axes = plt.subplots(len(drawn), 1, figsize=(8, 3 * len(drawn)), sharex=True, squeeze=False)
+    colours = {c: f"C{k % 10}" for k, c in enumerate(conditions)}
+    for ax, axis in zip(axes[:, 0], drawn, strict=True):
+        for series in axis.series:
+            for c in conditions:
+                by_round = curves.get(series.key, {}).get(c)
+                if not by_round:
+                    continue
+                ticks = sorted(by_round)
+                stats = [mean_ci(by_round[t]) for t in ticks]
+                label = c if len(axis.series) == 1 else f"{series.name}, {c}"
+                ax.plot(ticks, [s[0] for s in stats], marker="o", label=label, color=colours[c])
+                ax.fill_between(ticks, [s[1] for s in stats], [s[2] for s in stats], alpha=0.2, color=colours[c])
+        for ref, style in zip(axis.lines, ("--", ":", "-."), strict=False):
+            for c in conditions:
+                x = ref.resolve(bench.get(c, {}))
+                if x is not None:
+                    ax.axhline(x, color=colours[c], linestyle=style, linewidth=0.9, label=f"{ref.label} ({c})")
+        ax.set(ylabel=axis.ylabel)
         ax.legend(fontsize="small")
         ax.grid(alpha=0.3)
     axes[-1, 0].set(xlabel="round")

@@ -12,8 +12,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from sociallm.environments import EnvironmentConfigError, environment_class
-from sociallm.environments.view import EMPTY, GameView, view_of
+from sociallm.environments import environment_view
+from sociallm.environments.view import EMPTY, GameView
 from sociallm.runtime.events import Event
 
 HISTORY = 60  # points kept per sparkline
@@ -85,14 +85,6 @@ class AgentView:
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
-
-
-def environment_view(kind: Any) -> GameView:
-    """The view a game declares, by its scenario name; a game that cannot be found shows no panel."""
-    try:
-        return view_of(environment_class(kind))
-    except (EnvironmentConfigError, ImportError):
-        return EMPTY
 
 
 @dataclass

@@ -24,8 +24,8 @@ def test_comm_shortcut_builds_the_three_bertrand_conditions() -> None:
     assert silent_made_chatty.schedule[0].kind == "talk"
 
 
-def test_n_and_alpha_shortcuts() -> None:
-    spec = load_scenario("bertrand", n=4, alpha=3.2, comm="private")
+def test_n_shortcut_and_a_game_parameter_by_path() -> None:
+    spec = load_scenario("bertrand", n=4, comm="private", **{"environment.params.alpha": 3.2})
     assert spec.agent_names == ["Alice", "Bob", "Carol", "Dave"]
     assert "four firms, Alice, Bob, Carol and Dave," in spec.preamble
     assert spec.environment.params["alpha"] == 3.2
@@ -49,6 +49,8 @@ def test_any_field_by_dotted_path() -> None:
         ({"environment.kind": "casino"}, "environment.kind: unknown environment 'casino'"),
         ({"agents.0.personna": "x"}, "agents[0].personna: unknown field; check the spelling"),
         ({"n": 0}, "n: must be a whole number from 1 to 8 (got 0)"),
+        # No game's parameter is a shortcut: the message shows the path to use.
+        ({"alpha": 3.2}, "alpha: unknown condition key; use a dotted scenario path (e.g. environment.params.mu"),
     ],
 )
 def test_bad_conditions_are_one_line_errors(overrides: dict, message: str) -> None:
