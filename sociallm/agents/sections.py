@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from sociallm.runtime.events import Event
+from sociallm.runtime.resources import Need, RunResources, check_needs, provided
 from sociallm.runtime.scenario import merged_options, section_module, section_order
 
 if TYPE_CHECKING:
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
     from sociallm.runtime.scenario import AgentSpec, ScenarioSpec
 
 Emit = Callable[[Event], Awaitable[Any]]
-
 
 
 @dataclass
@@ -51,6 +51,31 @@ class SectionContext:
     shared: dict[str, Any] = field(default_factory=dict)
     # This agent's sections by name, filled once all are built (e.g. memory reads the emotion's affect).
     sections: dict[str, Any] = field(default_factory=dict)
+    # The run's typed resources (environment, embeddings, ...); None only in bare unit-test contexts.
+    resources: RunResources | None = None
+
+    @property
+    def environment(self) -> Any:
+        """The run's environment (None in a bare context)."""
+        return self.resources.environment if self.resources is not None else None
+
+    def uses(self, need: Need) -> Any:
+        """What meets an optional `need` of this section (a sibling section, the environment), or None."""
+        return provided(need, self.resources, self.sections)
+
+
+def section_context(resources: RunResources, agent: AgentSpec) -> SectionContext:
+    """The context of one agent's sections: the same in the run process and in a worker."""
+    return SectionContext(
+        agent,
+        resources.scenario,
+        resources.llm,
+        resources.emit,
+        resources.run_dir,
+        resources.tick,
+        resources.cache,
+        resources=resources,
+    )
 
 
 @runtime_checkable
@@ -114,4 +139,13 @@ def build_sections(ctx: SectionContext) -> list[PromptSection]:
             ctx.sections[name] = module.build(ctx, config)
         except (ValueError, OSError) as exc:  # their messages already name the option and the fix
             raise SectionError(f"agents.{ctx.agent.name}: {exc}") from exc
+    # What each section declares it needs (module-level `needs`), checked once all are built, so a
+    # section may need a sibling built after it. A bare context (no resources) is a unit test's choice.
+    if ctx.resources is not None:
+        for name in names:
+            needs = getattr(section_module(name), "needs", [])
+            try:
+                check_needs(f"agents.{ctx.agent.name}.sections.{name}", needs, ctx.resources, ctx.sections)
+            except ValueError as exc:
+                raise SectionError(str(exc)) from None
     return list(ctx.sections.values())

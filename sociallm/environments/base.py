@@ -8,7 +8,7 @@ never reaches into them; agents learn about the world only through the events it
 Optional: `appraise(event, agent) -> tuple[float, float] | None` says how an event of the game (an
 outcome: a profit drop, a betrayal) feels to `agent`, as (valence, arousal) impulses in [−1, 1];
 None when the event means nothing to it. The emotion section calls it (reaching the environment
-through `SectionContext.shared["environment"]`) for every outcome the agent sees; it must be pure in
+through the run's resources, `ctx.environment`) for every outcome the agent sees; it must be pure in
 the event and the game's parameters, since every agent calls it, in any order. An environment
 without it simply gives outcomes no affect. See `BertrandMarket.appraise` for an example.
 
@@ -38,6 +38,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo
 
 from sociallm.runtime.events import Event
 from sociallm.runtime.params import EnvironmentConfigError, params_problems, validate_params
+from sociallm.runtime.resources import Appraiser
 
 __all__ = [
     "ActionSpec",
@@ -91,13 +92,6 @@ class Environment(Protocol):
     def state(self) -> dict[str, Any]: ...
 
     def load_state(self, state: dict[str, Any]) -> None: ...
-
-
-@runtime_checkable
-class Appraiser(Protocol):
-    """The optional affect hook an environment may add (see the module docstring)."""
-
-    def appraise(self, event: Event, agent: str) -> tuple[float, float] | None: ...
 
 
 # ---- parameter models ------------------------------------------------------------------------

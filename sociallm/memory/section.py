@@ -39,6 +39,7 @@ from sociallm.memory.importance import ImportanceRater, salience, with_affect
 from sociallm.memory.records import MemoryRecord, clean_text
 from sociallm.memory.store import MemoryStore, collection_name, parse_url, shared_client
 from sociallm.runtime.events import Event
+from sociallm.runtime.resources import AffectSource, Need
 
 if TYPE_CHECKING:
     from sociallm.agents.agent import Turn
@@ -46,6 +47,10 @@ if TYPE_CHECKING:
 MEMORY_CHANNEL = "memory"
 _REMEMBERED = frozenset({"message", "outcome", "observation"})
 
+
+# Memories carry the agent's affect when the emotion section is on (checked when sections are built).
+AFFECT = Need("section:emotion", AffectSource, optional=True, why="memories carry the affect they were felt with")
+needs = [AFFECT]
 
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -160,7 +165,8 @@ class Memory(BaseSection):
         )
 
     def _affect(self) -> tuple[float | None, float | None]:
-        affect = getattr(self.ctx.sections.get("emotion"), "affect", None)
+        emotion = self.ctx.uses(AFFECT)
+        affect = emotion.affect if emotion is not None else None
         if not callable(affect):
             return None, None
         v, a = affect()

@@ -20,18 +20,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sociallm.agents.agent import Agent
-from sociallm.agents.sections import SectionContext
+from sociallm.agents.sections import section_context
 from sociallm.agents.strategies import build_agent
 from sociallm.backbone.base import LLM
-from sociallm.backbone.encoders import close_shared_encoder, embeddings_options
+from sociallm.backbone.encoders import close_shared_encoder
 from sociallm.backbone.metered import MeteredLLM
 from sociallm.environments import get_environment
 from sociallm.environments.base import Environment
+from sociallm.orchestration.resources import build_resources
 from sociallm.runtime.bus import InProcessBus, Tap
 from sociallm.runtime.control import RunControl
 from sociallm.runtime.eventlog import EVENTS_FILE, EventLog
 from sociallm.runtime.events import Event
 from sociallm.runtime.lifecycle import stop_reason
+from sociallm.runtime.resources import RunDirUser, RunResources
 from sociallm.runtime.rundir import (
     CHECKPOINT,
     MANIFEST,
@@ -137,7 +139,8 @@ class Run:
         self.bus: InProcessBus | None = None
         self.log: EventLog | None = None
         self.llm: MeteredLLM | None = None
-        self._shared: dict[str, Any] = {}  # run-wide section resources (encoder, ChromaDB client)
+        self.resources: RunResources | None = None  # built with the agents (orchestration/resources.py)
+        self._shared: dict[str, Any] = {}  # its cache: the encoder, ChromaDB clients, the ToM hub
         self._started = 0.0
         self._lock: RunLock | None = None
         self._checkpointer: Checkpointer | None = None
@@ -288,8 +291,8 @@ class Run:
             log_prompts=self.spec.backbone.log_prompts,
             max_prompt_chars=self.spec.backbone.max_prompt_chars,
         )
-        if (use_run_dir := getattr(llm, "use_run_dir", None)) is not None:
-            use_run_dir(self.run_dir)  # e.g. a launched vLLM server's log moves to <run>/vllm.log
+        if isinstance(llm, RunDirUser):
+            llm.use_run_dir(self.run_dir)  # e.g. a launched vLLM server's log moves to <run>/vllm.log
         status, error = "failed", None
         self._started = time.perf_counter()
         try:
@@ -322,15 +325,17 @@ class Run:
 
     def _build_agents(self, llm: Any) -> None:
         assert self.bus is not None and self.llm is not None
-        # Run-wide resources for sections; the environment is there for its optional appraise() hook.
-        # "embeddings": where encoder "backbone" asks for the model's own embeddings.
-        shared: dict[str, Any] = {"environment": self.env, "embeddings": embeddings_options(self.spec.backbone, llm)}
-        self._shared = shared
+        # The same resources a worker builds for its agents (orchestration/resources.py).
+        self.resources = build_resources(
+            self.spec, llm=self.llm, backend=llm, emit=self.emit, tick=lambda: self.tick, run_dir=self.run_dir,
+            environment=self.env,
+        )  # fmt: skip
+        self._shared = self.resources.cache
         for a in self.spec.agents:
             if self.remote is not None and (proxy := self.remote.agent(a.name, self.spec)) is not None:
                 self.agents[a.name] = proxy  # type: ignore[assignment]
                 continue
-            ctx = SectionContext(a, self.spec, self.llm, self.emit, self.run_dir, lambda: self.tick, shared)
+            ctx = section_context(self.resources, a)
             self.agents[a.name] = build_agent(ctx, self.env.rules(a.name))  # an LLM Agent or an algorithmic kind
         for agent in self.agents.values():
             self.bus.add_tap("#", agent.observe)

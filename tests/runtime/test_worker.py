@@ -323,3 +323,28 @@ async def test_a_worker_that_dies_during_a_broker_outage_no_shows_after_one_turn
     assert no_shows and all(n["agent"] == "Bob" for n in no_shows)
     assert "within 4" in no_shows[0]["reason"]
     assert all("gone" in n["reason"] for n in no_shows[1:])  # no second wait: declared gone after one timeout
+
+
+def outcome_appraisals(run_dir: Path) -> list[tuple]:
+    """Each affect change an outcome caused: whose, which round, the game's impulse, the state after."""
+    return [
+        (e.source, e.tick, e.payload["impulse"], e.payload["before"], e.payload["after"])
+        for e in read_events(run_dir / "events.jsonl").events
+        if e.kind == "affect" and e.payload.get("cause") == "outcome"
+    ]
+
+
+async def test_workers_appraise_outcomes_like_the_run_process(tmp_path, broker):
+    """Workers build the same RunResources as the run (environment included): emotion appraises outcomes."""
+    spec = load_scenario("bertrand-emotion", {"rounds": 3})
+    await Run(spec, tmp_path / "inproc", llm=FakeLLM(), run_id="appraise-1").execute()
+    local = outcome_appraisals(tmp_path / "inproc")
+    assert len(local) >= 2 * 2  # both firms, every round after the first at least
+
+    workers = [await start_worker(broker, tmp_path / "r", "appraise-2", [n], FakeLLM()) for n in ("Alice", "Bob")]
+    dist = Distribution(bus=parse_bus_url(broker.url), remote_agents=["Alice", "Bob"], timeout_s=20)
+    result = await Run(spec, tmp_path / "r", llm=FakeLLM(), run_id="appraise-2", distribution=dist).execute()
+    await asyncio.gather(*(asyncio.wait_for(t, 10) for _, t in workers))
+    assert result.status == "completed"
+    assert all(w.resources.environment is not None for w, _ in workers)
+    assert outcome_appraisals(tmp_path / "r") == local
