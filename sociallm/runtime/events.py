@@ -29,7 +29,7 @@ CORE_KINDS = frozenset(
     }
 )
 # Any other kind is a plug-in's (a section's or a game's) and namespaced by it: `<package>.<name>`, e.g.
-# `cournot.note` or `mysection.score`, so a new section needs no edit here and cannot take a core kind.
+# `mygame.note` or `mysection.score`, so a new section needs no edit here and cannot take a core kind.
 NAMESPACED = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
 

@@ -3,7 +3,7 @@
 Another package adds a game without editing `sociallm/` by declaring, in its pyproject.toml,
 
     [project.entry-points."sociallm.environments"]
-    cournot = "sociallm_cournot:CournotMarket"
+    mygame = "mypackage.game:MyGame"
 
 (groups: `sociallm.environments`, `sociallm.sections`, `sociallm.backbones`, `sociallm.agent_kinds`).
 The built-ins are the same kind of "module:attribute" targets in a table merged with the entry points,

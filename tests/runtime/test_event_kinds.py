@@ -9,7 +9,7 @@ from sociallm.runtime.events import CORE_KINDS, Event
 def test_core_and_namespaced_kinds_are_accepted() -> None:
     for kind in CORE_KINDS:
         assert Event(kind=kind, source="x").kind == kind
-    assert Event(kind="cournot.note", source="x").kind == "cournot.note"
+    assert Event(kind="mygame.note", source="x").kind == "mygame.note"
     # A logged plug-in event survives the JSON round trip the log and the bus make.
     ev = Event(kind="mysection.score", source="Alice", payload={"score": 1})
     assert Event.model_validate_json(ev.model_dump_json()) == ev
