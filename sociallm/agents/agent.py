@@ -24,9 +24,9 @@ from sociallm.backbone.base import (
     NumberConstraint,
 )
 from sociallm.backbone.constraints import parse_number
-from sociallm.backbone.metered import PromptTooLong
 from sociallm.environments.base import ActionSpec
 from sociallm.runtime.events import Event
+from sociallm.runtime.metered import PromptTooLong
 from sociallm.runtime.scenario import AgentSpec, PhaseSpec, ScenarioSpec
 
 

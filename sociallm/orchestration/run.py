@@ -24,15 +24,16 @@ from sociallm.agents.sections import section_context
 from sociallm.agents.strategies import build_agent
 from sociallm.backbone.base import LLM
 from sociallm.backbone.encoders import close_shared_encoder
-from sociallm.backbone.metered import MeteredLLM
 from sociallm.environments import get_environment
 from sociallm.environments.base import Environment
 from sociallm.orchestration.resources import build_resources
+from sociallm.runtime import registry
 from sociallm.runtime.bus import InProcessBus, Tap
 from sociallm.runtime.control import RunControl
 from sociallm.runtime.eventlog import EVENTS_FILE, EventLog
 from sociallm.runtime.events import Event
 from sociallm.runtime.lifecycle import stop_reason
+from sociallm.runtime.metered import MeteredLLM
 from sociallm.runtime.resources import RunDirUser, RunResources
 from sociallm.runtime.rundir import (
     CHECKPOINT,
@@ -83,8 +84,7 @@ BackboneFactory = Callable[[ScenarioSpec], Any]
 
 
 async def default_backbone(spec: ScenarioSpec) -> LLM:
-    from sociallm.backbone import make_backbone
-
+    """The scenario's backbone, by `backbone.kind` from the `sociallm.backbones` registry (plug-ins too)."""
     b = spec.backbone
     options: dict[str, Any] = {"max_in_flight": b.max_in_flight, "timeout_s": b.timeout_s, "retries": b.retries}
     if b.deterministic:
@@ -92,16 +92,8 @@ async def default_backbone(spec: ScenarioSpec) -> LLM:
         options.update(max_in_flight=1, cache_prompt=False)
     # Per-agent models are checked against the server's /v1/models before the first round.
     options["required_models"] = {f"agents[{i}].model": a.model for i, a in enumerate(spec.agents) if a.model}
-    if b.kind == "embedded":
-        options["n_parallel"] = b.n_parallel
-        return await make_backbone("embedded", **options)
-    if b.kind == "vllm":
-        options.update(max_restarts=b.max_restarts, seeds=b.seeds)
-        if b.launch:
-            options.update(
-                launch=True, args=b.args, python=b.python, served_name=b.served_name, start_timeout_s=b.start_timeout_s
-            )
-    return await make_backbone(b.kind, url=b.url, model=b.model, **options)
+    factory = registry.load(registry.BACKBONES, b.kind, "backbone.kind")
+    return await factory(b, options)
 
 
 class Run:

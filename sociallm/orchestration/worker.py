@@ -26,10 +26,10 @@ from sociallm.agents.agent import Agent
 from sociallm.agents.sections import build_sections, section_context
 from sociallm.backbone.base import LLM
 from sociallm.backbone.encoders import close_shared_encoder
-from sociallm.backbone.metered import MeteredLLM
 from sociallm.orchestration.remote import Down, SpecMessage, Up, speaks_for
 from sociallm.orchestration.resources import build_resources
 from sociallm.runtime.events import Event
+from sociallm.runtime.metered import MeteredLLM
 from sociallm.runtime.mqtt import CONTROL, BrokerConfig, BusError, EventStream, MqttLink, control_topic, pack, unpack
 from sociallm.runtime.mqtt_security import RUN, AgentSigner, Credential, DropLog, Dropped, Gate, SecurityError
 from sociallm.runtime.scenario import ScenarioSpec

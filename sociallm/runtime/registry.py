@@ -39,10 +39,11 @@ BUILTIN: dict[str, dict[str, str]] = {
         "memory": "sociallm.memory.section",
         "info": "sociallm.agents.info",
     },
+    # `async (backbone_spec, options) -> LLM` (see backbone/factories.py)
     BACKBONES: {
-        "embedded": "sociallm.backbone.embedded:make",
-        "openai": "sociallm.backbone.openai_compat:make",
-        "vllm": "sociallm.backbone.vllm:make",
+        "embedded": "sociallm.backbone.factories:embedded",
+        "openai": "sociallm.backbone.factories:openai",
+        "vllm": "sociallm.backbone.factories:vllm",
     },
     # Each class carries its options model as `Config`; "llm" (the language-model agent) is built in.
     AGENT_KINDS: {

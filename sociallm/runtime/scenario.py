@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sociallm.runtime import registry
 from sociallm.runtime.scenario_file import FileProblem, LimitError, Limits, parse_yaml, read_text
@@ -85,7 +85,7 @@ class EnvironmentSpec(Spec):
 
 
 class BackboneSpec(Spec):
-    kind: Literal["embedded", "openai", "vllm"] = "embedded"
+    kind: str = Field(default="embedded", description="embedded, openai, vllm, or a plug-in's (sociallm.backbones).")
     url: str | None = None
     model: str | None = None
     # kind vllm: start the server ourselves (`model` = a local folder or cached id) or attach to `url`.
@@ -124,6 +124,14 @@ class BackboneSpec(Spec):
         description="Longest prompt sent in one call (~4 characters a token); a longer one stops the run with "
         "a line naming the agent and the part of the prompt that grew.",
     )
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        known = registry.names(registry.BACKBONES)
+        if v not in known:
+            raise ValueError(f"unknown backbone kind {v!r}; known: {', '.join(known)}")
+        return v
 
     @model_validator(mode="after")
     def _openai_needs_url(self) -> BackboneSpec:
