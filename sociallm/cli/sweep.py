@@ -8,24 +8,14 @@ from typing import Annotated, Any
 
 import typer
 import yaml
-from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sociallm.backbone.base import BackendError
+from sociallm.cli.common import LivePrinter, err, fail, out, warn_unfinished
 from sociallm.orchestration.experiment import Condition, ConditionError, grid, parse_interventions
 from sociallm.runtime.lifecycle import Interrupted, run_main
 from sociallm.runtime.rundir import RunDirError, open_run_dir, read_checkpoint
 from sociallm.runtime.scenario import ScenarioError
-
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(message: str, code: int = 2) -> None:
-    for line in str(message).splitlines() or [""]:
-        err.print("[bold red]error:[/] " + escape(line), highlight=False)
-    raise typer.Exit(code)
 
 
 def split_values(raw: str) -> list[str]:
@@ -112,11 +102,11 @@ def register(app: typer.Typer) -> None:
         try:
             if resume is not None:
                 if scenario is not None:
-                    _fail("give either a SCENARIO or --resume SWEEP_DIR, not both")
+                    fail("give either a SCENARIO or --resume SWEEP_DIR, not both")
                 plan = load_plan(resume)
             else:
                 if scenario is None:
-                    _fail("name a scenario (see `sociallm scenarios`) or give --resume SWEEP_DIR")
+                    fail("name a scenario (see `sociallm scenarios`) or give --resume SWEEP_DIR")
                 base, axes = parse_axes(set_ or [])
                 if rounds is not None:
                     base["rounds"] = rounds
@@ -128,16 +118,16 @@ def register(app: typer.Typer) -> None:
                 exp.conditions = grid(axes) if axes else [Condition(name="base")]
                 if interventions is not None:
                     if not interventions.exists():
-                        _fail(f"--interventions {interventions}: file not found")
+                        fail(f"--interventions {interventions}: file not found")
                     raw = yaml.safe_load(interventions.read_text(encoding="utf-8")) or []
                     if not isinstance(raw, list):
-                        _fail(f"{interventions}: expected a YAML list of interventions")
+                        fail(f"{interventions}: expected a YAML list of interventions")
                     exp.interventions = parse_interventions(raw, str(interventions))
                 stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
                 plan = exp.plan(out_dir or Path("sweeps") / f"{Path(scenario).stem}-{stamp}")  # type: ignore[arg-type]
             entries = validate_plan(plan)
         except (ConditionError, RunDirError) as exc:
-            _fail(str(exc))
+            fail(str(exc))
         names = ", ".join(c.name for c in plan.conditions)
         out.print(
             f"[bold]{plan.scenario}[/]: {len(plan.conditions)} conditions ({names}) × {len(plan.seeds)} seeds "
@@ -162,7 +152,7 @@ def register(app: typer.Typer) -> None:
             err.print(f"interrupted{why}; finish it with: sociallm sweep --resume {plan.out}")
             raise typer.Exit(exc.exit_code if isinstance(exc, Interrupted) else 130) from None
         except (BackendError, ConditionError, RunDirError) as exc:
-            _fail(f"{exc}; finish it later with: sociallm sweep --resume {plan.out}", 1)
+            fail(f"{exc}; finish it later with: sociallm sweep --resume {plan.out}", 1)
         failed = [e for e in result.runs if e.error]
         skipped = sum(e.status == "completed" for e in result.runs)
         out.print(
@@ -184,23 +174,17 @@ def register(app: typer.Typer) -> None:
         if run_dir.is_dir() and (run_dir / "sweep.json").exists():
             sweep(resume=run_dir, quiet=True)
             return
-        from sociallm.orchestration.experiment import attach_interventions, load_interventions
-        from sociallm.orchestration.run import Run
+        from sociallm.orchestration.resume import resume_run
 
         try:
-            open_run_dir(run_dir)
-            checkpoint = read_checkpoint(run_dir)
-            r = Run.resume(run_dir)
-            ivs, condition = load_interventions(run_dir)
-            attach_interventions(r, ivs, condition)
+            r = resume_run(run_dir)
+            checkpoint = read_checkpoint(r.run_dir)
         except ScenarioError as exc:
-            _fail("\n".join(f"{exc.source}: {line}" for line in exc.lines))
+            fail("\n".join(f"{exc.source}: {line}" for line in exc.lines))
         except (RunDirError, ConditionError, ValueError) as exc:
-            _fail(str(exc))
-        from sociallm.cli import LivePrinter, warn_unfinished
-
+            fail(str(exc))
         if not quiet:
-            r._taps.append(LivePrinter(out, r.spec.agent_names))
+            r.add_tap(LivePrinter(out, r.spec.agent_names))
         done = checkpoint["rounds_completed"] if checkpoint else 0
         out.print(f"resuming {run_dir} after round {done} of {r.spec.rounds}")
         try:
@@ -213,7 +197,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(exc.exit_code if isinstance(exc, Interrupted) else 130) from None
         except (BackendError, RunDirError, RuntimeError, OSError) as exc:
             warn_unfinished(r)
-            _fail(" ".join(str(exc).split()), 1)
+            fail(" ".join(str(exc).split()), 1)
         warn_unfinished(r)
         out.print(f"[green]{result.status}[/]: {result.rounds_completed} rounds, {result.events} events → {run_dir}")
 
@@ -228,17 +212,17 @@ def register(app: typer.Typer) -> None:
         try:
             open_run_dir(run_dir)
         except RunDirError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         target = out_dir or run_dir.with_name(run_dir.name + "-replay")
         if (target / "manifest.json").exists():
-            _fail(f"{target} already holds a replay; remove it or choose another --out")
+            fail(f"{target} already holds a replay; remove it or choose another --out")
         try:
             result, llm = run_main(replay_run(run_dir, target))
         except (ReplayMismatch, RunDirError, ValueError) as exc:
-            _fail(str(exc), 1)
+            fail(str(exc), 1)
         diff = compare_logs(run_dir, target)
         if diff:
-            _fail(f"replay differs from the recording: {diff}", 1)
+            fail(f"replay differs from the recording: {diff}", 1)
         out.print(
             f"[green]identical[/]: {result.events} events, {llm.served} recorded replies served; "
             f"normalised log matches byte for byte → {target}",

@@ -6,10 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+from sociallm.cli.common import fail, out
 
 tom_app = typer.Typer(no_args_is_help=True, help="Train and evaluate the SSM theory-of-mind model.")
 
@@ -23,22 +21,17 @@ EmbeddingsUrlOption = Annotated[
 ]
 
 
-def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(2)
-
-
 def _runs(run_dirs: list[Path]):
     from sociallm.agents.tom_data import read_run
 
     runs = []
     for d in run_dirs:
         if not (d / "events.jsonl").exists():
-            _fail(f"{d}: no events.jsonl; give run folders made by `sociallm run`")
+            fail(f"{d}: no events.jsonl; give run folders made by `sociallm run`")
         try:
             runs.append(read_run(d))
         except ValueError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     return runs
 
 
@@ -48,13 +41,13 @@ def _embedder(encoder: str, url: str | None):
     from sociallm.backbone.encoders import ENCODERS, EncoderError, make_encoder
 
     if encoder not in ENCODERS:
-        _fail(f"--encoder {encoder!r}: known encoders are {', '.join(ENCODERS)}")
+        fail(f"--encoder {encoder!r}: known encoders are {', '.join(ENCODERS)}")
     if url and encoder != "backbone":
-        _fail("--embeddings-url goes with --encoder backbone")
+        fail("--embeddings-url goes with --encoder backbone")
     try:
         return Embedder(make_encoder(encoder, **({"url": url} if url else {})))
     except EncoderError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _close(embed) -> None:
@@ -97,7 +90,7 @@ def train(
     from sociallm.backbone.ssm import SSMConfig
 
     if not run_dirs and not synthetic:
-        _fail("give RUN_DIRS and/or --synthetic N")
+        fail("give RUN_DIRS and/or --synthetic N")
     runs = _runs(run_dirs or [])
     if synthetic:
         out.print(f"scripting {synthetic} deception runs on procedural stories…")
@@ -106,7 +99,7 @@ def train(
     try:
         model = load_model(init)[0].requires_grad_(True) if init else ToMModel(DEFAULT_CONFIG, affect_input)
     except (ValueError, OSError) as exc:
-        _fail(f"--init {init}: {exc}")
+        fail(f"--init {init}: {exc}")
     embed = _embedder(encoder, embeddings_url)
     try:
         dim = int(embed(["dimension probe"]).shape[1])
@@ -114,12 +107,12 @@ def train(
             extra = ToMModel.AFFECT_DIMS if affect_input else 0
             model = ToMModel(SSMConfig(**{**asdict(DEFAULT_CONFIG), "d_model": dim + extra}), affect_input)
         elif dim != model.encoder_dim:
-            _fail(f"--init {init}: it takes {model.encoder_dim}-d vectors, encoder {encoder!r} gives {dim}-d")
+            fail(f"--init {init}: it takes {model.encoder_dim}-d vectors, encoder {encoder!r} gives {dim}-d")
         elif init and affect_input and not model.affect_input:
-            _fail(f"--init {init}: that checkpoint does not take affect; train without --init to add it")
+            fail(f"--init {init}: that checkpoint does not take affect; train without --init to add it")
         stats = fit(model, runs, embed, epochs=epochs, seed=seed, forget=forget, log=out.print)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         _close(embed)
     meta = {
@@ -160,19 +153,19 @@ def evaluate(
     from sociallm.agents.tom_eval import format_table
 
     if not run_dirs and not synthetic:
-        _fail("give RUN_DIRS and/or --synthetic N")
+        fail("give RUN_DIRS and/or --synthetic N")
     try:
         model, meta = load_model(checkpoint)
     except (ValueError, OSError) as exc:
-        _fail(f"--checkpoint {checkpoint}: {exc}")
+        fail(f"--checkpoint {checkpoint}: {exc}")
     if meta.get("encoder", "minilm") != encoder:
-        _fail(f"--encoder {encoder}: checkpoint {checkpoint} was trained on {meta.get('encoder', 'minilm')!r} vectors")
+        fail(f"--encoder {encoder}: checkpoint {checkpoint} was trained on {meta.get('encoder', 'minilm')!r} vectors")
     runs = _runs(run_dirs or []) + synthetic_runs(range(synthetic))
     embed = _embedder(encoder, embeddings_url)
     try:
         result = score(model, runs, embed)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         _close(embed)
     out.print(format_table(result, f"checkpoint {checkpoint} ({meta.get('runs', '?')})"), highlight=False)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from sociallm.cli.common import fail
 from sociallm.cli.worker import BusCa, BusCert, BusCertKey, KeyFile
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ def run_with_tui(run: Run, *, refresh_hz: float = 15.0) -> RunResult:
     from sociallm.tui.feed import LiveFeed
 
     feed = LiveFeed()
-    run._taps.append(feed.tap)
+    run.add_tap(feed.tap)
     backend = run.spec.backbone.kind if run.spec.backbone.kind == "embedded" else str(run.spec.backbone.url)
     app = SocietyApp(feed, run=run, backend=backend, refresh_hz=refresh_hz)
     app.run()
@@ -85,8 +86,7 @@ def bus_app(
     try:
         credential = resolve_credential(key_file, run_id)
     except SecurityError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(exc))
     feed = BusFeed(config, run_id, credential)
     return SocietyApp(feed, backend=f"bus {feed.config.url}", refresh_hz=refresh_hz)
 
@@ -109,17 +109,13 @@ def register(app: typer.Typer) -> None:
         bus_cert_key: BusCertKey = None,
     ) -> None:
         """Watch a run in the terminal UI: replay a finished run folder, or follow one being written."""
-        err = typer.echo
         if bus is not None:
             if not run_id:
-                err("error: --bus needs --run RUN_ID (printed by `sociallm run`; the run folder's name)", err=True)
-                raise typer.Exit(2)
+                fail("--bus needs --run RUN_ID (printed by `sociallm run`; the run folder's name)")
             bus_app(bus, run_id, key_file=key_file, bus_ca=bus_ca, bus_cert=bus_cert, bus_cert_key=bus_cert_key).run()
             return
         if run_dir is None:
-            err("error: give a RUN_DIR (a folder made by `sociallm run`), or --bus URL --run RUN_ID", err=True)
-            raise typer.Exit(2)
+            fail("give a RUN_DIR (a folder made by `sociallm run`), or --bus URL --run RUN_ID")
         if not (run_dir / "events.jsonl").exists() and not (follow and run_dir.is_dir()):
-            err(f"error: {run_dir / 'events.jsonl'}: no event log; is {run_dir} a run folder?", err=True)
-            raise typer.Exit(2)
+            fail(f"{run_dir / 'events.jsonl'}: no event log; is {run_dir} a run folder?")
         watch_app(run_dir, speed=None if instant else speed, follow=follow).run()

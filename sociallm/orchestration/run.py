@@ -53,7 +53,7 @@ from sociallm.runtime.rundir import (
     truncate_log_after,
     write_json_atomic,
 )
-from sociallm.runtime.scenario import ScenarioError, ScenarioSpec, parse_scenario
+from sociallm.runtime.scenario import ScenarioError, ScenarioSpec, apply_overrides, parse_scenario
 from sociallm.runtime.scheduler import HELD, Scheduler, system_event
 from sociallm.runtime.validate import spec_problems
 
@@ -119,8 +119,8 @@ class Run:
             raise RunDirError(f"{self.run_dir} is a file, not a run folder; choose another --out")
         self.run_id = run_id or new_run_id(spec.name)
         self._llm = llm
-        self._taps = taps or []
-        self._on_round = on_round
+        self._taps: list[Tap] = list(taps or [])
+        self._round_listeners: list[Callable[[int, int], None]] = [on_round] if on_round else []
         self.tick = 0
         self.rounds_completed = 0
         self.manifest: dict[str, Any] = {}
@@ -153,6 +153,21 @@ class Run:
 
             # Algorithmic agents make no model calls: they always play in the run process.
             self.remote = RunRemote(distribution, self.run_id, [a.name for a in spec.agents if a.kind == "llm"])
+
+    # -- public hooks ----------------------------------------------------------------------------
+    def add_tap(self, tap: Tap) -> None:
+        """Hear every event as it is logged (a live printer, the TUI's feed); add before `execute()`."""
+        self._taps.append(tap)
+
+    def add_round_listener(self, listener: Callable[[int, int], None]) -> None:
+        """Called as listener(rounds_done, rounds_total) after each round's checkpoint (progress bars)."""
+        self._round_listeners.append(listener)
+
+    def override(self, overrides: dict[str, Any]) -> None:
+        """Change scenario fields by dotted path before `execute()` (e.g. a resumed run given more rounds);
+        the result passes the one validation path again."""
+        data = apply_overrides(self.spec.model_dump(mode="json"), overrides)
+        self.spec = parse_scenario(data, "overrides")
 
     # -- the one path every event takes ------------------------------------------------------
     async def emit(self, event: Event) -> Event:
@@ -386,8 +401,8 @@ class Run:
             await scheduler.run_round(tick)
             self.rounds_completed = tick
             await self._checkpoint()
-            if self._on_round:
-                self._on_round(tick, self.spec.rounds)
+            for listener in self._round_listeners:
+                listener(tick, self.spec.rounds)
             if self.env.done:
                 break
         await self._settle()

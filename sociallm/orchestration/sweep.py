@@ -143,6 +143,7 @@ async def run_sweep(
     progress: Callable[[str, RunEntry, int, int], None] | None = None,
 ) -> SweepResult:
     """Run (or finish) a sweep. `progress(event, entry, done_rounds, total_rounds)` reports along the way."""
+    from sociallm.orchestration.resume import resume_run
     from sociallm.orchestration.run import Run, default_backbone
 
     entries = validate_plan(plan)
@@ -169,7 +170,8 @@ async def run_sweep(
         async with sem:
             on_round = _round_counter(entry, done, tick)
             if (entry.run_dir / MANIFEST).exists():
-                r = Run.resume(entry.run_dir, llm=shared, on_round=on_round)
+                # The one resume path: the run's own interventions.json comes back with it.
+                r = resume_run(entry.run_dir, llm=shared, on_round=on_round)
                 entry.status = "resumed"
                 on_round.base = r.manifest.get("rounds_completed", 0)  # type: ignore[attr-defined]
                 done["rounds"] += on_round.base  # type: ignore[attr-defined]
@@ -177,8 +179,8 @@ async def run_sweep(
                 run_id = f"{slug(entry.condition.name)}-s{entry.seed}"
                 r = Run(entry.spec, entry.run_dir, llm=shared, on_round=on_round, run_id=run_id)
                 save_interventions(entry.run_dir, plan.interventions, entry.condition.name)
+                attach_interventions(r, plan.interventions, entry.condition.name)
                 entry.status = "started"
-            attach_interventions(r, plan.interventions, entry.condition.name)
             tick(entry, "start")
             try:
                 entry.result = await r.execute()

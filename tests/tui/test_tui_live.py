@@ -28,7 +28,7 @@ async def until(pilot, condition, limit_s: float = 10.0) -> None:
 
 def live_app(run: Run) -> SocietyApp:
     feed = LiveFeed()
-    run._taps.append(feed.tap)
+    run.add_tap(feed.tap)
     return SocietyApp(feed, run=run, backend="fake")
 
 
