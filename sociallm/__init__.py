@@ -14,7 +14,7 @@ __all__ = ["Experiment", "load_scenario", "run"]
 def __getattr__(name: str) -> Any:
     # Lazy: `import sociallm` (and the CLI) must not pay for the experiment machinery it does not use.
     if name in __all__:
-        from sociallm.orchestration import experiment
+        from sociallm.orchestration import api
 
-        return getattr(experiment, name)
+        return getattr(api, name)
     raise AttributeError(f"module 'sociallm' has no attribute {name!r}")

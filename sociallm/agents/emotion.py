@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from sociallm.agents.affect import NEUTRAL_AROUSAL, VOCABULARY, AffectState, appraise_text, quadrant
+from sociallm.agents.agent import derive_seed
 from sociallm.agents.sections import BaseSection, SectionContext
 from sociallm.backbone.base import ChoiceConstraint, GenerationRequest
 from sociallm.runtime.events import Event
@@ -233,8 +234,6 @@ class Emotion(BaseSection):
         )
 
     async def _label(self, event: Event) -> tuple[str | None, str]:
-        from sociallm.agents.agent import derive_seed  # agent.py imports sections; import late
-
         self.labels += 1
         req = GenerationRequest(
             prompt=label_prompt(event.text),

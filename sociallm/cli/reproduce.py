@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Calvano et al. (2020): Q-learning firms in logit Bertrand, vectorised over sessions (numpy)."""
-        from sociallm.environments.calvano import VARIANTS, reproduce, table_lines, within_paper
+        from sociallm.agents.strategies.calvano import VARIANTS, reproduce, table_lines, within_paper
 
         names = variant or ["baseline"]
         unknown = [v for v in names if v not in VARIANTS]

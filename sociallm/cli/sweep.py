@@ -96,7 +96,7 @@ def register(app: typer.Typer) -> None:
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the progress bar.")] = False,
     ) -> None:
         """Run every condition × seed of a scenario concurrently; tidy results in results.parquet/.csv."""
-        from sociallm.orchestration.experiment import Experiment
+        from sociallm.orchestration.api import Experiment
         from sociallm.orchestration.sweep import load_plan, run_sweep, validate_plan
 
         try:

@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Annotated, Any, Literal, Protocol, runtime_checkable
+from typing import Annotated, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo
 
 from sociallm.runtime.events import Event
 from sociallm.runtime.params import EnvironmentConfigError, params_problems, validate_params
 from sociallm.runtime.resources import Appraiser
+from sociallm.runtime.turn import ActionSpec
 
 __all__ = [
     "ActionSpec",
@@ -49,21 +50,6 @@ __all__ = [
     "params_problems",
     "validate_params",
 ]
-
-
-class ActionSpec(BaseModel):
-    """What an agent is asked to decide in an action phase, and how the answer is constrained."""
-
-    name: str
-    kind: Literal["number", "choice"] = "number"
-    description: str = ""
-    min: float = 0.0
-    max: float = 100.0
-    decimals: int = 2
-    options: list[str] = []
-    unit: str = ""  # printed before the number in the prompt cue, e.g. "$"
-    # Completes the transcript line, e.g. "Alice sets her price for round 3 at $".
-    cue: str = "{agent} chooses {name}:"
 
 
 @runtime_checkable

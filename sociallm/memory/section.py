@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from sociallm.agents.agent import derive_seed
 from sociallm.agents.prompts import render_event
 from sociallm.agents.sections import BaseSection, SectionContext
 from sociallm.backbone.base import GenerationRequest
@@ -51,6 +52,7 @@ _REMEMBERED = frozenset({"message", "outcome", "observation"})
 # Memories carry the agent's affect when the emotion section is on (checked when sections are built).
 AFFECT = Need("section:emotion", AffectSource, optional=True, why="memories carry the affect they were felt with")
 needs = [AFFECT]
+
 
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -173,8 +175,6 @@ class Memory(BaseSection):
         return float(v), float(a)
 
     def _seed(self, *parts: Any) -> int:
-        from sociallm.agents.agent import derive_seed  # agent.py imports sections; import late
-
         return derive_seed(self.ctx.scenario.seed, self.me, "memory", *parts)
 
     async def _emit(self, tick: int, payload: dict[str, Any]) -> None:

@@ -30,6 +30,8 @@ from sociallm.orchestration.experiment import (
     save_interventions,
     slug,
 )
+from sociallm.orchestration.resume import resume_run
+from sociallm.orchestration.run import Run, default_backbone
 from sociallm.runtime.eventlog import EVENTS_FILE, read_events
 from sociallm.runtime.rundir import MANIFEST, METRICS, read_json, write_json_atomic
 
@@ -143,8 +145,6 @@ async def run_sweep(
     progress: Callable[[str, RunEntry, int, int], None] | None = None,
 ) -> SweepResult:
     """Run (or finish) a sweep. `progress(event, entry, done_rounds, total_rounds)` reports along the way."""
-    from sociallm.orchestration.resume import resume_run
-    from sociallm.orchestration.run import Run, default_backbone
 
     entries = validate_plan(plan)
     _check_or_write_plan(plan)

@@ -19,6 +19,7 @@ from typing import Any
 from sociallm.runtime import registry
 from sociallm.runtime.params import EnvironmentConfigError, validate_params
 from sociallm.runtime.scenario import ALL, ScenarioSpec, section_problems
+from sociallm.runtime.turn import stable_prefix
 
 
 def spec_problems(spec: ScenarioSpec) -> list[str]:
@@ -143,8 +144,6 @@ def environment_problems(spec: ScenarioSpec, set_up: bool = True) -> list[str]:
 
 def prompt_problems(spec: ScenarioSpec, env: Any) -> list[str]:
     """The fixed part of every prompt (setting, persona, goals, private notes, rules) must leave room."""
-    from sociallm.agents.prompts import stable_prefix
-
     limit = spec.backbone.max_prompt_chars
     problems = []
     for i, agent in enumerate(spec.agents):

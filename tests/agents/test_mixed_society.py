@@ -54,7 +54,7 @@ async def test_mixed_society_sweep_report_and_tui(tmp_path: Path, monkeypatch) -
 
 
 async def test_mixed_society_runs_live_in_the_tui(tmp_path: Path, monkeypatch) -> None:
-    from sociallm.orchestration.experiment import load_scenario
+    from sociallm.orchestration.api import load_scenario
     from sociallm.orchestration.run import Run
     from tests.tui.test_tui_live import live_app, until
 

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from sociallm.backbone.base import GenerationRequest
 from sociallm.cli.sweep import register
-from sociallm.orchestration.experiment import Intervention, arun
+from sociallm.orchestration.api import arun
+from sociallm.orchestration.experiment import Intervention
 from sociallm.orchestration.replay import ReplayMismatch, compare_logs, normalised_log, replay_run
 from tests.fakes import FakeLLM
 
