@@ -32,9 +32,9 @@ from sociallm.runtime.resources import Need, RunResources, check_needs, provided
 from sociallm.runtime.scenario import merged_options, section_module, section_order
 
 if TYPE_CHECKING:
-    from sociallm.agents.agent import Turn
     from sociallm.backbone.base import LLM
     from sociallm.runtime.scenario import AgentSpec, ScenarioSpec
+    from sociallm.runtime.turn import Turn
 
 Emit = Callable[[Event], Awaitable[Any]]
 
