@@ -99,6 +99,16 @@ class RunResources:
         # The encoder helpers read their endpoint from the cache they keep the encoder in.
         self.cache.setdefault("embeddings", self.embeddings)
 
+    @property
+    def encoder(self) -> Any:
+        """The run's one sentence encoder, once a section made it (backbone/encoders.py: shared_encoder)."""
+        return self.cache.get("encoder")
+
+    @property
+    def tom_hub(self) -> Any:
+        """The run's theory-of-mind hub (one SSM, one state bank), once the tom section made it."""
+        return self.cache.get("tom")
+
 
 # ---- declared needs ------------------------------------------------------------------------------
 
