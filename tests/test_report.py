@@ -8,8 +8,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from sociallm.cli.report import register
 from sociallm.orchestration.run import Run
-from sociallm.reports.report import AFFECT_PNG, ReportError, affect_series, plot_affect, register
+from sociallm.reports.report import AFFECT_PNG, ReportError, affect_series, plot_affect
 from sociallm.runtime.eventlog import read_events
 from sociallm.runtime.events import Event
 from sociallm.runtime.scenario import load_scenario
