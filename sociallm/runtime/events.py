@@ -6,43 +6,32 @@ Everything that happens (a message, an action, an outcome, a model call, a round
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-CORE_KINDS = frozenset(
-    {
-        "message",  # something an agent said on a channel
-        "action",  # a move in the game (a price, a bid)
-        "observation",  # something the environment shows to agents (private values, prompts)
-        "outcome",  # what the environment resolved (profits, scores, metrics)
-        "llm_call",  # one model request: tokens, latency, purpose
-        "system",  # run/round/phase boundaries, repairs, warnings
-        # the built-in sections' kinds, kept short for the logs already written
-        "affect",
-        "memory",
-        "tom",
-        "info",
-    }
-)
+CoreKind = Literal[
+    "message",  # something an agent said on a channel
+    "action",  # a move in the game (a price, a bid)
+    "observation",  # something the environment shows to agents (private values, prompts)
+    "outcome",  # what the environment resolved (profits, scores, metrics)
+    "llm_call",  # one model request: tokens, latency, purpose
+    "system",  # run/round/phase boundaries, repairs, warnings
+    # the built-in sections' kinds, kept short for the logs already written
+    "affect",
+    "memory",
+    "tom",
+    "info",
+]
+CORE_KINDS = frozenset(get_args(CoreKind))
 # Any other kind is a plug-in's (a section's or a game's) and namespaced by it: `<package>.<name>`, e.g.
 # `mygame.note` or `mysection.score`, so a new section needs no edit here and cannot take a core kind.
-NAMESPACED = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+# Both checks run in pydantic's core (a Python validator here cost ~4 µs on every event).
+NAMESPACED = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
+EventKind = CoreKind | Annotated[str, StringConstraints(pattern=NAMESPACED)]
 
-
-def _kind(value: str) -> str:
-    if value not in CORE_KINDS and not NAMESPACED.match(value):
-        raise ValueError(
-            f"unknown event kind {value!r}: a core kind ({', '.join(sorted(CORE_KINDS))}) "
-            "or a namespaced one such as 'mysection.score'"
-        )
-    return value
-
-
-EventKind = Annotated[str, AfterValidator(_kind)]
 
 PUBLIC = "public"
 
