@@ -18,9 +18,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sociallm.runtime import registry
 from sociallm.runtime.scenario_file import FileProblem, LimitError, Limits, parse_yaml, read_text
+from sociallm.runtime.validate import (
+    ALL,
+    format_validation_error,
+    loose_environment_problems,
+    spec_problems,
+)
+
+# Defined with the validation (validate.py) and used by the sections' builder; importable from here too.
+from sociallm.runtime.validate import merged_options as merged_options
+from sociallm.runtime.validate import section_module as section_module
+from sociallm.runtime.validate import section_order as section_order
 
 NAME_RE = r"^[A-Za-z][A-Za-z0-9_\-]{0,31}$"
-ALL = "all"
 
 
 class Spec(BaseModel):
@@ -200,47 +210,6 @@ class ScenarioError(ValueError):
         super().__init__("\n".join(f"{source}: {line}" for line in shown))
 
 
-def _loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif str(part).startswith(("function-", "model-")):
-            continue  # pydantic's validator frames, not a place in the file
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
-
-
-def _allowed_fields(loc: tuple[Any, ...], root: type[BaseModel]) -> list[str]:
-    """The field names valid where an unknown field was found, by walking the spec models."""
-    model: Any = root
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part)
-        if field is None:
-            return []
-        ann = field.annotation
-        inner = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
-        if not inner:
-            return []
-        model = inner[0]
-    return list(model.model_fields)
-
-
-def format_validation_error(exc: ValidationError, prefix: str = "", root: type[BaseModel] | None = None) -> list[str]:
-    lines = []
-    for err in exc.errors():
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            allowed = _allowed_fields(tuple(err["loc"]), root or ScenarioSpec)
-            msg = "unknown field; check the spelling" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
-        where = _loc(err["loc"])
-        lines.append(f"{prefix + '.' + where if prefix else where}: {msg}")
-    return lines
-
-
 def builtin_dir() -> Path:
     return Path(str(resources.files("sociallm") / "scenarios"))
 
@@ -264,15 +233,13 @@ def resolve(name_or_path: str) -> Path:
 
 def parse_scenario(data: Any, source: str = "<scenario>") -> ScenarioSpec:
     """The one validation path: a spec that a run will accept, or a ScenarioError listing every problem."""
-    from sociallm.runtime.validate import loose_environment_problems, spec_problems
-
     if not isinstance(data, dict):
         raise ScenarioError(source, ["the file must be a YAML mapping with name, agents, schedule, environment"])
     try:
         spec = ScenarioSpec.model_validate(data)
     except ValidationError as exc:
         # The environment's own checks still run on what can be read, so one pass lists them all.
-        lines = format_validation_error(exc) + loose_environment_problems(data)
+        lines = format_validation_error(exc, root=ScenarioSpec) + loose_environment_problems(data)
         raise ScenarioError(source, list(dict.fromkeys(lines))) from None
     problems = spec_problems(spec)
     if problems:
@@ -299,51 +266,6 @@ def check_kind(kind: str, options: dict[str, Any]) -> list[str]:
         config.model_validate(options or {})
     except ValidationError as exc:
         return format_validation_error(exc, prefix="options", root=config)
-    return []
-
-
-def section_module(name: str) -> Any:
-    """The module of a section (its `Config`, `build`, and optionally `needs`), by its scenario name."""
-    try:
-        return registry.load(registry.SECTIONS, name)
-    except registry.RegistryError as exc:
-        raise ValueError(str(exc)) from None
-
-
-def section_order() -> list[str]:
-    return registry.names(registry.SECTIONS)
-
-
-def merged_options(scenario: ScenarioSpec, agent: AgentSpec) -> dict[str, dict[str, Any]]:
-    out = {name: dict(opts or {}) for name, opts in scenario.sections.items()}
-    for name, opts in agent.sections.items():
-        out.setdefault(name, {}).update(opts or {})
-    return out
-
-
-def section_problems(spec: ScenarioSpec) -> list[str]:
-    """Each section validates its own options; report problems at their place in the file."""
-    places = [("sections", spec.sections)] + [(f"agents[{i}].sections", a.sections) for i, a in enumerate(spec.agents)]
-    problems: list[str] = []
-    for where, sections in places:
-        for name, options in sections.items():
-            problems += _check_section(f"{where}.{name}", name, options, section_module)
-    if not problems:  # each part is valid alone; the merged options must be too
-        for i, agent in enumerate(spec.agents):
-            for name, options in merged_options(spec, agent).items():
-                problems += _check_section(f"agents[{i}].sections.{name}", name, options, section_module)
-    return problems
-
-
-def _check_section(where: str, name: str, options: dict[str, Any], section_module: Any) -> list[str]:
-    try:
-        config = section_module(name).Config
-    except ValueError as exc:  # unknown section name
-        return [f"{where}: {exc}"]
-    try:
-        config.model_validate(options or {})
-    except ValidationError as exc:
-        return format_validation_error(exc, prefix=where, root=config)
     return []
 
 

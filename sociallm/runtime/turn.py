@@ -7,11 +7,12 @@ describes its actions with `ActionSpec`, and the validator measures `stable_pref
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
-from sociallm.runtime.scenario import AgentSpec, PhaseSpec, ScenarioSpec
+if TYPE_CHECKING:
+    from sociallm.runtime.scenario import AgentSpec, PhaseSpec, ScenarioSpec
 
 
 class ActionSpec(BaseModel):
