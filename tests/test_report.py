@@ -77,7 +77,7 @@ async def test_report_errors_are_one_line(tmp_path: Path) -> None:
     app.command()(lambda: None)
     register(app)
     result = CliRunner().invoke(app, ["report", str(tmp_path / "nowhere")])
-    assert result.exit_code == 2 and "no event log" in result.output
+    assert result.exit_code == 2 and "no such run folder" in result.output
     # A run without emotion still gets its report, with a note instead of the affect plot.
     result = CliRunner().invoke(app, ["report", str(plain)])
     assert result.exit_code == 0 and "no affect events" in result.output

@@ -158,6 +158,9 @@ class TextAppraisal:
         }
 
 
+# Every listener of a message appraises the same text: one lexicon pass per distinct text, not per
+# listener (the appraisal is a pure function of the text, and the result is immutable).
+@lru_cache(maxsize=8192)
 def appraise_text(text: str) -> TextAppraisal:
     compound = float(_analyzer().polarity_scores(text)["compound"]) if text.strip() else 0.0
     words = _WORD_RE.findall(text)

@@ -10,11 +10,11 @@ returns the event and the scheduler publishes it, so the same agent can live beh
 from __future__ import annotations
 
 import hashlib
-from collections import deque
 from typing import Any
 
-from sociallm.agents.prompts import clean_reply, render_event, stable_prefix, talk_cue
+from sociallm.agents.prompts import clean_reply, stable_prefix, talk_cue
 from sociallm.agents.sections import PromptSection
+from sociallm.agents.transcript import Transcript
 from sociallm.backbone.base import (
     LLM,
     ChoiceConstraint,
@@ -23,7 +23,7 @@ from sociallm.backbone.base import (
     NumberConstraint,
 )
 from sociallm.backbone.constraints import parse_number
-from sociallm.runtime.events import Event
+from sociallm.runtime.events import Event, make_event
 from sociallm.runtime.metered import PromptTooLong
 from sociallm.runtime.scenario import AgentSpec, ScenarioSpec
 from sociallm.runtime.turn import ActionSpec, Turn
@@ -35,7 +35,9 @@ def derive_seed(*parts: Any) -> int:
     return int.from_bytes(digest, "big") & 0x7FFFFFFF
 
 
-_TRANSCRIPT_KINDS = frozenset({"message", "observation", "outcome", "action", "system"})
+# Stop strings and reply repairs name every member of the channel up to this many; beyond it, the
+# speakers in the agent's transcript window (the names a model can copy from its prompt).
+NAMED_MEMBERS = 32
 
 
 class Agent:
@@ -46,6 +48,7 @@ class Agent:
         rules: str,
         llm: LLM,
         sections: list[PromptSection] | None = None,
+        transcript: Transcript | None = None,
     ) -> None:
         self.spec = spec
         self.name = spec.name
@@ -53,11 +56,21 @@ class Agent:
         self.llm = llm
         self.sections = sections or []
         self.prefix = stable_prefix(scenario, spec, rules)
-        self._others = [n for n in scenario.agent_names if n != self.name]
-        self._channels = {c.name for c in scenario.channels if c.members == "all" or self.name in c.members}
-        self._private = {c.name for c in scenario.channels if c.private}
-        self._history: deque[str] = deque(maxlen=scenario.agent.history_lines)
+        # Shared, read-only lookups (one per scenario): an idle agent holds no per-agent copy of the
+        # village's channel and name lists.
+        self._index = scenario.index
+        self._channels = self._index.channels_of(self.name)
+        # The run's shared transcript (fed by one tap); a worker's agent keeps and feeds its own.
+        self.owns_transcript = transcript is None
+        self.transcript = transcript if transcript is not None else Transcript(scenario)
+        # Whether `observe` has anything to do: the run skips agents that would only drop the event.
+        self.observes = self.owns_transcript or bool(self.sections)
         self.backbone = scenario.backbone
+
+    @property
+    def history(self) -> list[str]:
+        """The recent transcript lines this agent reads, oldest first."""
+        return [line for _, line, _ in self.transcript.view(self.name)]
 
     # -- perception ---------------------------------------------------------------------------
     def observe(self, event: Event) -> None:
@@ -67,22 +80,32 @@ class Agent:
             return
         for section in self.sections:
             section.observe(event)
-        if event.kind in _TRANSCRIPT_KINDS:
-            line = render_event(event, self.name, self._private)
-            if line is not None:
-                self._history.append(line)
+        if self.owns_transcript:
+            self.transcript.add(event)
+
+    def _others(self, channel: str, window: list[tuple[int, str, str]]) -> list[str]:
+        """Other agents a reply must not speak for: the channel's members when it is small, and whoever
+        speaks in the window; in scenario order, so requests are the same in every run of a seed."""
+        members = self._index.members.get(channel, ())
+        names = set(members) if len(members) <= NAMED_MEMBERS else set()
+        names.update(s for _, _, s in window if s)
+        names.discard(self.name)
+        order = self._index.order
+        return sorted((n for n in names if n in order), key=order.__getitem__)
 
     # -- action -------------------------------------------------------------------------------
-    def prompt(self, turn: Turn, cue: str) -> str:
+    def prompt(self, turn: Turn, cue: str, window: list[tuple[int, str, str]] | None = None) -> str:
         dynamic = [s.render(turn) for s in self.sections]
         notes = "\n".join(d for d in dynamic if d)
-        body = "\n".join(self._history)
+        if window is None:
+            window = self.transcript.view(self.name)
+        body = "\n".join(line for _, line, _ in window)
         text = f"{self.prefix}\n{notes + chr(10) if notes else ''}{body}\n{cue}"
         limit = getattr(self.backbone, "max_prompt_chars", None)
         if limit is not None and len(text) > limit:
             parts = {
                 "the fixed prefix (preamble, persona, goals, private notes, rules)": len(self.prefix),
-                f"the transcript (the last {self._history.maxlen} lines, agent.history_lines)": len(body),
+                f"the transcript (the last {self.transcript.lines} lines, agent.history_lines)": len(body),
             }
             for section, block in zip(self.sections, dynamic, strict=True):
                 parts[f"the {section.name} section (sections.{section.name})"] = len(block)
@@ -124,8 +147,10 @@ class Agent:
         members = self.scenario.members(phase.channel)
         private = self.scenario.channel(phase.channel).private
         cue = talk_cue(self.name, phase.channel, members, private)
-        prompt = self.prompt(turn, cue)
-        stops = ['"', "\n"] + [f"{n}:" for n in self._others]
+        window = self.transcript.view(self.name)
+        prompt = self.prompt(turn, cue, window)
+        others = self._others(phase.channel, window)
+        stops = ['"', "\n"] + [f"{n}:" for n in others]
         max_tokens = phase.max_tokens or self.backbone.max_tokens
         repairs: list[str] = []
         text, raw, result = "", "", None
@@ -142,7 +167,7 @@ class Agent:
             (result,) = await self.llm.generate([req])
             raw = result.text
             text, fixes = clean_reply(
-                raw, self.name, self._others, self.scenario.agent.max_reply_chars, result.finish_reason == "length"
+                raw, self.name, others, self.scenario.agent.max_reply_chars, result.finish_reason == "length"
             )
             repairs += fixes
             if text:
@@ -154,7 +179,7 @@ class Agent:
         if repairs:
             payload["repairs"] = repairs
         to = [] if not private else [m for m in members if m != self.name]
-        return Event(kind="message", source=self.name, channel=phase.channel, to=to, tick=turn.tick, payload=payload)
+        return make_event("message", self.name, channel=phase.channel, to=to, tick=turn.tick, payload=payload)
 
     async def _decide(self, turn: Turn, spec: ActionSpec) -> Event:
         cue = spec.cue.format(agent=self.name, name=spec.name, tick=turn.tick)
@@ -185,7 +210,7 @@ class Agent:
             payload.update(value=None, raw=result.text if result else "", missing=True)
         if repairs:
             payload["repairs"] = repairs
-        return Event(kind="action", source=self.name, channel="public", to=[self.name], tick=turn.tick, payload=payload)
+        return make_event("action", self.name, channel="public", to=[self.name], tick=turn.tick, payload=payload)
 
     @staticmethod
     def _parse(text: str, spec: ActionSpec) -> tuple[Any, bool]:
@@ -201,14 +226,18 @@ class Agent:
 
     # -- checkpoints --------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        return {
-            "history": list(self._history),
-            "sections": {s.name: s.state() for s in self.sections},
-        }
+        out: dict[str, Any] = {"sections": {s.name: s.state() for s in self.sections}}
+        if self.owns_transcript:  # a shared transcript is checkpointed once, by the run
+            out["transcript"] = self.transcript.state()
+            out["history"] = self.history  # readable lines, as checkpoints always had them
+        return out
 
     def load_state(self, state: dict[str, Any]) -> None:
-        self._history.clear()
-        self._history.extend(state.get("history", []))
+        if self.owns_transcript:
+            if "transcript" in state:
+                self.transcript.load_state(state["transcript"])
+            elif "history" in state:  # a checkpoint from before transcripts were windows
+                self.transcript.load_lines(self.name, list(state["history"]))
         saved = state.get("sections", {})
         for s in self.sections:
             if s.name in saved:

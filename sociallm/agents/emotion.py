@@ -27,7 +27,7 @@ from sociallm.agents.affect import NEUTRAL_AROUSAL, VOCABULARY, AffectState, app
 from sociallm.agents.agent import derive_seed
 from sociallm.agents.sections import BaseSection, SectionContext
 from sociallm.backbone.base import ChoiceConstraint, GenerationRequest
-from sociallm.runtime.events import Event
+from sociallm.runtime.events import Event, make_event
 from sociallm.runtime.resources import Appraiser, Need, TrustSource
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ class Emotion(BaseSection):
     async def _emit(self, cause: str, before: dict[str, Any], tick: int, **extra: Any) -> None:
         payload = {"cause": cause, "before": before, "after": self.affect_state.snapshot(), **extra}
         await self.ctx.emit(
-            Event(kind="affect", source=self.me, channel=AFFECT_CHANNEL, to=[self.me], tick=tick, payload=payload)
+            make_event("affect", self.me, channel=AFFECT_CHANNEL, to=[self.me], tick=tick, payload=payload)
         )
 
     async def _decay_to(self, tick: int) -> None:

@@ -30,7 +30,9 @@ def render_event(event: Event, viewer: str, private_channels: set[str]) -> str |
     if kind == "message":
         who = speaker_label(event.source)
         if event.channel in private_channels or event.to:
-            who = f"{who} (privately to {', '.join(event.to) or event.channel})"
+            # A group of more than three is named by its channel: the line's size must not grow with it.
+            to = ", ".join(event.to) if 0 < len(event.to) <= 3 else f"the {event.channel} group"
+            who = f"{who} (privately to {to})"
         return f'{who}: "{event.text}"'
     if kind in ("observation", "outcome"):
         return f"{speaker_label(event.source)}: {event.text}" if event.text else None
@@ -44,21 +46,24 @@ def render_event(event: Event, viewer: str, private_channels: set[str]) -> str |
 
 def talk_cue(agent: str, channel: str, members: list[str], private: bool) -> str:
     if private:
-        others = ", ".join(m for m in members if m != agent)
+        rest = [m for m in members if m != agent]
+        others = ", ".join(rest) if len(rest) <= 3 else f"the {channel} group"
         return f'{speaker_label(agent)} (privately to {others}): "'
     return f'{speaker_label(agent)}: "'
 
 
-_SPEAKER_RE_CACHE: dict[tuple[str, ...], re.Pattern[str]] = {}
+# Any "Name:" or "Name (privately to ...):" at a word boundary; whether Name is a speaker is a set
+# lookup. One pattern for every set of names: a pattern per set (compiled, cached) cost a compile per
+# reply once each agent's set of visible speakers differed, and its cache grew without bound.
+_ANY_SPEAKER = re.compile(r"\b([A-Z][A-Za-z0-9_\-]*)\s*(?:\([^)]*\))?\s*:")
+_LEADING_SPEAKER = re.compile(r"^([A-Z][A-Za-z0-9_\-]*)\s*(?:\([^)]*\))?\s*:\s*")
 
 
-def _speaker_re(names: tuple[str, ...]) -> re.Pattern[str]:
-    pat = _SPEAKER_RE_CACHE.get(names)
-    if pat is None:
-        alts = "|".join(re.escape(speaker_label(n)) for n in (*names, "market", "moderator"))
-        pat = re.compile(rf"\b(?:{alts})\s*(?:\([^)]*\))?\s*:")
-        _SPEAKER_RE_CACHE[names] = pat
-    return pat
+def _first_speaker(text: str, labels: set[str]) -> re.Match[str] | None:
+    for m in _ANY_SPEAKER.finditer(text):
+        if m.group(1) in labels:
+            return m
+    return None
 
 
 def clean_reply(
@@ -71,11 +76,13 @@ def clean_reply(
     if rest.strip():
         repairs.append("cut at newline")
     text = first.strip()
-    own = re.match(rf"^{re.escape(speaker_label(speaker))}\s*(?:\([^)]*\))?\s*:\s*", text)
+    own = _LEADING_SPEAKER.match(text)
+    if own and own.group(1) != speaker_label(speaker):
+        own = None
     if own:
         text = text[own.end() :]
         repairs.append("removed echoed speaker name")
-    m = _speaker_re(tuple(sorted(others))).search(text)
+    m = _first_speaker(text, {speaker_label(n) for n in (*others, "market", "moderator")})
     if m:
         text = text[: m.start()].rstrip()
         repairs.append("cut where another speaker began")

@@ -6,15 +6,22 @@ its agent saw (`observe`: who said what, to whom); the first `prepare` of a turn
 message seen since the last one with the run's shared sentence encoder and steps all the pairs
 they touch in one batched call (each message steps every observer's state of its speaker and the
 speaker's own self state, with the same weights). Then one `tom` event per message records the
-surprise of each observer, and the speaker's duplicity and self–other overlap (both compare the
-`belief` read-outs of the states: see tom_bank.py).
+surprise of each observer, the speaker's self–other overlap (tom_bank.py) and its duplicity: the
+claim-level conflict between what it told different audiences (tom_claims.py).
 
-The agent's prompt gets a short note on the others ("Bob: surprising lately; says different things
-to different people"), and `trust(name)` in [0, 1] lets the emotion section discount a speaker
-whose observers hold incompatible views of it.
+Two views, never mixed. The `tom` events are the **analyst** view (run-wide: every observer's
+messages; addressed to "@analyst", so no agent observes them); reports, the TUI and the overseer's
+detector read them. What an **agent** reads in its prompt and what its `trust(name)` returns come
+only from messages that agent observed: its own surprise at each speaker, and its own ledger of the
+speaker's claims, where a conflict means the speaker told it (or a channel it is on) something that
+conflicts with what it said to another audience it could hear ("Bob: surprising lately; told me
+something that conflicts with what they said elsewhere"). A scenario can opt in to the run-wide
+duplicity in prompts with `analyst_in_prompt: true` (e.g. a game where everyone is told it).
 
 Options: `checkpoint` ("default": the small model shipped in the package, trained by
-`python -m sociallm.agents.tom_train --make-default`; or a path from `sociallm tom train`).
+`python -m sociallm.agents.tom_train --make-default`; or a path from `sociallm tom train`);
+`duplicity_threshold` (default: the checkpoint's, chosen on its validation split);
+`analyst_in_prompt` (off: see the two views above).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sociallm.agents.sections import BaseSection, SectionContext
 from sociallm.agents.tom_bank import StateBank, ToMModel
+from sociallm.agents.tom_claims import ClaimLedger, tokens_for
 from sociallm.backbone.encoders import ENCODERS, Encoder, shared_encoder
 from sociallm.runtime.events import Event
 
@@ -35,6 +43,7 @@ if TYPE_CHECKING:
     from sociallm.agents.agent import Turn
 
 TOM_CHANNEL = "tom"
+ANALYST = "@analyst"  # the audience of the run-wide read-outs: no agent is called that, so none sees them
 DEFAULT_CHECKPOINT = Path(__file__).with_name("tom_default.pt")
 
 
@@ -45,12 +54,18 @@ class Config(BaseModel):
     encoder: str = Field(default="minilm", description="Sentence encoder name (shared with memory).")
     show: bool = Field(default=True, description="Render the note on others into the prompt.")
     smoothing: float = Field(default=0.5, gt=0.0, le=1.0, description="Weight of the newest surprise in its average.")
-    # Defaults from the shipped model on 100 held-out scripted runs: at the end of a run, control
-    # speakers' duplicity stays below 0.12 (median 0.07), deceptive ones' median is 0.23; surprise
-    # sits near 0.7 and averages 0.87 in the round a hidden intent changes.
+    # Surprise sits near 0.7 on held-out scripted runs and averages 0.87 in the round a hidden intent
+    # changes. The duplicity threshold is the checkpoint's, chosen on its validation split.
     surprise_threshold: float = Field(default=0.8, ge=0.0, le=2.0, description="Average surprise called 'surprising'.")
-    duplicity_threshold: float = Field(
-        default=0.12, ge=0.0, le=2.0, description="Duplicity called 'says different things to different people'."
+    duplicity_threshold: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Claim conflict called a conflict (default: the checkpoint's, chosen on its validation split).",
+    )
+    analyst_in_prompt: bool = Field(
+        default=False,
+        description="Opt in: show the run-wide duplicity (from messages this agent did not see) in prompts.",
     )
     trust_weight: float = Field(
         default=0.5, ge=0.0, le=1.0, description="How much duplicity lowers trust(name) for the emotion section."
@@ -85,19 +100,31 @@ class ToMHub:
         self.config = config
         self.owner = owner  # the agent whose checkpoint state carries the bank
         self.bank = StateBank(model)
-        # event id -> {"speaker", "text", "observers", "tick"}, in arrival order
+        self.ledger = ClaimLedger(model.claims)  # the analyst's: every message of the run
+        self.locals: dict[str, ClaimLedger] = {}  # each agent's own: only what it observed
+        # event id -> {"speaker", "text", "observers", "tick", "audience"}, in arrival order
         self.pending: dict[str, dict[str, Any]] = {}
         self.stepped: set[str] = set()  # event ids already stepped (late observers step alone)
         self.recent: dict[tuple[str, str], float] = {}  # (observer, target) -> smoothed surprise
-        self.duplicity: dict[str, float] = {}
+        self.duplicity: dict[str, float] = {}  # analyst view, run-wide
         self.overlap: dict[str, float] = {}
+        self.meta: dict[str, Any] = {}
         self.lock = asyncio.Lock()
         self.steps = 0  # batched calls
 
     def saw(self, event: Event, observer: str) -> None:
         key = event.id if event.id not in self.stepped else f"{event.id}:{observer}"
         item = self.pending.setdefault(
-            key, {"event": event.id, "speaker": event.source, "text": event.text, "observers": [], "tick": event.tick}
+            key,
+            {
+                "event": event.id,
+                "speaker": event.source,
+                "text": event.text,
+                "observers": [],
+                "tick": event.tick,
+                "audience": sorted(event.to) if event.to else [f"#{event.channel}"],
+                "new": key == event.id,  # first sight of the message: it goes into the analyst's ledger
+            },
         )
         if observer != event.source and observer not in item["observers"]:
             item["observers"].append(observer)
@@ -115,8 +142,18 @@ class ToMHub:
                     f"sections.tom.checkpoint: the model takes {self.model.encoder_dim}-d vectors but encoder "
                     f"{self.encoder.name!r} gives {emb.shape[1]}-d; train a checkpoint on this encoder"
                 )
-            result = self.bank.step([(i["speaker"], i["observers"]) for i in items], emb, [i["text"] for i in items])
+            texts = [i["text"] for i in items]
+            result = self.bank.step([(i["speaker"], i["observers"]) for i in items], emb, texts)
             self.steps += 1
+            topic, value = self.model.claims.read(emb, await asyncio.to_thread(tokens_for, self.encoder, texts))
+            for n, item in enumerate(items):
+                audience = frozenset(item["audience"])
+                args = (item["speaker"], item["event"], audience, topic[n], value[n])
+                new = item.get("new", True)  # a late observer's copy: the speaker and analyst have it
+                if new:
+                    self.ledger.add(*args)
+                for who in dict.fromkeys([item["speaker"], *item["observers"]] if new else item["observers"]):
+                    self.local(who).add(*args)
             per = result.per_message(self.bank.names, len(items))
             a = self.config.smoothing
             for item, surprises in zip(items, per, strict=True):
@@ -125,14 +162,17 @@ class ToMHub:
                 for obs, s in surprises.items():
                     old = self.recent.get((obs, speaker))
                     self.recent[(obs, speaker)] = s if old is None else (1 - a) * old + a * s
-            events = []
-            for item, surprises in zip(items, per, strict=True):
-                speaker = item["speaker"]
-                dup, ovl = self.bank.duplicity(speaker), self.bank.overlap(speaker)
+            # Read-outs only for the speakers of this step, once each (not every agent, every turn).
+            for speaker in dict.fromkeys(i["speaker"] for i in items):
+                dup, ovl = self.ledger.duplicity(speaker), self.bank.overlap(speaker)
                 if dup is not None:
                     self.duplicity[speaker] = dup
                 if ovl is not None:
                     self.overlap[speaker] = ovl
+            events = []
+            for item, surprises in zip(items, per, strict=True):
+                speaker = item["speaker"]
+                dup, ovl = self.duplicity.get(speaker), self.overlap.get(speaker)
                 payload = {
                     "message": item["event"],
                     "speaker": speaker,
@@ -145,9 +185,9 @@ class ToMHub:
                 events.append(
                     Event(
                         kind="tom",
-                        source=speaker,
+                        source=TOM_CHANNEL,
                         channel=TOM_CHANNEL,
-                        to=[speaker],
+                        to=[ANALYST],
                         tick=item["tick"],
                         payload=payload,
                     )
@@ -155,6 +195,14 @@ class ToMHub:
             for ev in events:
                 await emit(ev)
             return len(items)
+
+    def local(self, agent: str) -> ClaimLedger:
+        ledger = self.locals.get(agent)
+        if ledger is None:
+            # An agent remembers fewer of each speaker's claims than the analyst: every agent's ledger
+            # goes into the checkpoint.
+            ledger = self.locals[agent] = ClaimLedger(self.model.claims, keep=16)
+        return ledger
 
     def state(self) -> dict[str, Any]:
         return {
@@ -164,6 +212,8 @@ class ToMHub:
             "recent": [[o, t, s] for (o, t), s in self.recent.items()],
             "duplicity": dict(self.duplicity),
             "overlap": dict(self.overlap),
+            "ledger": self.ledger.state(),
+            "locals": {a: led.state() for a, led in self.locals.items()},
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -173,6 +223,10 @@ class ToMHub:
         self.recent = {(o, t): float(s) for o, t, s in state.get("recent", [])}
         self.duplicity = {k: float(v) for k, v in state.get("duplicity", {}).items()}
         self.overlap = {k: float(v) for k, v in state.get("overlap", {}).items()}
+        self.ledger.load_state(state.get("ledger", {}))
+        self.locals = {}
+        for agent, led in state.get("locals", {}).items():
+            self.local(agent).load_state(led)
 
 
 class TheoryOfMind(BaseSection):
@@ -194,13 +248,24 @@ class TheoryOfMind(BaseSection):
     async def after_act(self, event: Event) -> None:
         return None
 
-    # -- what others read ----------------------------------------------------------------------
+    # -- what this agent reads: only from messages it observed ------------------------------------
+    @property
+    def threshold(self) -> float:
+        t = self.config.duplicity_threshold
+        return t if t is not None else float(self.hub.meta.get("duplicity_threshold", 0.3))
+
+    def conflict(self, name: str) -> float | None:
+        """How much `name` told this agent (or a channel it is on) things that conflict with what it said elsewhere."""
+        if self.config.analyst_in_prompt:
+            return self.hub.duplicity.get(name)
+        return self.hub.local(self.me).duplicity(name)
+
     def trust(self, name: str) -> float:
-        """1 for a speaker whose observers agree about it, down to 1 − trust_weight for a duplicitous one."""
-        dup = self.hub.duplicity.get(name)
+        """1 for a speaker whose claims this agent saw agree, down to 1 − trust_weight for a conflicting one."""
+        dup = self.conflict(name)
         if dup is None or name == self.me:
             return 1.0
-        scaled = min(1.0, dup / (2 * self.config.duplicity_threshold)) if self.config.duplicity_threshold else 1.0
+        scaled = min(1.0, dup / (2 * self.threshold)) if self.threshold else 1.0
         return 1.0 - self.config.trust_weight * scaled
 
     def surprise(self, name: str) -> float | None:
@@ -208,16 +273,19 @@ class TheoryOfMind(BaseSection):
 
     def notes(self) -> list[str]:
         out = []
-        for name in self.hub.bank.names:
-            if name == self.me or self.hub.bank.row(self.me, name) is None:
-                continue
+        seen = {t for (o, t) in self.hub.recent if o == self.me} | set(self.hub.local(self.me).speakers)
+        for name in sorted(seen - {self.me}):
             parts = []
             s = self.surprise(name)
             if s is not None and s > self.config.surprise_threshold:
                 parts.append("surprising lately")
-            d = self.hub.duplicity.get(name)
-            if d is not None and d > self.config.duplicity_threshold:
-                parts.append("says different things to different people")
+            d = self.conflict(name)
+            if d is not None and d > self.threshold:
+                parts.append(
+                    "says different things to different people"
+                    if self.config.analyst_in_prompt
+                    else "told me something that conflicts with what they said elsewhere"
+                )
             if parts:
                 out.append(f"{name}: {'; '.join(parts)}")
         return out
@@ -249,6 +317,7 @@ def shared_hub(ctx: SectionContext, config: Config) -> ToMHub:
                 f"`sociallm tom train --encoder {config.encoder}`"
             )
         hub = ctx.shared["tom"] = ToMHub(model, shared_encoder(ctx.shared, config.encoder), config, ctx.agent.name)
+        hub.meta = meta
     elif hub.config.checkpoint != config.checkpoint or hub.config.encoder != config.encoder:
         raise CheckpointError(
             f"agents.{ctx.agent.name}.sections.tom: checkpoint and encoder are run-wide "

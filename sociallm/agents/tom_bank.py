@@ -11,9 +11,11 @@ Read-outs (all from states, no model call):
   state takes that message in — the proposal's "energy";
 - overlap(X): how similar others' beliefs about X are to X's own (the `belief` read-out of a state:
   what the state holds X to be telling everyone);
-- duplicity(X): how much the beliefs different observers hold of X disagree.
+- belief_spread(X): how much the beliefs different observers hold of X disagree (the previous
+  duplicity read-out; it moves with wording and topic, not with what was claimed, so duplicity is
+  now claim-level: tom_claims.py).
 
-Both compare `belief` read-outs, not raw states: a raw state also remembers how X addressed this
+Overlap compares `belief` read-outs, not raw states: a raw state also remembers how X addressed this
 observer (name, opener), which differs between observers of an honest speaker too.
 """
 
@@ -28,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sociallm.agents.tom_claims import ClaimReader
 from sociallm.backbone.ssm import SelectiveSSM, SSMConfig
 
 
@@ -57,6 +60,8 @@ class ToMModel(nn.Module):
         # Supervised read-outs of the target from its state: valence, arousal (affect events) and a
         # logit of a scripted hidden intent (the deception scenario's ground truth).
         self.probe = nn.Linear(c.d_inner, 3)
+        # Claim-level read-out of each message (topic, value) for duplicity: see tom_claims.py.
+        self.claims = ClaimReader(c.d_model - (self.AFFECT_DIMS if affect_input else 0))
 
     @property
     def encoder_dim(self) -> int:
@@ -307,7 +312,7 @@ class StateBank:
         return float(F.cosine_similarity(self.model.belief(others), mine, dim=-1).mean())
 
     @torch.no_grad()
-    def duplicity(self, agent: str) -> float | None:
+    def belief_spread(self, agent: str) -> float | None:
         """Mean pairwise cosine distance between the beliefs different observers hold of the agent."""
         views = self.views_of(agent)
         n = len(views)

@@ -38,6 +38,7 @@ class RunData:
     speaker: str | None = None  # the scripted speaker, where the log has the truth
     deceptive: bool | None = None
     change_round: int | None = None
+    kind: str | None = None  # the contrast class of a generated run (tom_facts.py)
 
     def sequences(self) -> list[tuple[str, str, list[Message]]]:
         seqs: dict[tuple[str, str], list[Message]] = {}
@@ -62,6 +63,8 @@ def run_data(events: list[Event], name: str = "run") -> RunData:
         if e.kind == "system" and p.get("event") == "deception_truth":
             data.speaker = p.get("speaker", data.speaker)
             data.deceptive = bool(p.get("deceptive"))
+            if "intent" not in p:  # the briefing scenario's record has no hidden intent
+                continue
             hostile = p.get("intent") == "hostile"
             intent[(data.speaker or "", e.tick)] = float(hostile)
             if hostile and data.change_round is None:

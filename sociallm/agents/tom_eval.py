@@ -1,8 +1,12 @@
-"""Evaluation of the theory-of-mind model against the deception scenario's ground truth.
+"""Evaluation of the theory-of-mind model against ground truth: recorded runs and contrast sets.
 
-- duplicity: AUC of telling deceptive from control speakers, for the SSM's belief read-outs, for raw
-  states (ablation) and for two baselines without a model — the distance between the last messages
-  different observers got, and between their mean-pooled histories;
+- duplicity: AUC of telling deceptive from honest speakers, for the claim read-out (shipped), the
+  previous belief read-out of the SSM states, raw states (ablation) and baselines without a model —
+  the mean distance between messages sent to different listeners in one round, between the last
+  messages different observers got, and between their mean-pooled histories;
+- `shift_table`: the same on the contrast sets of tom_facts.py, per kind of vocabulary shift (unseen
+  names, templates, topics, all) and per honest class against the deceptive ones, with 95% bootstrap
+  intervals and false-flag rates at thresholds chosen on the validation split;
 - surprise around the round a hidden intent changes, next to the plain novelty of each message;
 - probes, where the log has labels: the hidden intent (AUC) and the speaker's logged affect (Pearson
   r, next to the lexicon reading of the message itself).
@@ -20,7 +24,17 @@ import torch.nn.functional as F
 
 from sociallm.agents.affect import appraise_text
 from sociallm.agents.tom_bank import StateBank, ToMModel
+from sociallm.agents.tom_claims import ClaimLedger, audience_of, tokens_for
 from sociallm.agents.tom_data import NAN, Embedder, Message, RunData
+
+METHODS = {
+    "ssm": "claim read-out (duplicity)",
+    "belief": "previous: SSM belief spread",
+    "raw_state": "ablation: raw states",
+    "same_round": "baseline: same-round distance",
+    "last_message": "baseline: last-message embeddings",
+    "mean_pooled": "baseline: mean-pooled history",
+}
 
 
 def _pairwise_distance(vecs: list[torch.Tensor]) -> float:
@@ -35,8 +49,10 @@ def _pairwise_distance(vecs: list[torch.Tensor]) -> float:
 class RunScores:
     name: str
     deceptive: bool | None
-    ssm: float
-    raw_state: float  # the ablation: duplicity over raw states instead of belief read-outs
+    ssm: float  # the shipped duplicity: claim conflicts between audiences (0.0: none seen)
+    belief: float  # the previous read-out: spread of the SSM states' belief read-outs
+    raw_state: float  # the ablation: spread of raw states
+    same_round: float  # baseline: mean distance between messages of one round to different audiences
     last_message: float
     mean_pooled: float
     surprise: dict[int, float]  # tick -> mean surprise of the observers of the scripted speaker
@@ -57,8 +73,16 @@ def score_run(model: ToMModel, run: RunData, embed: Embedder) -> RunScores:
     novelty: dict[int, list[float]] = {}
     received: dict[str, list[torch.Tensor]] = {}
     probes: dict[str, list] = {"valence": [], "arousal": [], "intent": []}
-    vecs = embed([m.text for m in run.messages])
-    for m, v in zip(run.messages, vecs, strict=True):
+    texts = [m.text for m in run.messages]
+    vecs = embed(texts)
+    topic, value = model.claims.read(vecs, tokens_for(embed.encoder, texts))
+    ledger = ClaimLedger(model.claims)
+    said: dict[int, list[tuple[frozenset[str], torch.Tensor]]] = {}
+    for i, (m, v) in enumerate(zip(run.messages, vecs, strict=True)):
+        if m.speaker == speaker:
+            audience = audience_of(m.speaker, m.observers)
+            ledger.add(m.speaker, str(i), audience, topic[i], value[i])
+            said.setdefault(m.tick, []).append((audience, F.normalize(v, dim=0)))
         result = bank.step([(m.speaker, m.observers)], v.unsqueeze(0), [m.text])
         _probe(model, bank, m, probes)
         if m.speaker != speaker:
@@ -72,11 +96,21 @@ def score_run(model: ToMModel, run: RunData, embed: Embedder) -> RunScores:
                 novelty.setdefault(m.tick, []).append(1.0 - float(F.cosine_similarity(prev[-1], v, dim=0)))
             prev.append(v)
     views = [r for r in received.values() if r]
+    rounds = [
+        1.0 - float(a @ b)
+        for tick in said.values()
+        for i, (x, a) in enumerate(tick)
+        for y, b in tick[i + 1 :]
+        if x != y
+    ]
+    dup, spread = ledger.duplicity(speaker), bank.belief_spread(speaker)
     return RunScores(
         run.name,
         run.deceptive,
-        ssm=bank.duplicity(speaker) or NAN,
+        ssm=0.0 if dup is None else dup,  # `or NAN` would drop a perfectly consistent speaker's 0.0
+        belief=NAN if spread is None else spread,
         raw_state=_pairwise_distance(list(bank.views_of(speaker))),
+        same_round=sum(rounds) / len(rounds) if rounds else NAN,
         last_message=_pairwise_distance([r[-1] for r in views]),
         mean_pooled=_pairwise_distance([torch.stack(r).mean(0) for r in views]),
         surprise={t: sum(s) / len(s) for t, s in surprise.items()},
@@ -112,11 +146,16 @@ def auc(positive: list[float], negative: list[float]) -> float:
     return wins / (len(positive) * len(negative))
 
 
-def evaluate(model: ToMModel, runs: list[RunData], embed: Embedder) -> dict[str, Any]:
-    scores = [score_run(model, r, embed) for r in runs]
+def evaluate(model: ToMModel, runs: list[RunData], embed: Embedder, progress: Any = None) -> dict[str, Any]:
+    """`progress(done, total)` is called after each run is scored."""
+    scores = []
+    for r in runs:
+        scores.append(score_run(model, r, embed))
+        if progress is not None:
+            progress(len(scores), len(runs))
     labelled = [s for s in scores if s.deceptive is not None]
     out: dict[str, Any] = {"runs": len(scores), "deceptive": sum(bool(s.deceptive) for s in labelled)}
-    for key in ("ssm", "raw_state", "last_message", "mean_pooled"):
+    for key in METHODS:
         pos = [getattr(s, key) for s in labelled if s.deceptive and not math.isnan(getattr(s, key))]
         neg = [getattr(s, key) for s in labelled if not s.deceptive and not math.isnan(getattr(s, key))]
         out[f"auc_{key}"] = auc(pos, neg)
@@ -160,13 +199,7 @@ def format_table(result: dict[str, Any], title: str = "") -> str:
     lines = [title] if title else []
     lines.append(f"held-out runs: {result['runs']} ({result['deceptive']} deceptive)")
     lines.append(f"{'duplicity score':<34} {'AUC':>6} {'mean deceptive':>15} {'mean control':>13}")
-    names = {
-        "ssm": "SSM states (duplicity)",
-        "raw_state": "ablation: raw states, no read-out",
-        "last_message": "baseline: last-message embeddings",
-        "mean_pooled": "baseline: mean-pooled history",
-    }
-    for key, label in names.items():
+    for key, label in METHODS.items():
         pos, neg = result[f"mean_{key}"]
         lines.append(f"{label:<34} {result[f'auc_{key}']:>6.3f} {pos:>15.4f} {neg:>13.4f}")
     around = result["around_change"]

@@ -40,7 +40,7 @@ from sociallm.agents.tom_bank import ToMModel
 from sociallm.agents.tom_data import NAN, Embedder, Message, RunData, synthetic_runs
 from sociallm.backbone.ssm import SSMConfig, linear_recurrence
 
-FORMAT = "sociallm-tom/2"  # 2: the `believe` read-out
+FORMAT = "sociallm-tom/3"  # 2: the `believe` read-out; 3: the claim read-out
 DEFAULT_PATH = Path(__file__).with_name("tom_default.pt")
 # The default model: 32×8 floats of state per pair (1 KiB) — a 10⁴-pair round fits in 10 MiB.
 DEFAULT_CONFIG = SSMConfig(d_model=384, d_inner=32, d_state=8)
@@ -190,7 +190,14 @@ def train(
             stats.messages += int(mask.sum())
         stats.losses.append(total / n)
         if log:
-            log(f"epoch {epoch + 1}/{epochs}: loss {total / n:.4f}")
+            from sociallm.runtime.progress import eta, fmt_duration
+
+            elapsed = time.perf_counter() - start
+            left = eta(start, 0, epoch + 1, epochs, now=time.perf_counter())
+            log(
+                f"epoch {epoch + 1}/{epochs}: loss {total / n:.4f}  ({fmt_duration(elapsed)} elapsed"
+                + (f", ~{fmt_duration(left)} left)" if left else ")")
+            )
     stats.seconds = time.perf_counter() - start
     model.eval()
     return stats
@@ -240,19 +247,57 @@ def _loss(
 
 
 # -- the shipped default --------------------------------------------------------------------------------
+def fit_claims(model: ToMModel, seed: int, facts: int = 500, epochs: int = 5, per_class: int = 10, log: Any = print):
+    """Train the claim read-out on the train vocabulary; choose its gate and threshold on the validation one."""
+    from sociallm.agents.tom_claims import token_vectors, train_reader
+    from sociallm.agents.tom_eval import score_run
+    from sociallm.agents.tom_facts import DECEPTIVE, claim_examples, make_runs
+    from sociallm.agents.tom_shift import auc, best_threshold
+
+    texts, topics, facts_of = claim_examples(random.Random(seed), facts)
+    start = time.perf_counter()
+    tokens = token_vectors(texts)
+    log(f"claim read-out: {len(texts)} texts encoded in {time.perf_counter() - start:.0f} s")
+    torch.manual_seed(seed)
+    train_reader(model.claims, tokens, topics, facts_of, epochs=epochs, seed=seed)
+    val = make_runs(per_class, "val", "val", "val", seed=seed + 1)
+    embed = Embedder()
+    embed([m.text for r in val for m in r.messages])
+    import numpy as np
+
+    best = None
+    for gate in (0.6, 0.7, 0.8):
+        model.claims.gate.fill_(gate)
+        scores = [(score_run(model, r, embed).ssm, r.kind in DECEPTIVE) for r in val]
+        pos = np.asarray([s for s, d in scores if d])
+        neg = np.asarray([s for s, d in scores if not d])
+        a = auc(pos, neg)
+        log(f"  gate {gate}: validation AUC {a:.3f}")
+        if best is None or a > best[0]:
+            best = (a, gate, best_threshold(pos, neg))
+    assert best is not None
+    model.claims.gate.fill_(best[1])
+    return {"claim_gate": best[1], "validation_auc": round(best[0], 4), "duplicity_threshold": round(best[2], 4)}
+
+
 def make_default(path: Path = DEFAULT_PATH, seed: int = DEFAULT_SEED, epochs: int = 30, log: Any = print) -> None:
-    """Train on procedurally generated stories only: the scenario's village stories stay unseen for evaluation."""
+    """Train on procedurally generated data only: the scenario's village stories and the contrast sets'
+    validation and test vocabularies stay unseen."""
+    start = time.perf_counter()
     torch.manual_seed(seed)
     model = ToMModel(DEFAULT_CONFIG)
-    runs = synthetic_runs(range(1000, 1320), procedural=True)  # held-out evaluation uses seeds below 1000
+    runs = synthetic_runs(range(1000, 1160), procedural=True)  # held-out evaluation uses seeds below 1000
     stats = train(model, runs, Embedder(), epochs=epochs, seed=seed, log=log)
+    claims = fit_claims(model, seed, log=log)
     meta = {
         "seed": seed,
         "epochs": epochs,
-        "runs": "synthetic deception seeds 1000-1319, procedural stories",
+        "runs": "synthetic deception seeds 1000-1159, procedural stories; claim read-out on tom_facts train split",
         "encoder": "minilm",
         "messages_per_s": round(stats.throughput, 1),
         "final_loss": round(stats.losses[-1], 4),
+        **claims,
+        "train_seconds": round(time.perf_counter() - start),
     }
     save_checkpoint(model, path, meta)
     log(f"wrote {path} ({path.stat().st_size} bytes); {stats.throughput:.0f} messages/s; {meta}")

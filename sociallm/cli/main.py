@@ -8,7 +8,14 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from sociallm.backbone.base import BackendError
 from sociallm.cli.common import LivePrinter, err, fail, out, parse_sets, report_scenario_error, warn_unfinished
@@ -24,7 +31,7 @@ from sociallm.cli.worker import register as register_worker
 from sociallm.environments.base import EnvironmentConfigError
 from sociallm.runtime.eventlog import EVENTS_FILE, read_events
 from sociallm.runtime.lifecycle import Interrupted, run_main
-from sociallm.runtime.rundir import RunDirError
+from sociallm.runtime.rundir import RunDirError, not_a_run
 from sociallm.runtime.scenario import (
     ScenarioError,
     builtin_scenarios,
@@ -38,9 +45,19 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Run and insp
 
 
 @app.command()
-def scenarios() -> None:
-    """List the built-in scenarios, one line each."""
-    for name, path in builtin_scenarios().items():
+def scenarios(
+    name: Annotated[
+        str | None, typer.Argument(help="Print this built-in's YAML (to copy: sociallm scenarios NAME > my.yaml).")
+    ] = None,
+) -> None:
+    """List the built-in scenarios, one line each; or print one's file."""
+    builtins = builtin_scenarios()
+    if name is not None:
+        if name not in builtins:
+            fail(f"no built-in scenario {name!r}; known: {', '.join(builtins)}", 2)
+        sys.stdout.write(builtins[name].read_text(encoding="utf-8"))
+        return
+    for name, path in builtins.items():
         try:
             spec = parse_scenario(load_raw(path), str(path))
             out.print(
@@ -140,10 +157,14 @@ def run(
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
         console=out,
         transient=False,
+        disable=not out.is_terminal,  # a pipe or a log file gets the transcript and the result, no bar
     )
-    task = progress.add_task(spec.name, total=spec.rounds, completed=r.rounds_completed)
+    # A resumed run starts its bar where it stopped, so the time left is not estimated from a jump.
+    task = progress.add_task(spec.name, total=spec.rounds, completed=r.manifest.get("rounds_completed", 0))
     if not quiet and not tui:  # the TUI owns the screen: nothing else may print during the run
         r.add_tap(LivePrinter(progress.console, spec.agent_names))
     r.add_round_listener(lambda done, total: progress.update(task, completed=done))
@@ -172,7 +193,10 @@ def run(
         warn_unfinished(r)
         # Only about a folder this process wrote: the loser of a race for one must not point at the winner's run.
         if r.owns_folder and (r.run_dir / EVENTS_FILE).exists():
-            err.print(f"what ran is kept in {r.run_dir}; continue with: sociallm run --resume {r.run_dir}")
+            err.print(
+                f"what ran is kept in {r.run_dir}; once the cause is fixed, continue with: "
+                f"sociallm run --resume {r.run_dir}"
+            )
         raise typer.Exit(1) from None
     warn_unfinished(r)
     env = result.metrics.get("environment", {})
@@ -194,7 +218,7 @@ def show(
     """Print a run's transcript and outcomes from its event log."""
     path = run_dir / EVENTS_FILE
     if not path.exists():
-        fail(f"{path}: no event log; is {run_dir} a run folder?", 2)
+        fail(not_a_run(run_dir), 2)
     result = read_events(path)
     printer = LivePrinter(out, sorted({e.source for e in result.events if e.kind == "message"}))
     for ev in result.events:

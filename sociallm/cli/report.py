@@ -10,7 +10,9 @@ import typer
 from sociallm.cli.common import fail
 from sociallm.reports.markdown import run_report, sweep_report
 from sociallm.reports.report import ReportError, plot_affect
-from sociallm.runtime.eventlog import EVENTS_FILE
+from sociallm.reports.sections import SectionTally
+from sociallm.runtime.eventlog import EVENTS_FILE, read_events
+from sociallm.runtime.rundir import not_a_run
 
 
 def register(app: typer.Typer) -> None:
@@ -31,7 +33,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"wrote {path} and {', '.join(plots) or 'no plots'}")
             return
         if not (run_dir / EVENTS_FILE).exists():
-            fail(f"{run_dir / EVENTS_FILE}: no event log; is {run_dir} a run folder?")
+            fail(not_a_run(run_dir))
         path, plots = run_report(run_dir)
         try:
             target, summary = plot_affect(run_dir, out)
@@ -44,6 +46,14 @@ def register(app: typer.Typer) -> None:
                 f"{agent}: {s['changes']} changes; valence {v['min']:+.2f}..{v['max']:+.2f} (sd {v['std']:.2f}), "
                 f"arousal {a['min']:.2f}..{a['max']:.2f} (sd {a['std']:.2f})"
             )
+        tally = SectionTally()
+        events = read_events(run_dir / EVENTS_FILE).events
+        for ev in events:
+            if ev.kind in SectionTally.KINDS and ev.kind != "affect":  # affect: the lines above
+                tally.add(ev)
+        for agent in sorted({ev.source for ev in events if ev.kind == "message"} | set(tally.memory)):
+            for line in tally.lines(agent):
+                typer.echo(f"{agent}: {line}")
         if target is not None:
             typer.echo(f"wrote {target}")
         typer.echo(f"wrote {path} and {', '.join(plots) or 'no plots'}")

@@ -8,7 +8,14 @@ from typing import Annotated, Any
 
 import typer
 import yaml
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from sociallm.backbone.base import BackendError
 from sociallm.cli.common import LivePrinter, err, fail, out, warn_unfinished
@@ -93,7 +100,7 @@ def register(app: typer.Typer) -> None:
         resume: Annotated[Path | None, typer.Option(help="Finish a half-done sweep folder.")] = None,
         backend: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL; default embedded.")] = None,
         model: Annotated[str | None, typer.Option(help="Model name on the server.")] = None,
-        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the progress bar.")] = False,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     ) -> None:
         """Run every condition × seed of a scenario concurrently; tidy results in results.parquet/.csv."""
         from sociallm.orchestration.api import Experiment
@@ -140,10 +147,12 @@ def register(app: typer.Typer) -> None:
             MofNCompleteColumn(),
             TextColumn("rounds"),
             TimeElapsedColumn(),
+            TextColumn("left"),
+            TimeRemainingColumn(),
             console=out,
-            disable=False,
+            # Sweeps never print transcripts; -q, or output that is not a terminal, drops the bar too.
+            disable=quiet or not out.is_terminal,
         )
-        del quiet  # sweeps never print transcripts; the flag is accepted for symmetry with `run`
         try:
             with progress:
                 result = run_main(run_sweep(plan, jobs=jobs, progress=_progress_reporter(progress, len(entries))))
@@ -151,8 +160,10 @@ def register(app: typer.Typer) -> None:
             why = f" by {exc.name}" if isinstance(exc, Interrupted) else ""
             err.print(f"interrupted{why}; finish it with: sociallm sweep --resume {plan.out}")
             raise typer.Exit(exc.exit_code if isinstance(exc, Interrupted) else 130) from None
-        except (BackendError, ConditionError, RunDirError) as exc:
-            fail(f"{exc}; finish it later with: sociallm sweep --resume {plan.out}", 1)
+        except (ConditionError, RunDirError) as exc:
+            fail(str(exc), 2)  # the plan or folder was refused before any run started: its own hint says what works
+        except BackendError as exc:
+            fail(f"{exc}; once the model server works, finish it with: sociallm sweep --resume {plan.out}", 1)
         failed = [e for e in result.runs if e.error]
         skipped = sum(e.status == "completed" for e in result.runs)
         out.print(
@@ -183,12 +194,25 @@ def register(app: typer.Typer) -> None:
             fail("\n".join(f"{exc.source}: {line}" for line in exc.lines))
         except (RunDirError, ConditionError, ValueError) as exc:
             fail(str(exc))
-        if not quiet:
-            r.add_tap(LivePrinter(out, r.spec.agent_names))
         done = checkpoint["rounds_completed"] if checkpoint else 0
+        progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("left"),
+            TimeRemainingColumn(),
+            console=out,
+            disable=not out.is_terminal,  # as `sociallm run`: a bar on a terminal only
+        )
+        task = progress.add_task(r.spec.name, total=r.spec.rounds, completed=done)
+        r.add_round_listener(lambda d, total: progress.update(task, completed=d))
+        if not quiet:
+            r.add_tap(LivePrinter(progress.console, r.spec.agent_names))
         out.print(f"resuming {run_dir} after round {done} of {r.spec.rounds}")
         try:
-            result = run_main(r.execute())
+            with progress:
+                result = run_main(r.execute())
         except (KeyboardInterrupt, Interrupted) as exc:
             why = f" by {exc.name}" if isinstance(exc, Interrupted) else ""
             warn_unfinished(r)

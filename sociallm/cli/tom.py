@@ -76,6 +76,7 @@ def train(
     ] = False,
     encoder: EncoderOption = "minilm",
     embeddings_url: EmbeddingsUrlOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No line per epoch; only the result.")] = False,
 ) -> None:
     """Self-supervised next-message prediction (+ affect and intent probes where the log has labels)."""
     from dataclasses import asdict
@@ -93,7 +94,8 @@ def train(
         fail("give RUN_DIRS and/or --synthetic N")
     runs = _runs(run_dirs or [])
     if synthetic:
-        out.print(f"scripting {synthetic} deception runs on procedural stories…")
+        if not quiet:
+            out.print(f"scripting {synthetic} deception runs on procedural stories…")
         runs += synthetic_runs(range(1000, 1000 + synthetic), procedural=True)
     torch.manual_seed(seed)
     try:
@@ -110,7 +112,19 @@ def train(
             fail(f"--init {init}: it takes {model.encoder_dim}-d vectors, encoder {encoder!r} gives {dim}-d")
         elif init and affect_input and not model.affect_input:
             fail(f"--init {init}: that checkpoint does not take affect; train without --init to add it")
-        stats = fit(model, runs, embed, epochs=epochs, seed=seed, forget=forget, log=out.print)
+        # The claim read-out is trained on the contrast sets (`--make-default`), not on runs: carry the
+        # shipped one (or --init's) over, with the gate and threshold chosen for it on validation data.
+        claims_from = load_model(init or "default")
+        if claims_from[0].claims.value.in_features == model.claims.value.in_features:
+            model.claims.load_state_dict(claims_from[0].claims.state_dict())
+            claims_meta = {k: claims_from[1][k] for k in ("duplicity_threshold", "claim_gate") if k in claims_from[1]}
+        else:
+            claims_meta = {}
+            out.print(
+                f"note: no trained claim read-out for {dim}-d vectors; duplicity from this checkpoint is untrained"
+            )
+        log = None if quiet else out.print
+        stats = fit(model, runs, embed, epochs=epochs, seed=seed, forget=forget, log=log)
     except ValueError as exc:
         fail(str(exc))
     finally:
@@ -124,6 +138,7 @@ def train(
         "runs": [str(d) for d in run_dirs or []] + ([f"{synthetic} procedural synthetic runs"] if synthetic else []),
         "messages_per_s": round(stats.throughput, 1),
         "final_loss": round(stats.losses[-1], 4),
+        **claims_meta,
     }
     out_path.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(model, out_path, meta)
@@ -143,32 +158,80 @@ def evaluate(
     synthetic: Annotated[
         int, typer.Option(min=0, help="Also score N scripted deception runs (held-out seeds 0..N-1).")
     ] = 0,
+    facts: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Per-shift table on contrast sets: N generated runs per class and shift (unseen vocabulary)."
+        ),
+    ] = 0,
+    rounds: Annotated[int, typer.Option(min=1, help="Rounds per generated contrast-set run (with --facts).")] = 6,
+    judge: Annotated[
+        int,
+        typer.Option(
+            min=0, help="With --facts: also ask the serving model about K same-round pairs per run (yes/no baseline)."
+        ),
+    ] = 0,
+    backend: Annotated[
+        str | None, typer.Option(help="With --judge: an OpenAI-compatible server URL (default: the embedded model).")
+    ] = None,
+    model_name: Annotated[str | None, typer.Option("--model", help="With --judge --backend: the model name.")] = None,
     encoder: EncoderOption = "minilm",
     embeddings_url: EmbeddingsUrlOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress line; only the table.")] = False,
 ) -> None:
-    """Duplicity AUC (deceptive vs control speakers) against two baselines, and surprise around intent changes."""
+    """Duplicity AUC against baselines (recorded runs, scripted runs, per-shift contrast sets), and surprise."""
     from sociallm.agents.tom import load_model
     from sociallm.agents.tom_data import synthetic_runs
     from sociallm.agents.tom_eval import evaluate as score
     from sociallm.agents.tom_eval import format_table
 
-    if not run_dirs and not synthetic:
-        fail("give RUN_DIRS and/or --synthetic N")
+    if not run_dirs and not synthetic and not facts:
+        fail("give RUN_DIRS and/or --synthetic N and/or --facts N")
     try:
         model, meta = load_model(checkpoint)
     except (ValueError, OSError) as exc:
         fail(f"--checkpoint {checkpoint}: {exc}")
     if meta.get("encoder", "minilm") != encoder:
         fail(f"--encoder {encoder}: checkpoint {checkpoint} was trained on {meta.get('encoder', 'minilm')!r} vectors")
+    from sociallm.agents.tom_shift import evaluate_shifts, format_shift_table
+
+    if judge and not facts:
+        fail("--judge goes with --facts N")
     runs = _runs(run_dirs or []) + synthetic_runs(range(synthetic))
     embed = _embedder(encoder, embeddings_url)
+    from sociallm.runtime.progress import ProgressLine
+
+    title = f"checkpoint {checkpoint} ({meta.get('runs', '?')})"
+    loop, llm, judge_fn = None, None, None
+    line = ProgressLine("tom eval", len(runs), unit="runs scored", enabled=False if quiet else None)
     try:
-        result = score(model, runs, embed)
+        if judge:
+            import asyncio
+
+            from sociallm.agents.tom_judge import judge_runs
+            from sociallm.backbone import make_backbone
+
+            loop = asyncio.new_event_loop()
+            kind = "openai" if backend else "embedded"
+            llm = loop.run_until_complete(make_backbone(kind, backend, model_name))
+            judge_fn = lambda rs: loop.run_until_complete(judge_runs(llm, rs, judge))  # noqa: E731
+        if runs:
+            line.update(0)
+            result = score(model, runs, embed, progress=lambda done, total: line.update(done))
+            line.close()
+            out.print(format_table(result, title), highlight=False)
+        if facts:
+            table = evaluate_shifts(model, embed, facts, rounds, judge=judge_fn)
+            out.print(format_shift_table(table, title), highlight=False)
     except ValueError as exc:
         fail(str(exc))
     finally:
+        line.close()
         _close(embed)
-    out.print(format_table(result, f"checkpoint {checkpoint} ({meta.get('runs', '?')})"), highlight=False)
+        if loop is not None:
+            if llm is not None:
+                loop.run_until_complete(llm.aclose())
+            loop.close()
 
 
 def register(app: typer.Typer) -> None:

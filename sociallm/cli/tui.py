@@ -13,6 +13,7 @@ import typer
 
 from sociallm.cli.common import fail
 from sociallm.cli.worker import BusCa, BusCert, BusCertKey, KeyFile
+from sociallm.runtime.rundir import not_a_run
 
 if TYPE_CHECKING:
     from sociallm.orchestration.run import Run, RunResult
@@ -117,5 +118,5 @@ def register(app: typer.Typer) -> None:
         if run_dir is None:
             fail("give a RUN_DIR (a folder made by `sociallm run`), or --bus URL --run RUN_ID")
         if not (run_dir / "events.jsonl").exists() and not (follow and run_dir.is_dir()):
-            fail(f"{run_dir / 'events.jsonl'}: no event log; is {run_dir} a run folder?")
+            fail(not_a_run(run_dir))
         watch_app(run_dir, speed=None if instant else speed, follow=follow).run()

@@ -17,6 +17,7 @@ more; 0.5 is the circumplex's neutral arousal, so calm states add nothing.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections import OrderedDict
@@ -51,13 +52,14 @@ _KEYWORDS = re.compile(
 )
 
 
-def rating_prompt(agent: str, text: str) -> str:
+def rating_prompt(agent: str | None, text: str) -> str:
     # The examples come first and never change, so the server's prefix cache holds them for every call.
     # No scale words ("1 = mundane"): they pulled every answer to the number they sat next to.
     lines = ["Memories of a firm, each with its importance.", ""]
     for example, score in _EXAMPLES:
         lines += [f"Memory: {example}", f"Importance: {score}", ""]
-    lines += [f"Memory ({agent}): {text}", "Importance:"]
+    # Run-wide ratings (agent None) leave out who remembers it: the same line gets the same rating.
+    lines += [f"Memory ({agent}): {text}" if agent else f"Memory: {text}", "Importance:"]
     return "\n".join(lines)
 
 
@@ -107,62 +109,114 @@ class ImportanceRater:
 
     The cache decides which texts are asked of the model at all, so it is checkpointed
     (`cache_state` / `load_cache_state`): a resumed run makes the calls the uninterrupted one makes.
+
+    Run-wide (`shared=True`, one rater for every agent of a run): the prompt holds the text only, not
+    who remembers it, so a line seen by a whole hamlet is rated once, not once per listener; a text
+    another agent is already asking about is awaited, not asked again. `agent` then only names who
+    asked, for the call's accounting.
     """
 
-    def __init__(self, llm: LLM, agent: str, model: str | None = None, cache_size: int = 2048) -> None:
+    def __init__(
+        self, llm: LLM, agent: str, model: str | None = None, cache_size: int = 2048, shared: bool = False
+    ) -> None:
         self.llm = llm
         self.agent = agent
         self.model = model
         self.cache_size = cache_size
+        self.shared = shared
         self._cache: OrderedDict[str, float] = OrderedDict()
+        self._inflight: dict[str, asyncio.Future[float | None]] = {}
         self.calls = 0  # model requests sent
         self.failures = 0
 
-    async def rate(self, texts: list[str], use_model: list[bool], seed: int | None = None) -> list[Rating]:
+    async def rate(
+        self,
+        texts: list[str],
+        use_model: list[bool],
+        seed: int | None = None,
+        *,
+        agent: str | None = None,
+        model: str | None = None,
+    ) -> list[Rating]:
+        agent = agent or self.agent
+        model = model if model is not None else self.model
         out: list[Rating | None] = [None] * len(texts)
         ask: list[int] = []
+        wait: list[tuple[int, asyncio.Future[float | None]]] = []
+        mine: dict[str, asyncio.Future[float | None]] = {}
         for i, (t, m) in enumerate(zip(texts, use_model, strict=True)):
             if not m:
                 out[i] = Rating(heuristic(t), "heuristic")
-            elif _key(t) in self._cache:
-                self._cache.move_to_end(_key(t))
-                out[i] = Rating(self._cache[_key(t)], "cache")
+                continue
+            key = _key(t)
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                out[i] = Rating(self._cache[key], "cache")
+            elif key in mine or key in self._inflight:
+                wait.append((i, mine.get(key) or self._inflight[key]))
             else:
                 ask.append(i)
-        if ask:
-            reqs = [
-                GenerationRequest(
-                    prompt=rating_prompt(self.agent, texts[i]),
-                    max_tokens=3,
-                    temperature=RATING_TEMPERATURE,
-                    seed=None if seed is None else seed + k,
-                    stop=["\n"],
-                    constraint=RATING,
-                    model=self.model,
-                    agent=self.agent,
-                    purpose=PURPOSE,
-                )
-                for k, i in enumerate(ask)
-            ]
-            self.calls += len(reqs)
-            try:
-                results = await self.llm.generate(reqs)
-            except Exception as exc:  # the model being down must not stop memory: fall back, say so
-                self.failures += 1
-                reason = f"model call failed ({type(exc).__name__}: {str(exc)[:120]}); heuristic used"
-                for i in ask:
-                    out[i] = Rating(heuristic(texts[i]), "heuristic", [reason])
-                results = []
-            for i, res in zip(ask, results, strict=False):
-                value, repairs = parse_rating(res.text)
-                if value is None:
-                    out[i] = Rating(heuristic(texts[i]), "heuristic", [*repairs, "heuristic used"])
-                    continue
-                out[i] = Rating(value, "model", repairs)
-                self._cache[_key(texts[i])] = value
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
+                if self.shared:
+                    mine[key] = self._inflight[key] = asyncio.get_running_loop().create_future()
+                else:
+                    mine[key] = asyncio.get_running_loop().create_future()
+        try:
+            if ask:
+                await self._ask(texts, ask, out, seed, agent, model)
+        finally:
+            for i in ask:
+                key = _key(texts[i])
+                fut = mine.get(key)
+                if fut is not None and not fut.done():
+                    r = out[i]
+                    fut.set_result(r.value if r is not None and r.source == "model" else None)
+                self._inflight.pop(key, None)
+        for i, fut in wait:
+            value = await fut
+            out[i] = Rating(value, "cache") if value is not None else Rating(heuristic(texts[i]), "heuristic")
         return [r for r in out if r is not None]
+
+    async def _ask(
+        self,
+        texts: list[str],
+        ask: list[int],
+        out: list[Rating | None],
+        seed: int | None,
+        agent: str,
+        model: str | None,
+    ) -> None:
+        reqs = [
+            GenerationRequest(
+                prompt=rating_prompt(None if self.shared else agent, texts[i]),
+                max_tokens=3,
+                temperature=RATING_TEMPERATURE,
+                seed=None if seed is None else seed + k,
+                stop=["\n"],
+                constraint=RATING,
+                model=model,
+                agent=agent,
+                purpose=PURPOSE,
+            )
+            for k, i in enumerate(ask)
+        ]
+        self.calls += len(reqs)
+        try:
+            results = await self.llm.generate(reqs)
+        except Exception as exc:  # the model being down must not stop memory: fall back, say so
+            self.failures += 1
+            reason = f"model call failed ({type(exc).__name__}: {str(exc)[:120]}); heuristic used"
+            for i in ask:
+                out[i] = Rating(heuristic(texts[i]), "heuristic", [reason])
+            results = []
+        for i, res in zip(ask, results, strict=False):
+            value, repairs = parse_rating(res.text)
+            if value is None:
+                out[i] = Rating(heuristic(texts[i]), "heuristic", [*repairs, "heuristic used"])
+                continue
+            out[i] = Rating(value, "model", repairs)
+            self._cache[_key(texts[i])] = value
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
 
     def cache_state(self) -> list[list[Any]]:
         """[digest, rating] pairs, least recently used first (the order matters for eviction)."""

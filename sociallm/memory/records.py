@@ -39,6 +39,7 @@ class MemoryRecord(BaseModel):
     # Set by MemoryStore.touch, not by writes: the checkpoint mark of the record's first access after that
     # checkpoint (its access before then is kept, so a resume can undo accesses of a discarded half round).
     touched_after: int = -1
+    agent: str | None = None  # whose memory, in a collection shared by a run's agents
 
     def metadata(self) -> dict[str, Any]:
         meta: dict[str, Any] = {
@@ -59,6 +60,8 @@ class MemoryRecord(BaseModel):
             meta["arousal"] = float(self.arousal)
         if self.repairs:
             meta["repairs"] = json.dumps(self.repairs)
+        if self.agent is not None:
+            meta["agent"] = self.agent
         return meta
 
     @classmethod
@@ -81,6 +84,7 @@ class MemoryRecord(BaseModel):
             repairs=json.loads(meta.get("repairs") or "[]"),
             order=int(meta.get("order", 0)),
             touched_after=int(meta.get("touched_after", -1)),
+            agent=meta.get("agent"),
         )
 
 

@@ -193,3 +193,92 @@ def parse_insight(text: str, memory_ids: list[str]) -> Insight | None:
     if dropped:
         repairs.append(f"citation(s) {', '.join(dropped)} name no listed memory, dropped")
     return Insight(body, cites, dropped, repairs)
+
+
+# ---- one call per reflection ----------------------------------------------------------------------
+# Questions and insights together, as one JSON list over the recent memories: one model call per
+# reflection instead of 1 + `questions`. What it trades: the evidence of an insight is the recent
+# memories shown, not a retrieval per question over the whole stream.
+
+REFLECTION_PURPOSE = "memory_reflection"
+
+
+def reflection_schema(n: int) -> JsonSchemaConstraint:
+    return JsonSchemaConstraint(
+        json_schema={
+            "type": "array",
+            "minItems": 1,
+            "maxItems": n,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "question": {"type": "string", "minLength": 8, "maxLength": 100},
+                    "because": {"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 5},
+                    "insight": {"type": "string", "minLength": 8, "maxLength": 120},
+                },
+                "required": ["question", "because", "insight"],
+                "additionalProperties": False,
+            },
+        }
+    )
+
+
+def reflection_prompt(agent: str, memories: list[str]) -> str:
+    example = json.dumps(
+        [{"question": "How is Carol's business doing?", "because": [1, 3], "insight": EXAMPLE_INSIGHT}]
+    )
+    lines = [
+        "Notebooks: numbered memories, then the questions their owner can answer from them, each with an "
+        "insight as JSON citing the memory numbers.",
+        "",
+        "Carol's notebook.",
+        "Memories:",
+    ]
+    lines += [f"{i}. {m}" for i, m in enumerate(_EXAMPLE_MEMORIES, 1)]
+    lines += [f"Reflections: {example}", "", f"{agent}'s notebook.", "Memories:"]
+    lines += [f"{i}. {m}" for i, m in enumerate(memories, 1)]
+    lines += ["Reflections: "]
+    return "\n".join(lines)
+
+
+_OBJECT = re.compile(r"\{[^{}]*\}")
+
+
+def parse_reflections(text: str, memory_ids: list[str], n: int) -> tuple[list[tuple[str, Insight | None]], list[str]]:
+    """(question, insight or None) pairs from the model's JSON list, at most n; what was repaired.
+
+    A list cut off by the token limit keeps its complete objects; an object without a usable insight
+    keeps its question (recorded, not stored)."""
+    repairs: list[str] = []
+    raw = text.strip()
+    try:
+        items = json.loads(raw)
+        if isinstance(items, dict):
+            items = [items]
+            repairs.append("reply was one object, not a list")
+        if not isinstance(items, list):
+            raise ValueError("not a list")
+    except ValueError:
+        items = []
+        for m in _OBJECT.finditer(raw):
+            try:
+                items.append(json.loads(m.group(0)))
+            except ValueError:
+                continue
+        repairs.append(f"reply was not a JSON list; {len(items)} complete object(s) salvaged")
+    out: list[tuple[str, Insight | None]] = []
+    for obj in items:
+        if not isinstance(obj, dict):
+            continue
+        q = " ".join(str(obj.get("question", "")).split()).strip("\"' ")
+        if len(q) > MAX_QUESTION_CHARS:
+            q = q[:MAX_QUESTION_CHARS].rsplit(" ", 1)[0]
+        if q and not q.endswith("?"):
+            q = q.rstrip(".!,;:") + "?"
+        body = {"because": obj.get("because", []), "insight": obj.get("insight", "")}
+        out.append((q or "(no question)", parse_insight(json.dumps(body), memory_ids)))
+        if len(out) == n:
+            break
+    if len(items) > n:
+        repairs.append(f"{len(items) - n} reflection(s) beyond {n} dropped")
+    return out, repairs

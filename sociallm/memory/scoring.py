@@ -55,4 +55,11 @@ def top_n(score_values: np.ndarray, n: int) -> np.ndarray:
     s = np.asarray(score_values)
     if n <= 0 or s.size == 0:
         return np.zeros(0, dtype=np.int64)
-    return np.argsort(-s, kind="stable")[:n]
+    if s.size <= n:
+        return np.argsort(-s, kind="stable")
+    # Only the n best are sorted: partition finds the n-th best score, then every candidate at or above
+    # it (ties at the cut included, in candidate order) is sorted stably: the same n as a full sort.
+    neg = -s
+    cut = np.partition(neg, n - 1)[n - 1]
+    keep = np.flatnonzero(neg <= cut)
+    return keep[np.argsort(neg[keep], kind="stable")][:n]

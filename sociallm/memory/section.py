@@ -2,10 +2,13 @@
 
 - observe: every visible message, outcome and observation is queued as a memory (own messages as
   `own_message`); the last few visible lines are kept as the retrieval query.
-- prepare (before each of the agent's turns): the queued memories are rated (one batched model call),
-  embedded (one batched encoder call) and written to ChromaDB; if the importance summed since the last
-  reflection passes the threshold, the agent reflects; then memories are retrieved for the situation
-  and rendered into the prompt.
+- prepare (before each of the agent's turns): the queued memories are rated (one batched model call;
+  with `share_ratings`, once per text for the whole run), embedded (one batched encoder call, one
+  encode per distinct text run-wide) and stored (in a run: the agent's in-memory mirror at once, the
+  run's one Chroma collection before the next checkpoint; see store.py); if the importance summed
+  since the last reflection passes the threshold and `reflect_every` own turns have passed since the
+  last one, the agent reflects; then memories are retrieved for the situation and rendered into the
+  prompt.
 - Every write, retrieval and reflection is one `memory` event (private to the agent), with ids, scores
   and citations.
 
@@ -38,8 +41,9 @@ from sociallm.memory import reflection as refl
 from sociallm.memory import scoring
 from sociallm.memory.importance import ImportanceRater, salience, with_affect
 from sociallm.memory.records import MemoryRecord, clean_text
-from sociallm.memory.store import MemoryStore, collection_name, parse_url, shared_client
-from sociallm.runtime.events import Event
+from sociallm.memory.store import MemoryStore, WriteBehind, collection_name, parse_url, shared_client
+from sociallm.memory.textcache import cached_encoder
+from sociallm.runtime.events import Event, make_event
 from sociallm.runtime.resources import AffectSource, Need
 
 if TYPE_CHECKING:
@@ -63,7 +67,9 @@ class Config(BaseModel):
     encoder: str = Field(
         default="minilm", description="Sentence encoder: 'minilm', or 'backbone' (the model's own embeddings)."
     )
-    candidates: int = Field(default=50, ge=1, le=1000, description="Top-k by relevance fetched from Chroma.")
+    candidates: int = Field(
+        default=50, ge=1, le=1000, description="Top-k by relevance re-scored (from the mirror in a run, else Chroma)."
+    )
     top_n: int = Field(default=5, ge=1, le=50, description="Memories kept after re-scoring and shown.")
     w_recency: float = Field(default=1.0, ge=0.0)
     w_importance: float = Field(default=1.0, ge=0.0)
@@ -84,6 +90,24 @@ class Config(BaseModel):
         ge=0.0,
         description="Reflect when importance summed since the last reflection reaches this (paper: 150; "
         "0 = never). An agent in a 2-firm game stores ~3 memories a round, so 100 means every ~6–8 rounds.",
+    )
+    reflect_every: int = Field(
+        default=4,
+        ge=0,
+        le=1000,
+        description="At most one reflection per this many own turns (0 = no limit). Importance is summed over "
+        "everything an agent observes, which grows with the society; its own turns do not.",
+    )
+    reflection: Literal["chain", "one_call"] = Field(
+        default="chain",
+        description="'chain': questions, then a retrieval and an insight per question (1 + questions calls, "
+        "the paper's way); 'one_call': questions and insights as one JSON list over the recent memories.",
+    )
+    share_ratings: bool = Field(
+        default=False,
+        description="true: rate each text once per run for all agents (the prompt then holds the text only, "
+        "so a line a whole hamlet hears costs one call, not one per listener); false: each agent rates what "
+        "it observes, its name in the prompt (the paper's way; calls grow with the audience).",
     )
     questions: int = Field(default=3, ge=1, le=5, description="Salient questions per reflection.")
     reflect_on: int = Field(default=15, ge=3, le=100, description="Most recent memories shown to find questions.")
@@ -125,9 +149,10 @@ class Memory(BaseSection):
         self.me = ctx.agent.name
         self.encoder = encoder
         self.store = store
-        self.rater = ImportanceRater(ctx.llm, self.me, ctx.agent.model)
-        self._private = {c.name for c in ctx.scenario.channels if c.private}
-        self._others = [n for n in ctx.scenario.agent_names if n != self.me]
+        self.rater = shared_rater(ctx) if config.share_ratings else ImportanceRater(ctx.llm, self.me, ctx.agent.model)
+        # The rater's cache goes into this agent's checkpoint when it is its own or this agent owns it.
+        self.owns_rater = not config.share_ratings or self.rater.agent == self.me
+        self._private = ctx.scenario.index.private
         self.weights = scoring.Weights(config.w_recency, config.w_importance, config.w_relevance)
         self.seen_seq = 0
         self.pending: list[dict[str, Any]] = []
@@ -137,6 +162,8 @@ class Memory(BaseSection):
         self.importance_since = 0.0
         self.added = 0
         self.reflected = 0
+        self.turns = 0  # own turns (prepare calls)
+        self.reflected_at: int | None = None  # the own turn of the last reflection
         self.model_calls = 0
         self.retrieved: list[MemoryRecord] = []
         self.last_turn_calls = 0  # model requests the last prepare made (ratings + reflection)
@@ -179,7 +206,7 @@ class Memory(BaseSection):
 
     async def _emit(self, tick: int, payload: dict[str, Any]) -> None:
         await self.ctx.emit(
-            Event(kind="memory", source=self.me, channel=MEMORY_CHANNEL, to=[self.me], tick=tick, payload=payload)
+            make_event("memory", self.me, channel=MEMORY_CHANNEL, to=[self.me], tick=tick, payload=payload)
         )
 
     # -- writing -------------------------------------------------------------------------------
@@ -196,13 +223,15 @@ class Memory(BaseSection):
                 skipped += 1
         if not items:
             return
-        calls_before = self.rater.calls
         ratings = await self.rater.rate(
             [t for _, t, _ in items],
             [p["model"] for p, _, _ in items],
             seed=self._seed("rate", tick, turn.phase.name, turn.turn_index),
+            agent=self.me,
+            model=self.ctx.agent.model,
         )
-        self.model_calls += self.rater.calls - calls_before
+        asked = sum(r.source == "model" for r in ratings)  # this agent's requests (a shared rater serves many)
+        self.model_calls += asked
         vecs = await self.encoder.encode([t for _, t, _ in items])
         valence, arousal = self._affect()
         records = []
@@ -237,7 +266,7 @@ class Memory(BaseSection):
             "kinds": [r.kind for r in records],
             "importance": [round(r.importance, 2) for r in records],
             "importance_source": [r.importance_source for r in records],
-            "model_calls": self.rater.calls - calls_before,
+            "model_calls": asked,
             "bytes": sum(record_bytes(r) for r in records),
             "importance_since_reflection": round(self.importance_since, 2),
         }
@@ -294,7 +323,14 @@ class Memory(BaseSection):
         )
 
     # -- reflection ----------------------------------------------------------------------------
+    def _rival(self) -> list[str]:
+        names = self.ctx.scenario.index.names
+        return [next((n for n in names if n != self.me), "")] if len(names) > 1 else []
+
     async def reflect(self, tick: int) -> None:
+        if self.config.reflection == "one_call":
+            await self._reflect_once(tick)
+            return
         recent = list(self.recent)
         repairs: list[str] = []
         n = self.config.questions
@@ -315,7 +351,7 @@ class Memory(BaseSection):
         except Exception as exc:
             qtext = ""
             repairs.append(f"question call failed ({type(exc).__name__})")
-        questions, qrepairs = refl.parse_questions(qtext, n, self.me, self._others)
+        questions, qrepairs = refl.parse_questions(qtext, n, self.me, self._rival())
         repairs += qrepairs
         qvecs = await self.encoder.encode(questions)
         evidence: list[list[MemoryRecord]] = []
@@ -405,6 +441,94 @@ class Memory(BaseSection):
             },
         )
 
+    async def _reflect_once(self, tick: int) -> None:
+        """Questions and insights in one constrained call over the recent memories (Config.reflection)."""
+        recent = list(self.recent)
+        ids = [i for i, _ in recent]
+        n = self.config.questions
+        repairs: list[str] = []
+        req = GenerationRequest(
+            prompt=refl.reflection_prompt(self.me, [t for _, t in recent]),
+            max_tokens=70 * n,
+            temperature=0.7,
+            seed=self._seed("reflection", self.reflected),
+            stop=["\n\n"],
+            constraint=refl.reflection_schema(n),
+            model=self.ctx.agent.model,
+            agent=self.me,
+            purpose=refl.REFLECTION_PURPOSE,
+        )
+        self.model_calls += 1
+        try:
+            (res,) = await self.ctx.llm.generate([req])
+            text = res.text
+        except Exception as exc:
+            text = ""
+            repairs.append(f"reflection call failed ({type(exc).__name__}); no insights this time")
+        pairs, prepairs = refl.parse_reflections(text, ids, n) if text else ([], [])
+        repairs += prepairs
+        cited_ids = sorted({c for _, ins in pairs if ins is not None for c in ins.cites})
+        known = {r.id: r for r in await self.store.get(cited_ids)} if cited_ids else {}
+        insights: list[dict[str, Any]] = []
+        records: list[MemoryRecord] = []
+        for q, ins in pairs:
+            if ins is None:
+                repairs.append(f"no insight text for {q!r}")
+                continue
+            entry: dict[str, Any] = {"question": q, "text": ins.text, "cites": [c for c in ins.cites if c in known]}
+            if ins.dropped:
+                entry["dropped_citations"] = ins.dropped
+            if ins.repairs:
+                entry["repairs"] = ins.repairs
+            cited = [known[c] for c in entry["cites"]]
+            if not cited:
+                entry["stored"] = False
+                repairs.append(f"insight {ins.text[:40]!r} cites no listed memory, not stored")
+                insights.append(entry)
+                continue
+            rid = f"{self.me}:reflection:{self.reflected}:{len(records)}"
+            records.append(
+                MemoryRecord(
+                    id=rid,
+                    text=f"{self.me} thinks: {ins.text}",
+                    kind="reflection",
+                    created_tick=tick,
+                    created_seq=self.seen_seq,
+                    last_access_tick=tick,
+                    last_access_seq=self.seen_seq,
+                    importance=float(np.mean([r.importance for r in cited])),
+                    importance_source="cited",
+                    cites=entry["cites"],
+                    repairs=ins.repairs,
+                    order=self.added + len(records),
+                )
+            )
+            entry["id"] = rid
+            insights.append(entry)
+        if records:
+            vecs = await self.encoder.encode([r.text for r in records])
+            await self.store.upsert(records, vecs)
+            self.added += len(records)
+            self.recent.extend([r.id, r.text] for r in records)
+            self.reflections.extend([r.id, r.text] for r in records)
+        before = self.importance_since
+        self.importance_since = 0.0
+        self.reflected += 1
+        await self._emit(
+            tick,
+            {
+                "op": "reflection",
+                "n": self.reflected,
+                "importance_since": round(before, 2),
+                "threshold": self.config.reflect_threshold,
+                "calls": 1,
+                "questions": [q for q, _ in pairs],
+                "insights": insights,
+                "ids": [r.id for r in records],
+                **({"repairs": repairs} if repairs else {}),
+            },
+        )
+
     # -- the turn ------------------------------------------------------------------------------
     async def prepare(self, turn: Turn) -> None:
         tick = turn.tick
@@ -415,8 +539,12 @@ class Memory(BaseSection):
             if forgotten:
                 await self._emit(tick, {"op": "forget", "ids": forgotten, "after_seq": mark, "why": "resume"})
         calls = self.model_calls
+        self.turns += 1
         await self._flush(turn)
-        if refl.should_reflect(self.importance_since, self.config.reflect_threshold):
+        every = self.config.reflect_every
+        rested = self.reflected_at is None or every == 0 or self.turns - self.reflected_at >= every
+        if rested and refl.should_reflect(self.importance_since, self.config.reflect_threshold):
+            self.reflected_at = self.turns
             await self.reflect(tick)
         if self.config.show:
             await self._retrieve_for_turn(tick)
@@ -445,13 +573,15 @@ class Memory(BaseSection):
             "importance_since": self.importance_since,
             "added": self.added,
             "reflected": self.reflected,
+            "turns": self.turns,
+            "reflected_at": self.reflected_at,
             "model_calls": self.model_calls,
             "pending": [dict(p) for p in self.pending],
             "lines": list(self.lines),
             "recent": [list(x) for x in self.recent],
             "reflections": [list(x) for x in self.reflections],
             "collection": self.store.name,
-            "rating_cache": self.rater.cache_state(),
+            **({"rating_cache": self.rater.cache_state()} if self.owns_rater else {}),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -459,6 +589,9 @@ class Memory(BaseSection):
         self.importance_since = float(state.get("importance_since", 0.0))
         self.added = int(state.get("added", 0))
         self.reflected = int(state.get("reflected", 0))
+        self.turns = int(state.get("turns", 0))
+        at = state.get("reflected_at")
+        self.reflected_at = None if at is None else int(at)
         self.model_calls = int(state.get("model_calls", 0))
         self.pending = [dict(p) for p in state.get("pending", [])]
         self.lines.clear()
@@ -467,21 +600,45 @@ class Memory(BaseSection):
         self.recent.extend(list(x) for x in state.get("recent", []))
         self.reflections.clear()
         self.reflections.extend(list(x) for x in state.get("reflections", []))
-        self.rater.load_cache_state(state.get("rating_cache", []))
+        if self.owns_rater and "rating_cache" in state:
+            self.rater.load_cache_state(state["rating_cache"])
         # Chroma is not touched here (sync, maybe remote): the first prepare forgets the replayed half round.
         self._purge_after = self.seen_seq
         self._committed = self.seen_seq
 
 
+def shared_rater(ctx: SectionContext) -> ImportanceRater:
+    """The run's one importance rater (see ImportanceRater); the first agent to ask for it owns its cache
+    in checkpoints, as the theory-of-mind hub's owner carries the shared bank."""
+    rater = ctx.shared.get("memory_rater")
+    if rater is None:
+        rater = ctx.shared["memory_rater"] = ImportanceRater(
+            ctx.llm, ctx.agent.name, ctx.agent.model, cache_size=16384, shared=True
+        )
+    return rater
+
+
 def build(ctx: SectionContext, config: Config) -> Memory:
-    encoder = shared_encoder(ctx.shared, config.encoder)
+    encoder = cached_encoder(ctx.shared, shared_encoder(ctx.shared, config.encoder))
     path = None if config.url else ctx.run_dir / "memory"
+    # In a run (which flushes before each checkpoint): one collection for everyone, writes held back per
+    # round (store.py). Elsewhere (a worker, a hand-made context): a collection per agent, written at once.
+    hooks = ctx.shared.get("before_checkpoint")
+    behind: WriteBehind | None = None
+    if isinstance(hooks, list):
+        behind = ctx.shared.get("memory_behind")
+        if behind is None:
+            behind = ctx.shared["memory_behind"] = WriteBehind()
+            hooks.append(behind.before_checkpoint)
     store = MemoryStore(
         shared_client(ctx.shared, path, config.url),
-        collection_name(ctx.run_dir.name, ctx.agent.name),
+        collection_name(ctx.run_dir.name, "memory" if behind is not None else ctx.agent.name),
         where=config.url or str(path),
         retries=config.retries if config.url else 0,
         backoff_s=config.backoff_s,
+        inline=config.url is None,
+        agent=ctx.agent.name if behind is not None else None,
+        behind=behind,
     )
     return Memory(ctx, config, encoder, store)
 

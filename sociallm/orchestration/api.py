@@ -27,6 +27,7 @@ from sociallm.orchestration.experiment import (
 from sociallm.orchestration.run import Run, new_run_id
 from sociallm.orchestration.sweep import SweepPlan, run_sweep
 from sociallm.runtime.lifecycle import run_main
+from sociallm.runtime.progress import ProgressLine, want_progress
 from sociallm.runtime.scenario import ScenarioError, ScenarioSpec, parse_scenario
 
 __all__ = ["Experiment", "arun", "load_scenario", "run"]
@@ -86,7 +87,7 @@ class Experiment:
         return self
 
     def plan(self, out: str | Path) -> SweepPlan:
-        base_seed = build_spec(self.scenario, self.base, "base").seed
+        base_seed = build_spec(self.scenario, self.base, "every condition").seed
         seeds = self.seeds if self.seeds is not None else [base_seed + k for k in range(self.n_seeds)]
         return SweepPlan(
             scenario=self.scenario,
@@ -98,10 +99,27 @@ class Experiment:
         )
 
     async def arun(self, out: str | Path, *, jobs: int = 4, llm: Any = None, progress: Any = None) -> Any:
-        return await run_sweep(self.plan(out), jobs=jobs, llm=llm, progress=progress)
+        """`progress`: a callback `(event, entry, done_rounds, total_rounds)`, or None / True / False for
+        the line on the terminal (None: shown when stderr is a terminal)."""
+        plan = self.plan(out)
+        if callable(progress):
+            return await run_sweep(plan, jobs=jobs, llm=llm, progress=progress)
+        line = ProgressLine(f"{plan.out}", 0, enabled=want_progress(progress))
+        runs = len(plan.conditions) * len(plan.seeds)
+        ended = {"n": 0}
 
-    def run(self, out: str | Path, *, jobs: int = 4, llm: Any = None) -> Any:
-        return run_main(self.arun(out, jobs=jobs, llm=llm))
+        def report(kind: str, entry: Any, done: int, total: int) -> None:
+            ended["n"] += kind == "end"
+            line.update(done, f"{ended['n']}/{runs} runs", total=total)
+
+        try:
+            return await run_sweep(plan, jobs=jobs, llm=llm, progress=report)
+        finally:
+            line.close()
+
+    def run(self, out: str | Path, *, jobs: int = 4, llm: Any = None, progress: bool | None = None) -> Any:
+        """Run every condition × seed (see `arun`); a progress line on a terminal unless `progress=False`."""
+        return run_main(self.arun(out, jobs=jobs, llm=llm, progress=want_progress(progress)))
 
 
 def load_scenario(name_or_path: str | Path, /, **overrides: Any) -> ScenarioSpec:
@@ -115,8 +133,10 @@ async def arun(
     *,
     llm: Any = None,
     interventions: list[Intervention | dict[str, Any]] | None = None,
+    progress: bool | None = None,
     **overrides: Any,
 ) -> Any:
+    """Play one scenario (see `run`). `progress`: the round line on a terminal (None: when stderr is one)."""
     if isinstance(scenario, ScenarioSpec):
         spec = scenario
         if overrides:  # a spec object takes overrides too, through the same validation as a file
@@ -134,13 +154,19 @@ async def arun(
     ivs = parse_interventions(list(interventions or []))
     for i, iv in enumerate(ivs):
         iv.check_against(spec, f"interventions[{i}]")
-    r = Run(spec, run_dir, llm=llm, run_id=run_id)
+    line = ProgressLine(f"{spec.name} → {run_dir}", spec.rounds, enabled=want_progress(progress))
+    r = Run(spec, run_dir, llm=llm, run_id=run_id, on_round=lambda done, total: line.update(done, total=total))
     save_interventions(run_dir, ivs, None)
     attach_interventions(r, ivs)
-    return await r.execute()
+    line.update(0)  # at once: starting the model takes a while, and the line says something is going on
+    try:
+        return await r.execute()
+    finally:
+        line.close()
 
 
 def run(scenario: str | Path | ScenarioSpec, out: str | Path | None = None, **kw: Any) -> Any:
     """Play one scenario to the end and return its RunResult (run folder, status, metrics). SIGTERM and
-    SIGHUP stop it like Ctrl-C (status `interrupted`, resumable) and raise lifecycle.Interrupted."""
+    SIGHUP stop it like Ctrl-C (status `interrupted`, resumable) and raise lifecycle.Interrupted.
+    On a terminal a line shows rounds done, time elapsed and left (`progress=False` hides it)."""
     return run_main(arun(scenario, out, **kw))

@@ -354,7 +354,9 @@ class RemoteHub:
         owned = self.hosted.get(worker, set())
         if ev.kind not in PROPOSABLE:
             return f"{ev.kind} events are answers or the environment's, not proposals"
-        names = (set(ev.payload.get("observers") or []) or {ev.source}) if ev.kind == "tom" else {ev.source}
+        # a tom event's source is the section ("tom"), for the analyst: it speaks for the observers or the speaker
+        speaker = str(ev.payload.get("speaker", ev.source))
+        names = (set(ev.payload.get("observers") or []) or {speaker}) if ev.kind == "tom" else {ev.source}
         if not names <= owned:
             return f"a {ev.kind} event for {', '.join(sorted(names - owned))}, whom it does not host"
         if ev.kind == "system" and ev.to != [ev.source]:

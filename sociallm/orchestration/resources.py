@@ -44,4 +44,6 @@ def build_resources(
         run_dir=Path(run_dir),
         environment=environment if environment is not None else fresh_environment(spec),
         embeddings=embeddings_options(spec.backbone, backend),
+        # Run-wide parts that hold work back until a checkpoint register here (e.g. memory's write-behind).
+        cache={"before_checkpoint": []},
     )

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sociallm.agents.agent import Agent
 from sociallm.agents.sections import section_context
 from sociallm.agents.strategies import build_agent
+from sociallm.agents.transcript import Transcript
 from sociallm.backbone.base import LLM
 from sociallm.backbone.encoders import close_shared_encoder
 from sociallm.environments import get_environment
@@ -35,6 +36,7 @@ from sociallm.runtime.events import Event
 from sociallm.runtime.lifecycle import stop_reason
 from sociallm.runtime.metered import MeteredLLM
 from sociallm.runtime.resources import RunDirUser, RunResources
+from sociallm.runtime.router import Router
 from sociallm.runtime.rundir import (
     CHECKPOINT,
     MANIFEST,
@@ -44,6 +46,7 @@ from sociallm.runtime.rundir import (
     RunLock,
     check_fresh,
     command_line,
+    completed_hint,
     open_run_dir,
     package_versions,
     read_checkpoint,
@@ -133,10 +136,13 @@ class Run:
         self.llm: MeteredLLM | None = None
         self.resources: RunResources | None = None  # built with the agents (orchestration/resources.py)
         self._shared: dict[str, Any] = {}  # its cache: the encoder, ChromaDB clients, the ToM hub
+        self.transcript = Transcript(spec)
+        self._settlers: list[Callable[[], Awaitable[Any]]] | None = None
         self._started = 0.0
         self._lock: RunLock | None = None
         self._checkpointer: Checkpointer | None = None
         self.finish_problems: list[str] = []  # what could not be written at the end (a full disk)
+        self.sections_summary: dict[str, Any] = {}  # per-agent section summaries, made when the run ends
         self._end_error: Exception | None = None
         # True once this process holds the folder and has checked it is its own (fresh, or the run it
         # resumes): only then is a "continue with --resume" hint about this folder true.
@@ -225,6 +231,8 @@ class Run:
         assert self._checkpointer is not None
         if self.remote is not None:
             await self.remote.sync_states(self.agents)
+        for hook in self._shared.get("before_checkpoint", []):
+            await hook()
         self.log.flush()
         self.log.check()  # a checkpoint must never point past what the log holds
         await self._checkpointer.save(
@@ -234,6 +242,7 @@ class Run:
                 "seq": self.bus.seq,
                 "environment": self.env.state(),
                 "agents": {n: a.state() for n, a in self.agents.items()},
+                "transcript": self.transcript.state(),
                 "llm": {
                     "calls": self.llm.calls,
                     "prompt_tokens": self.llm.prompt_tokens,
@@ -260,7 +269,10 @@ class Run:
                 checkpoint = read_checkpoint(self.run_dir)
                 done = checkpoint["rounds_completed"] if checkpoint else 0
                 if self.manifest.get("status") == "completed" and done >= self.spec.rounds:
-                    raise RunDirError(f"{self.run_dir}: the run already completed all {self.spec.rounds} rounds")
+                    raise RunDirError(
+                        f"{self.run_dir}: the run already completed all {self.spec.rounds} rounds; "
+                        + completed_hint(self.run_dir, self.spec.rounds)
+                    )
             else:
                 check_fresh(self.run_dir)
         except BaseException:
@@ -334,18 +346,24 @@ class Run:
         assert self.bus is not None and self.llm is not None
         # The same resources a worker builds for its agents (orchestration/resources.py).
         self.resources = build_resources(
-            self.spec, llm=self.llm, backend=llm, emit=self.emit, tick=lambda: self.tick, run_dir=self.run_dir,
+            self.spec, llm=self.llm, backend=llm, emit=self.emit, tick=self._tick, run_dir=self.run_dir,
             environment=self.env,
         )  # fmt: skip
         self._shared = self.resources.cache
+        # One transcript for every local agent, fed by one tap (agents/transcript.py).
+        self.transcript = self._shared["transcript"] = Transcript(self.spec)
+        self.bus.add_tap("#", self.transcript.add)
         for a in self.spec.agents:
             if self.remote is not None and (proxy := self.remote.agent(a.name, self.spec)) is not None:
                 self.agents[a.name] = proxy  # type: ignore[assignment]
                 continue
             ctx = section_context(self.resources, a)
             self.agents[a.name] = build_agent(ctx, self.env.rules(a.name))  # an LLM Agent or an algorithmic kind
-        for agent in self.agents.values():
-            self.bus.add_tap("#", agent.observe)
+        self._router = Router(self.spec, self.agents)
+        self.bus.add_tap("#", self._router.deliver)
+
+    def _tick(self) -> int:
+        return self.tick
 
     async def _play(self, llm: Any, checkpoint: dict[str, Any] | None, moved: int) -> str:
         assert self.llm is not None
@@ -358,6 +376,12 @@ class Run:
             )
         if checkpoint:
             self.env.load_state(checkpoint["environment"])
+            if "transcript" in checkpoint:
+                self.transcript.load_state(checkpoint["transcript"])
+            else:  # a checkpoint from before the shared transcript: each agent's own lines
+                for name, st in checkpoint["agents"].items():
+                    if "history" in st:
+                        self.transcript.load_lines(name, list(st["history"]))
             for name, st in checkpoint["agents"].items():
                 if name in self.agents:
                     self.agents[name].load_state(st)
@@ -413,12 +437,15 @@ class Run:
         """Publish what sections measured in the background (e.g. information content), agent by agent in
         scenario order: the scheduler calls this at fixed points, so the log's order does not depend on
         which model reply came back first."""
-        for name in self.spec.agent_names:
-            agent = self.agents.get(name)
-            for section in getattr(agent, "sections", []):
-                settle = getattr(section, "settle", None)
-                if settle is not None:
-                    await settle()
+        if self._settlers is None:  # found once: scanning every agent before every turn was N² a round
+            self._settlers = [
+                settle
+                for name in self.spec.agent_names
+                for section in getattr(self.agents.get(name), "sections", [])
+                if (settle := getattr(section, "settle", None)) is not None
+            ]
+        for settle in self._settlers:
+            await settle()
 
     def _reserve(self) -> None:
         # Room for the final manifest (which holds the scenario) and metrics, whatever fills the disk.
@@ -445,6 +472,10 @@ class Run:
             except Exception as exc:  # the last checkpoint did not land: the one before stands
                 if status == "completed":  # ...so the run is not: resuming it plays the last round again
                     status, error, self._end_error = "failed", f"{type(exc).__name__}: {exc}", exc
+        # What sections held back is written even when the run failed: the store then holds what the log
+        # says was remembered, and a resume forgets the discarded half round as it always did.
+        for hook in self._shared.get("before_checkpoint", []):
+            await step(hook())
         for agent in self.agents.values():
             for section in agent.sections:
                 await step(section.aclose())
@@ -456,6 +487,7 @@ class Run:
             if self.log.error is not None and status == "completed":
                 status, error, self._end_error = "failed", f"LogWriteError: {self.log.error}", self.log.error
         release_space(self.run_dir)  # the room held back for what follows
+        await step(self._summarise_sections)
         if self.llm is not None:
             wall = round(time.perf_counter() - self._started, 3)
             await step(lambda: self._manifest(status, ended_at=_now(), error=error, wall_s=wall))
@@ -471,8 +503,19 @@ class Run:
         self.finish_problems = problems
         return status, error
 
+    def _summarise_sections(self) -> None:
+        """Per-agent summaries of the sections that ran, from the whole log (a resumed run's too)."""
+        from sociallm.reports.sections import summarise_sections
+        from sociallm.runtime.eventlog import read_events
+
+        path = self.run_dir / EVENTS_FILE
+        if path.exists():
+            self.sections_summary = summarise_sections(read_events(path).events)
+
     def metrics(self) -> dict[str, Any]:
         out: dict[str, Any] = {"rounds_completed": self.rounds_completed, "environment": self.env.metrics()}
+        if self.sections_summary:
+            out["sections"] = self.sections_summary
         if self.llm:
             out["llm"] = {
                 "calls": self.llm.calls,

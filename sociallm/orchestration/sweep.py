@@ -33,7 +33,7 @@ from sociallm.orchestration.experiment import (
 from sociallm.orchestration.resume import resume_run
 from sociallm.orchestration.run import Run, default_backbone
 from sociallm.runtime.eventlog import EVENTS_FILE, read_events
-from sociallm.runtime.rundir import MANIFEST, METRICS, read_json, write_json_atomic
+from sociallm.runtime.rundir import MANIFEST, METRICS, RunDirError, read_json, run_hint, write_json_atomic
 
 PLAN_FILE = "sweep.json"
 RESULTS = "results"
@@ -109,6 +109,10 @@ def validate_plan(plan: SweepPlan) -> list[RunEntry]:
 
 
 def load_plan(out: Path) -> SweepPlan:
+    if not (Path(out) / PLAN_FILE).exists():
+        if (Path(out) / MANIFEST).exists():
+            raise RunDirError(f"{out} is a run folder, not a sweep: {run_hint(Path(out))}")
+        raise RunDirError(f"{out}: no {PLAN_FILE}; not a sweep folder (`sociallm sweep ... --out DIR` makes one)")
     data = read_json(Path(out) / PLAN_FILE)
     return SweepPlan.model_validate({**data, "out": Path(out)})
 

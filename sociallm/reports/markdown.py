@@ -20,6 +20,7 @@ from typing import Any
 
 from sociallm.environments import environment_view
 from sociallm.environments.view import EMPTY, Axis, GameView, Plot, benchmarks_of
+from sociallm.reports.sections import markdown_lines, plot_sections, summarise_sections
 from sociallm.reports.stats import mean_ci
 from sociallm.runtime.eventlog import EVENTS_FILE, read_events
 from sociallm.runtime.events import Event
@@ -92,10 +93,14 @@ def _values(e: Event, key: str) -> dict[str, float]:
 
 
 def _draw_axis(ax: Any, axis: Axis, rows: list[Event], bench: dict[str, Any]) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     ticks = [e.tick for e in rows]
+    # Agents often play the same value: distinct markers, dashes and a slight offset keep every line visible.
+    markers, dashes = "osD^v<>px*", ["-", "--", "-.", ":"]
     for series in axis.series:
         owners = list(dict.fromkeys(k for e in rows for k in _values(e, series.key)))
-        for owner in owners:
+        for k, owner in enumerate(owners):
             ys = [_values(e, series.key).get(owner, math.nan) for e in rows]
             label = owner if series.per_agent else series.name
             if series.style == "cumulative_rate":
@@ -107,14 +112,21 @@ def _draw_axis(ax: Any, axis: Axis, rows: list[Event], bench: dict[str, Any]) ->
                 ax.set_ylim(-0.05, 1.05)
             elif series.style == "step":
                 ax.step(ticks, ys, where="mid", color="black", linestyle="--", label=label)
+            elif series.per_agent:
+                dx = (k - (len(owners) - 1) / 2) * 0.06
+                ax.plot([t + dx for t in ticks], ys, marker=markers[k % 10], linestyle=dashes[k % 4], alpha=0.85,
+                        label=label)  # fmt: skip
             else:
-                ax.plot(ticks, ys, marker="o" if not series.per_agent else ".", label=label)
+                ax.plot(ticks, ys, marker="o", label=label)
     for ref, style in zip(axis.lines, ("--", ":", "-."), strict=False):
         x = ref.resolve(bench)
         if x is not None:
-            ax.axhline(x, color="grey" if style == "--" else "black", linestyle=style, label=ref.label or ref.key)
+            label = f"{ref.label or ref.key} {x:.3f}" if ref.key else (ref.label or f"{x:g}")
+            ax.axhline(x, color="grey" if style == "--" else "black", linestyle=style, label=label)
     ax.set(ylabel=axis.ylabel)
-    ax.legend(fontsize="small")
+    # Outside the axes: inside, the legend covered the reference lines.
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # rounds are whole numbers
     ax.grid(alpha=0.3)
 
 
@@ -125,7 +137,7 @@ def plot_declared(run_dir: Path, plot: Plot, outs: list[Event], bench: dict[str,
     if not rows:
         return None
     plt = _plt()
-    fig, axes = plt.subplots(len(plot.axes), 1, sharex=True, figsize=(8, 1.5 + 2.5 * len(plot.axes)), squeeze=False)
+    fig, axes = plt.subplots(len(plot.axes), 1, sharex=True, figsize=(9.5, 1.5 + 2.5 * len(plot.axes)), squeeze=False)
     for ax, axis in zip(axes[:, 0], plot.axes, strict=True):
         _draw_axis(ax, axis, rows, bench)
     axes[0, 0].set(title=f"{plot.title}: {run_dir.name}")
@@ -186,6 +198,11 @@ def run_report(run_dir: Path) -> tuple[Path, list[str]]:
         md += ["## Affect", "", f"![affect]({AFFECT_PNG})", ""]
     except ReportError:
         md += ["(No affect events: the run had no emotion section.)", ""]
+    summary = summarise_sections(events)
+    md += markdown_lines(summary)
+    for p in plot_sections(run_dir, events, summary):
+        plots.append(p)
+        md += [f"![{p}]({p})", ""]
     if log.problems:
         md += ["## Log problems", "", *[f"- {p}" for p in log.problems], ""]
     path = run_dir / REPORT_MD
@@ -333,9 +350,11 @@ def _plot_by_condition(
         normalised = name.endswith("(normalised)")
         lo, hi = (0.0, 1.0) if normalised else ((metric.lo, metric.hi) if metric is not None else (None, None))
         if lo is not None:
-            ax.axhline(lo, color="grey", linestyle="--", linewidth=0.8)
+            ax.axhline(lo, color="grey", linestyle="--", linewidth=0.8, label=f"{lo:g}")
         if hi is not None:
-            ax.axhline(hi, color="black", linestyle=":", linewidth=0.8)
+            ax.axhline(hi, color="black", linestyle=":", linewidth=0.8, label=f"{hi:g}")
+        if lo is not None or hi is not None:
+            ax.legend(fontsize="x-small")
         ax.set_xticks(range(len(conditions)), conditions, rotation=20, fontsize=8)
         title = metric.name if metric is not None and not normalised and not name.endswith("⚠") else name
         ax.set(title=title)

@@ -71,19 +71,20 @@ def plot_affect(run_dir: Path, out: Path | None = None) -> tuple[Path, dict[str,
     matplotlib.use("Agg")  # files only: no display on servers and CI
     import matplotlib.pyplot as plt
 
-    fig, (ax_v, ax_a) = plt.subplots(2, 1, sharex=True, figsize=(9, 5.5))
+    fig, (ax_v, ax_a) = plt.subplots(2, 1, sharex=True, figsize=(9.5, 5.5))
     end = max(p[0] for pts in series.values() for p in pts)
     end = float(int(end) + 1)
-    for agent, pts in sorted(series.items()):
+    for k, (agent, pts) in enumerate(sorted(series.items())):
         # Hold the last state to the end of its round, so the last change shows as a step.
         pts = [*pts, (end, pts[-1][1], pts[-1][2], "end")]
         xs = [p[0] for p in pts]
-        ax_v.step(xs, [p[1] for p in pts], where="post", label=agent)
-        ax_a.step(xs, [p[2] for p in pts], where="post", label=agent)
+        dash = ["-", "--", "-.", ":"][k % 4]  # agents with the same trajectory stay visible
+        ax_v.step(xs, [p[1] for p in pts], where="post", label=agent, linestyle=dash, alpha=0.85)
+        ax_a.step(xs, [p[2] for p in pts], where="post", label=agent, linestyle=dash, alpha=0.85)
     ax_v.set(ylabel="valence", ylim=(-1.05, 1.05), title=f"Affect over time: {run_dir.name}")
     ax_v.axhline(0.0, color="grey", linewidth=0.5)
     ax_a.set(ylabel="arousal", ylim=(-0.05, 1.05), xlabel="round")
-    ax_v.legend(loc="upper right", fontsize="small")
+    ax_v.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     for ax in (ax_v, ax_a):
         ax.grid(alpha=0.3)
     fig.tight_layout()

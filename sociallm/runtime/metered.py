@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sociallm.backbone.base import LLM, GenerationRequest, GenerationResult
-from sociallm.runtime.events import Event
+from sociallm.runtime.events import Event, make_event
 
 LLM_CHANNEL = "llm"
 
@@ -70,8 +70,12 @@ class MeteredLLM:
         for req in requests:
             text = req.prompt if req.prompt is not None else "".join(m.content for m in req.messages or [])
             self._check_length(req.agent, req.purpose, [text])
+        sizes = [
+            len(req.prompt) if req.prompt is not None else sum(len(m.content) for m in req.messages or [])
+            for req in requests
+        ]
         results = await self.inner.generate(requests)
-        for req, res in zip(requests, results, strict=True):
+        for req, res, size in zip(requests, results, sizes, strict=True):
             self.calls += 1
             self.prompt_tokens += res.prompt_tokens
             self.completion_tokens += res.completion_tokens
@@ -88,6 +92,8 @@ class MeteredLLM:
                 "seed": req.seed,
                 "temperature": req.temperature,
                 "text": res.text,
+                # Logged even when prompts are not: the figure that says whether prompts stay flat as N grows.
+                "prompt_chars": size,
             }
             if req.constraint is not None:
                 payload["constraint"] = req.constraint.kind
@@ -96,9 +102,9 @@ class MeteredLLM:
                     req.prompt if req.prompt is not None else [m.model_dump() for m in req.messages or []]
                 )
             await self._emit(
-                Event(
-                    kind="llm_call",
-                    source=req.agent or "runtime",
+                make_event(
+                    "llm_call",
+                    req.agent or "runtime",
                     channel=LLM_CHANNEL,
                     # Only the caller may see its call: prompts hold its private information.
                     to=[req.agent] if req.agent else [],

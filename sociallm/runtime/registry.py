@@ -32,6 +32,8 @@ BUILTIN: dict[str, dict[str, str]] = {
         "overseer": "sociallm.environments.overseer:OverseerGame",
         "ipd": "sociallm.environments.ipd:PrisonersDilemma",
         "deception": "sociallm.environments.deception:DeceptionGame",
+        "village": "sociallm.environments.village:VillageMarket",
+        "briefing": "sociallm.environments.briefing:BriefingGame",
     },
     SECTIONS: {
         "emotion": "sociallm.agents.emotion",

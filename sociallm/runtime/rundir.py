@@ -83,16 +83,51 @@ class RunDirError(RuntimeError):
     pass
 
 
+def not_a_run(path: Path) -> str:
+    """Why `path` is not a run folder, and a command that works on what it is (one line)."""
+    p = Path(path)
+    if not p.exists():
+        return f"{p}: no such run folder (`sociallm run` writes them under runs/; a sweep's under SWEEP/runs/)"
+    if not p.is_dir():
+        return f"{p} is a file, not a run folder"
+    if (p / "sweep.json").exists():
+        runs = sorted(q.parent for q in p.glob(f"runs/*/*/{MANIFEST}"))
+        inside = f"; one of its runs: {runs[0]}" if runs else ""
+        return (
+            f"{p} is a sweep folder, not a run folder: `sociallm report {p}` summarises it, "
+            f"`sociallm sweep --resume {p}` finishes it{inside}"
+        )
+    runs = sorted(q.parent for q in p.glob(f"*/{MANIFEST}"))
+    if runs:
+        return f"{p} holds run folders, not a run: name one of them, e.g. {runs[0]}"
+    return f"{p}: no event log ({EVENTS_FILE}) and no {MANIFEST}; not a run folder (`sociallm run` makes them)"
+
+
 def open_run_dir(run_dir: Path) -> Path:
     """`run_dir` as a folder to resume, or one line saying why it is not one."""
     run_dir = Path(run_dir)
-    if not run_dir.exists():
-        raise RunDirError(f"{run_dir}: no such run folder")
-    if not run_dir.is_dir():
-        raise RunDirError(f"{run_dir} is a file, not a run folder")
-    if not (run_dir / MANIFEST).exists():
-        raise RunDirError(f"{run_dir}: no {MANIFEST}; is it a sociallm run folder?")
+    if not run_dir.is_dir() or not (run_dir / MANIFEST).exists():
+        raise RunDirError(not_a_run(run_dir))
     return run_dir
+
+
+def run_hint(run_dir: Path) -> str:
+    """A command that works on this run folder as it is: look at a completed run, resume an unfinished one."""
+    try:
+        status = read_json(Path(run_dir) / MANIFEST).get("status")
+    except RunDirError:
+        status = None
+    if status == "completed":
+        return f"see it with `sociallm show {run_dir}` or `sociallm report {run_dir}`"
+    return f"continue it with `sociallm resume {run_dir}`"
+
+
+def completed_hint(run_dir: Path, rounds: int) -> str:
+    """What to do with a run that played all its rounds: look at it, or play more."""
+    return (
+        f"see it with `sociallm show {run_dir}` or `sociallm report {run_dir}`, or play more rounds with "
+        f"`sociallm run --resume {run_dir} --rounds {rounds + 5}`"
+    )
 
 
 _CHECKPOINT_KEYS = {"rounds_completed": int, "seq": int, "environment": dict, "agents": dict, "llm": dict}
@@ -204,7 +239,12 @@ def check_fresh(run_dir: Path) -> None:
         except RunDirError:
             status = None
         if status == "completed":
-            raise RunDirError(f"{run_dir} already holds a completed run; choose another --out")
+            raise RunDirError(
+                f"{run_dir} already holds a completed run; choose another --out (see that run with "
+                f"`sociallm show {run_dir}`)"
+            )
+        if status is None:  # a log without a readable manifest: nothing that --resume could continue
+            raise RunDirError(f"{run_dir} already holds an event log but no readable {MANIFEST}; choose another --out")
         raise RunDirError(
             f"{run_dir} already holds an unfinished run (status {status}); choose another --out, or continue "
             f"that run with `sociallm run --resume {run_dir}`"

@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from sociallm.runtime import registry
 from sociallm.runtime.scenario_file import FileProblem, LimitError, Limits, parse_yaml, read_text
@@ -176,16 +176,58 @@ class ScenarioSpec(Spec):
         default_factory=dict, description="Cognitive parts for every agent (emotion, memory, tom) and their options."
     )
 
+    _index: ScenarioIndex | None = PrivateAttr(default=None)
+
+    @property
+    def index(self) -> ScenarioIndex:
+        """Lookups by name, built once per spec and shared by every agent (read-only). Rebuilt when
+        `agents` or `channels` is replaced (model_copy(update=...) carries private attributes over)."""
+        idx = self._index
+        if idx is None or idx.agents_ref is not self.agents or idx.channels_ref is not self.channels:
+            idx = self._index = ScenarioIndex(self)
+        return idx
+
     @property
     def agent_names(self) -> list[str]:
-        return [a.name for a in self.agents]
+        return list(self.index.names)
 
     def channel(self, name: str) -> ChannelSpec:
-        return next(c for c in self.channels if c.name == name)
+        return self.index.channels[name]
 
     def members(self, channel: str) -> list[str]:
-        ch = self.channel(channel)
-        return self.agent_names if ch.members == ALL else list(ch.members)
+        return list(self.index.members[channel])
+
+
+class ScenarioIndex:
+    """Name lookups of one scenario: at 10,000 agents, per-agent copies of channel lists and name lists
+    were most of an idle agent's memory, and linear searches most of a phase's set-up."""
+
+    def __init__(self, spec: ScenarioSpec) -> None:
+        self.agents_ref = spec.agents
+        self.channels_ref = spec.channels
+        self.names: tuple[str, ...] = tuple(a.name for a in spec.agents)
+        self.order: dict[str, int] = {n: i for i, n in enumerate(self.names)}
+        self.channels: dict[str, ChannelSpec] = {}
+        self.members: dict[str, tuple[str, ...]] = {}
+        joined: dict[str, list[str]] = {}
+        open_to_all: list[str] = []
+        for c in spec.channels:
+            self.channels.setdefault(c.name, c)
+            if c.members == ALL:
+                self.members.setdefault(c.name, self.names)
+                open_to_all.append(c.name)
+            else:
+                self.members.setdefault(c.name, tuple(c.members))
+                for m in c.members:
+                    joined.setdefault(m, []).append(c.name)
+        self.private: frozenset[str] = frozenset(c.name for c in spec.channels if c.private)
+        self._open = tuple(open_to_all)
+        self._joined = {n: frozenset((*self._open, *chs)) for n, chs in joined.items()}
+        self._open_set = frozenset(self._open)
+
+    def channels_of(self, agent: str) -> frozenset[str]:
+        """The channels `agent` is a member of (one shared set for everyone on open channels only)."""
+        return self._joined.get(agent, self._open_set)
 
 
 MAX_ERROR_LINES = 20

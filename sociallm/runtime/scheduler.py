@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sociallm.runtime.events import Event
+from sociallm.runtime.events import Event, make_event
 from sociallm.runtime.scenario import PhaseSpec, ScenarioSpec
 from sociallm.runtime.turn import Turn
 
@@ -47,7 +47,7 @@ Emit = Callable[[Event], Awaitable[Any]]
 
 
 def system_event(tick: int, event: str, /, **payload: Any) -> Event:
-    return Event(kind="system", source="scheduler", channel=SYSTEM, tick=tick, payload={"event": event, **payload})
+    return make_event("system", "scheduler", channel=SYSTEM, tick=tick, payload={"event": event, **payload})
 
 
 def turn_order(names: list[str], phase: PhaseSpec, tick: int) -> list[str]:

@@ -132,7 +132,8 @@ class SocietyApp(App[RunResult | None]):
             self.run_error = exc
             self.notify(f"the run failed: {exc}", severity="error", timeout=30)
             raise
-        self.notify(f"run {self.result.status}: {self.result.rounds_completed} rounds", timeout=10)
+        # No toast: it covered the metrics panel; the status bar says how the run ended.
+        self._redraw_status()
         return self.result
 
     async def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -231,7 +232,12 @@ class SocietyApp(App[RunResult | None]):
         out.append(f" {icon} {state} ", style="bold reverse")
         out.append(f"  round {st.round}{total}   {ev_s:5.0f} ev/s   {tok_s:6.0f} tok/s   ")
         out.append(f"{st.events:,} events  {st.tokens:,} tokens   backend: {self.backend or '?'}   ")
-        out.append(self.feed.describe(), style="dim")
+        if self.feed.live and self.run_obj is not None and (self.result is not None or self.run_error is not None):
+            # The run is over: no longer "live"; say what is left to do here.
+            rounds = self.result.rounds_completed if self.result is not None else self.run_obj.rounds_completed
+            out.append(f"run ended after {rounds} rounds; q quits", style="dim")
+        else:
+            out.append(self.feed.describe(), style="dim")
         if self.query_one(ConversationPane).filter:
             out.append(f"   filter: {self.query_one(ConversationPane).filter}", style="yellow")
         if self.feed.pending:

@@ -109,6 +109,11 @@ def series_chart(
     return out
 
 
+def no_minus_zero(x: float, digits: int = 2) -> float:
+    """x rounded as it will be shown, without the sign of a negative zero ("-0.00" read as a real sign)."""
+    return round(x, digits) + 0.0
+
+
 def heat_map(rows: dict[str, dict[str, float]], width: int = 6) -> Text:
     """Targets × metrics as shaded cells; each metric column is scaled to its own range."""
     metrics = sorted({m for values in rows.values() for m in values})
@@ -133,7 +138,7 @@ def heat_map(rows: dict[str, dict[str, float]], width: int = 6) -> Text:
             f = _frac(values[m], *ranges[m])
             shade = SHADES[round(f * (len(SHADES) - 1))]
             out.append(shade * 2, style="bright_magenta")
-            out.append(f"{values[m]:>{width}.2f}  ")
+            out.append(f"{no_minus_zero(values[m]):>{width}.2f}  ")
         out.append("\n")
     out.rstrip()
     return out

@@ -14,6 +14,7 @@ from typing import Any
 
 from sociallm.environments import environment_view
 from sociallm.environments.view import EMPTY, GameView
+from sociallm.reports.sections import SectionTally
 from sociallm.runtime.events import Event
 
 HISTORY = 60  # points kept per sparkline
@@ -129,6 +130,7 @@ class SocietyState:
         self.events = 0
         self.tokens = 0
         self.seen_kinds: set[str] = set()
+        self.tally = SectionTally()  # per-agent section summaries, as report.md has them
         # What changed since panels last drew; panels clear the sets they consume.
         self.dirty_agents: set[str] = set()
         self.relabelled: list[ChatLine] = []  # lines whose emotion label came after the line itself
@@ -181,6 +183,8 @@ class SocietyState:
     def apply(self, ev: Event) -> None:
         self.events += 1
         self.seen_kinds.add(ev.kind)
+        if ev.kind in SectionTally.KINDS:
+            self.tally.add(ev)
         handler = getattr(self, f"_on_{ev.kind}", None)
         if handler is not None:
             handler(ev)

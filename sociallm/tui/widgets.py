@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, RichLog, Static, TabbedContent, TabPane
 
-from sociallm.tui.plots import LINE_STYLES, bar, colour_for, heat_map, series_chart, signed_bar, spark
+from sociallm.tui.plots import LINE_STYLES, bar, colour_for, heat_map, no_minus_zero, series_chart, signed_bar, spark
 from sociallm.tui.state import RUNTIME_SOURCES, AgentView, ChatLine, SocietyState
 
 ALL = "all"
@@ -154,7 +154,7 @@ class AgentsTable(DataTable):
         else:
             # Narrow on purpose: the table shares the right column with the detail and metrics panes.
             valence = signed_bar(view.valence, 6)
-            valence.append(f"{view.valence:+.2f} ")
+            valence.append(f"{no_minus_zero(view.valence):+.2f} ")
             valence.append(spark(view.valence_history, -1.0, 1.0, 5), style="green")
             arousal = bar(view.arousal or 0.0, 4)
             arousal.append(f"{view.arousal or 0.0:.2f} ")
@@ -193,7 +193,7 @@ class AgentDetail(Static):
             out.append(v.last_said[:200] + "\n")
         out.append("emotion: ", style="bold")
         if state.emotion_enabled and v.valence is not None:
-            out.append(f"{v.word or '?'} (valence {v.valence:+.2f}, arousal {v.arousal or 0:.2f})\n")
+            out.append(f"{v.word or '?'} (valence {no_minus_zero(v.valence):+.2f}, arousal {v.arousal or 0:.2f})\n")
         else:
             out.append(NOT_ENABLED + "\n", style="dim")
         out.append("memory: ", style="bold")
@@ -209,12 +209,17 @@ class AgentDetail(Static):
         out.append("theory of mind: ", style="bold")
         if state.tom_enabled:
             if v.tom_self:
-                readouts = "  ".join(f"{k} {x:.2f}" for k, x in sorted(v.tom_self.items()))
+                readouts = "  ".join(f"{k} {no_minus_zero(x):.2f}" for k, x in sorted(v.tom_self.items()))
                 out.append(f"{readouts} (as others see it)", style="dim")
             out.append("\n")
             out.append_text(heat_map(v.tom))
         else:
             out.append(NOT_ENABLED, style="dim")
+        summary = state.tally.lines(name)
+        if summary:
+            out.append("\nsummary so far\n", style="bold")
+            for line in summary:
+                out.append(f"  {line}\n", style="dim")
         self.update(out)
 
 
@@ -260,7 +265,7 @@ class MetricsPanel(Static):
                 lo = series.lo if series.lo is not None else min(values)
                 hi = series.hi if series.hi is not None else max(values)
                 out.append(spark(values, lo, hi, width), style="cyan")
-                out.append(f"  {values[-1]:+.3f}" + (f"  ({series.note})" if series.note else ""))
+                out.append(f"  {no_minus_zero(values[-1], 3):+.3f}" + (f"  ({series.note})" if series.note else ""))
             else:
                 out.append("—", style="dim")
         for series in panel.last:

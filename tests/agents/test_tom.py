@@ -10,7 +10,7 @@ import torch
 from typer.testing import CliRunner
 
 from sociallm.agents.tom import DEFAULT_CHECKPOINT, load_model
-from sociallm.agents.tom_data import Embedder, run_data
+from sociallm.agents.tom_data import Embedder
 from sociallm.agents.tom_eval import score_run
 from sociallm.environments.deception import scripted_events
 from sociallm.orchestration.run import Run
@@ -45,7 +45,9 @@ def test_bad_checkpoint_is_a_one_line_error(tmp_path):
 
 
 async def test_tom_section_in_a_run_emits_reads_out_renders_and_resumes(tmp_path):
-    spec = load_scenario("deception", {"rounds": 4, "sections": {"tom": {"duplicity_threshold": 0.0}}})
+    # Opted in to the run-wide view (Mallory talks to each villager alone: no villager sees a conflict).
+    tom = {"duplicity_threshold": 0.0, "analyst_in_prompt": True}
+    spec = load_scenario("deception", {"rounds": 4, "sections": {"tom": tom}})
     llm = FakeLLM(varied, fail_at=9)  # dies in round 3: the run is resumed below
     with pytest.raises(Exception, match="went away"):
         await Run(spec, tmp_path / "r", llm=llm).execute()
@@ -57,6 +59,7 @@ async def test_tom_section_in_a_run_emits_reads_out_renders_and_resumes(tmp_path
     mallory = [e for e in tom if e.payload["speaker"] == "Mallory"]
     assert mallory and all(set(e.payload["surprise"]) <= {"Alice", "Bob", "Carol"} for e in mallory)
     assert any(e.payload["duplicity"] is not None for e in mallory)
+    assert all(e.to == ["@analyst"] for e in tom)  # the analyst's read-out: no agent observes it
     checkpoint = json.loads((tmp_path / "r" / "checkpoint.json").read_text())
     hub = next(a["sections"]["tom"]["hub"] for a in checkpoint["agents"].values() if a["sections"]["tom"])
     assert "Mallory" in hub["bank"]["names"]  # the shared bank round-trips through the checkpoint
@@ -64,14 +67,22 @@ async def test_tom_section_in_a_run_emits_reads_out_renders_and_resumes(tmp_path
     assert any("impressions: Mallory" in (e.payload.get("prompt") or "") for e in talk)
 
 
-def test_deceptive_speaker_scores_above_its_control_on_fixed_seeds(embed):
-    model, _ = load_model("default")
-    partners = ["Alice", "Bob", "Carol", "Dave"]
-    for seed in (1, 3, 7):
-        lie = score_run(model, run_data(scripted_events(seed, partners, 10, deceptive=True), "lie"), embed)
-        same = score_run(model, run_data(scripted_events(seed, partners, 10, deceptive=False), "same"), embed)
-        assert lie.ssm > same.ssm, seed
-        assert same.ssm < 0.12 < lie.ssm, seed  # the section's default threshold sits between them
+def test_conflicting_claims_score_above_honest_tailoring_and_topic_shift_on_unseen_vocabulary(embed):
+    # A few fixed runs of the test vocabulary (names, templates, topics never trained on): the order
+    # holds; how many liars the validation threshold catches there is in the README's figures
+    # (`sociallm tom eval --facts N`), not asserted here.
+    from sociallm.agents.tom_facts import make_run, vocab
+
+    model, meta = load_model("default")
+    cut = meta["duplicity_threshold"]
+    v = vocab("test", "test", "test")
+    for seed in (1, 2, 3):
+        lie = score_run(model, make_run(seed, "conflict_same", v, rounds=4, lie_rate=1.0), embed).ssm
+        same = score_run(model, make_run(seed, "verbatim", v, rounds=4), embed).ssm
+        shift = score_run(model, make_run(seed, "topics", v, rounds=4), embed).ssm
+        assert 0.0 <= same < 1e-3, seed  # a consistent speaker scores ~0 (it was NaN before)
+        assert shift < lie and same < lie, seed
+        assert cut > same, seed  # the validation threshold flags no consistent speaker
 
 
 def test_surprise_peaks_when_the_hidden_intent_changes(embed):
@@ -100,9 +111,10 @@ def test_train_cli_writes_a_checkpoint_that_eval_reads(tmp_path):
     r = CliRunner().invoke(app, ["tom", "train", *runs, "--out", str(out), "--epochs", "2", "--seed", "3"])
     assert r.exit_code == 0, r.output
     assert out.exists() and "messages/s" in r.output
+    assert "epoch 1/2: loss" in r.output and "elapsed, ~" in r.output  # progress with the time left
     r = CliRunner().invoke(app, ["tom", "eval", *runs, "--checkpoint", str(out)])
     assert r.exit_code == 0, r.output
-    assert "SSM states (duplicity)" in r.output and "held-out runs: 2 (1 deceptive)" in r.output
+    assert "claim read-out (duplicity)" in r.output and "held-out runs: 2 (1 deceptive)" in r.output
     r = CliRunner().invoke(app, ["tom", "eval", str(tmp_path)])
     assert r.exit_code == 2 and "no events.jsonl" in r.output
 
@@ -153,3 +165,15 @@ async def test_a_run_whose_encoder_does_not_fit_the_checkpoint_stops_with_one_li
     spec = load_scenario("deception", {"rounds": 1, "sections": {"tom": {"encoder": "backbone"}}})
     with pytest.raises(SectionError, match=r"sections.tom.encoder: .*trained on 'minilm' vectors.*--encoder backbone"):
         await Run(spec, tmp_path / "r", llm=FakeLLM(varied)).execute()
+
+
+def test_eval_cli_prints_the_per_shift_table(tmp_path):
+    from sociallm.cli import app
+
+    r = CliRunner().invoke(app, ["tom", "eval", "--facts", "1", "--rounds", "2"])
+    assert r.exit_code == 0, r.output
+    for shift in ("names", "templates", "topics", "all"):
+        assert f"shift: unseen {shift}" in r.output
+    assert "baseline: same-round distance" in r.output and "vs paraphrase" in r.output
+    r = CliRunner().invoke(app, ["tom", "eval", "--judge", "2", "--synthetic", "1"])
+    assert r.exit_code == 2 and "--judge goes with --facts N" in r.output

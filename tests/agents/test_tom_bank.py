@@ -41,7 +41,7 @@ def test_shared_weights_same_messages_same_state() -> None:
     # Self and others use one set of weights: having seen the same messages, they hold the same state.
     assert torch.allclose(b.state_of("Xe", "Xe"), b.state_of("Bob", "Xe"))
     assert b.overlap("Xe") > 0.999
-    assert b.duplicity("Xe") < 1e-5
+    assert b.belief_spread("Xe") < 1e-5
 
 
 def test_duplicity_rises_when_one_agent_tells_partners_different_stories() -> None:
@@ -52,7 +52,7 @@ def test_duplicity_rises_when_one_agent_tells_partners_different_stories() -> No
         honest.step([("Xe", ["Cy"])], same)
         liar.step([("Xe", ["Bob"])], emb(200 + t).unsqueeze(0))
         liar.step([("Xe", ["Cy"])], emb(300 + t).unsqueeze(0))
-    assert liar.duplicity("Xe") > honest.duplicity("Xe") + 0.01
+    assert liar.belief_spread("Xe") > honest.belief_spread("Xe") + 0.01
 
 
 def test_surprise_is_undefined_first_then_measured() -> None:

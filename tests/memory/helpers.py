@@ -42,6 +42,8 @@ def memory_reply(req: GenerationRequest) -> str:
         return " What does Bob want with prices?\n2. Is Alice winning the market?\n3. ok"
     if req.purpose == "memory_insight":
         return '{"insight": "The rival keeps prices high", "because": [1, 2, 9]}'
+    if req.purpose == "memory_reflection":
+        return '[{"question": "What do the others want?", "because": [1, 2, 99], "insight": "Prices stay high"}]'
     return default_reply(req)
 
 

@@ -31,7 +31,8 @@ def memory_events(run_dir: Path, op: str | None = None):
 def all_records(run: Run, agent: str):
     store = run.agents[agent].sections[0].store
     col = store._col()
-    got = col.get(include=["metadatas", "documents"])
+    # One collection per run: an agent's records are those tagged with its name.
+    got = col.get(where={"agent": agent}, include=["metadatas", "documents"])
     return dict(zip(got["ids"], got["metadatas"], strict=True))
 
 

@@ -188,7 +188,9 @@ def test_a_really_full_disk(tmp_path: Path, small_disk, monkeypatch) -> None:
     assert failed.exit_code == 1, failed.output
     lines = failed.stderr.strip().splitlines()
     assert len(lines) == 2 and "No space left on device" in lines[0], lines
-    assert lines[1] == f"what ran is kept in {run_dir}; continue with: sociallm run --resume {run_dir}"
+    assert lines[1] == (
+        f"what ran is kept in {run_dir}; once the cause is fixed, continue with: sociallm run --resume {run_dir}"
+    )
     manifest = read_json(run_dir / MANIFEST)  # written thanks to the space held in reserve
     assert manifest["status"] == "failed" and "No space left on device" in manifest["error"]
     done = _rounds_done(run_dir)

@@ -85,6 +85,11 @@ async def test_step_from_a_paused_start_then_resume_to_the_end(tmp_path: Path) -
         await pilot.press("space")
         await until(pilot, lambda: app.result is not None)
         assert app.result.status == "completed" and app.state.round == 3
+        await pilot.pause(0.2)
+        status = str(app.query_one(StatusBar).render())
+        # Over: the status bar says so (not "live"), and no toast sits over the metrics panel.
+        assert "completed" in status and "run ended after 3 rounds" in status and "live" not in status
+        assert not app._notifications
         await pilot.press("i")  # the run is over: nothing to inject into
         assert any("the run has ended" in n.message for n in app._notifications)
         await pilot.press("q")

@@ -88,6 +88,8 @@ def test_plots() -> None:
     assert "*" in chart and "A" in chart and "B" in chart  # same price in round 1, apart in round 2
     hm = heat_map({"Bob": {"surprise": 0.2, "overlap": 0.9}}).plain
     assert "surprise" in hm and "0.90" in hm and "Bob" in hm
+    # A tiny negative read-out (duplicity of a speaker everyone sees alike) is shown as 0.00, not -0.00.
+    assert "-0.00" not in heat_map({"Bob": {"duplicity": -0.001}}).plain
 
 
 def test_tom_section_events_fill_each_observers_view_of_the_speaker() -> None:
@@ -106,3 +108,7 @@ def test_tom_section_events_fill_each_observers_view_of_the_speaker() -> None:
     assert st.agent("Carol").tom == {"Mallory": {"duplicity": 0.31}}  # a first message: no surprise yet
     assert st.agent("Mallory").tom_self == {"duplicity": 0.31, "overlap": 0.9}
     assert "Mallory" not in st.agent("Mallory").tom and st.tom_enabled
+    # The agent panel's running summary, as report.md has it: the analyst's duplicity, and what each felt.
+    mallory = "theory of mind: duplicity 0.310 (max 0.310; analyst view), surprise caused 0.60"
+    assert st.tally.lines("Mallory") == [mallory]
+    assert st.tally.lines("Alice") == ["theory of mind: felt 0.80"]

@@ -32,6 +32,8 @@ def build_agent(ctx: SectionContext, rules: str) -> Any:
     """The agent a run plays with: a language-model `Agent`, or an algorithmic one."""
     kind = getattr(ctx.agent, "kind", LLM)
     if kind == LLM:
-        return Agent(ctx.agent, ctx.scenario, rules, ctx.llm, build_sections(ctx))
+        # The run's shared transcript, when it keeps one (see agents/transcript.py).
+        transcript = ctx.shared.get("transcript")
+        return Agent(ctx.agent, ctx.scenario, rules, ctx.llm, build_sections(ctx), transcript=transcript)
     agent_cls = registry.load(registry.AGENT_KINDS, kind, f"agents.{ctx.agent.name}.kind")
     return agent_cls(ctx, agent_cls.Config.model_validate(getattr(ctx.agent, "options", {}) or {}))
