@@ -75,8 +75,8 @@ def write(tmp_path: Path, data: dict, name: str = "s.yaml") -> Path:
 
 def test_unknown_environment_kind(tmp_path: Path, backbone_calls: list[str]) -> None:
     lines = refused_alike(write(tmp_path, scenario(environment={"kind": "martian"})), tmp_path, backbone_calls)
-    assert lines == ["environment.kind: unknown environment 'martian'; known: auction, bertrand, commons, deception, "
-                     "ipd, overseer, village"]  # fmt: skip
+    assert lines == ["environment.kind: unknown environment 'martian'; known: auction, bertrand, briefing, commons, "
+                     "deception, ipd, overseer, village"]  # fmt: skip
 
 
 def test_every_bad_environment_parameter_is_listed(tmp_path: Path, backbone_calls: list[str]) -> None:
