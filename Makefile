@@ -28,11 +28,13 @@ demo: $(STAMP)
 
 test: $(STAMP) $(VLLM_STAMP)
 	$(BIN)/ruff check sociallm tests bench
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check sociallm tests bench
 	$(BIN)/ruff format --check sociallm tests bench
+	$(BIN)/lint-imports  # the package layers (pyproject.toml [tool.importlinter])
 
 bench: $(STAMP) $(VLLM_STAMP)
 	$(BIN)/python bench/bench_vllm.py

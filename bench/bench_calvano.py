@@ -12,7 +12,7 @@ import json
 import time
 from pathlib import Path
 
-from sociallm.environments.calvano import VARIANTS, reproduce, table_lines, within_paper
+from sociallm.agents.strategies.calvano import VARIANTS, reproduce, table_lines, within_paper
 
 
 def main() -> None:

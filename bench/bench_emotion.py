@@ -23,9 +23,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sociallm.report import affect_series, summarize
+from sociallm.orchestration.run import Run, default_backbone
+from sociallm.reports.report import affect_series, summarize
 from sociallm.runtime.eventlog import read_events
-from sociallm.runtime.run import Run, default_backbone
 from sociallm.runtime.scenario import load_scenario
 
 ARMS: dict[str, tuple[str, dict[str, Any]]] = {

@@ -117,7 +117,7 @@ async def per_turn(run_dir: Path | None, rounds: int) -> None:
     from sociallm.runtime.eventlog import read_events
 
     if run_dir is None:
-        from sociallm.runtime.run import Run
+        from sociallm.orchestration.run import Run
         from sociallm.runtime.scenario import load_scenario
 
         run_dir = Path(tempfile.mkdtemp()) / "run"

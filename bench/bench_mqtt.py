@@ -26,11 +26,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sociallm.backbone.base import GenerationRequest, GenerationResult
+from sociallm.orchestration.remote import Distribution
+from sociallm.orchestration.run import Run
 from sociallm.runtime.events import Event
 from sociallm.runtime.mqtt import MqttBus, MqttLink, encode_event, listen, pack, parse_bus_url, unpack
 from sociallm.runtime.mqtt_security import KEY_FILE, AgentSigner, Credential, Gate, ReadPolicy, RunSigner
-from sociallm.runtime.remote import Distribution
-from sociallm.runtime.run import Run
 from sociallm.runtime.scenario import load_scenario, parse_scenario
 from tests.runtime.broker import Mosquitto
 
@@ -188,7 +188,7 @@ def _with_qos(publish, qos):
 
 # -- 3. per-turn overhead ---------------------------------------------------------------------------
 async def per_turn(url: str | None, rounds: int, remote: bool) -> tuple[float, int]:
-    from sociallm.runtime.worker import Worker
+    from sociallm.orchestration.worker import Worker
 
     spec = load_scenario("bertrand", {"rounds": rounds, "backbone.log_prompts": False})
     with tempfile.TemporaryDirectory() as d:
@@ -231,7 +231,7 @@ def big_spec(n: int, rounds: int):
 
 
 def worker_main(url: str, run_id: str, names: list[str], key_json: str) -> None:
-    from sociallm.runtime.worker import Worker
+    from sociallm.orchestration.worker import Worker
 
     key = Credential.model_validate_json(key_json)
     cfg = parse_bus_url(url)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sociallm.runtime.run import Run
+from sociallm.orchestration.run import Run
 from sociallm.runtime.scenario import load_scenario
 from tests.fakes import FakeLLM
 

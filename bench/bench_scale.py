@@ -122,7 +122,7 @@ class HashEncoder384:
 async def child(n: int, rounds: int, sections: bool | list[str], encoder: str) -> dict[str, Any]:
     import sociallm.backbone.encoders as encoders
     from sociallm.environments.village import society
-    from sociallm.runtime.run import Run
+    from sociallm.orchestration.run import Run
     from sociallm.runtime.scenario import parse_scenario
 
     if encoder == "hash":

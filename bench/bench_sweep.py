@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sociallm import Experiment
-from sociallm.report_stats import mean_ci
-from sociallm.runtime.sweep import read_results
+from sociallm.orchestration.sweep import read_results
+from sociallm.reports.stats import mean_ci
 
 
 def main() -> None:

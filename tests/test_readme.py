@@ -169,7 +169,7 @@ def test_every_example_is_marked() -> None:
 )
 def test_readme_example_runs(line: int, lang: str, body: str, workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     ws, port = workspace
-    import sociallm.runtime.run as run_module
+    import sociallm.orchestration.run as run_module
     from tests.readme_cli import instant_or_real
 
     monkeypatch.setattr(run_module, "default_backbone", instant_or_real)

@@ -8,10 +8,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from sociallm.report import AFFECT_PNG, ReportError, affect_series, plot_affect, register
+from sociallm.cli.report import register
+from sociallm.orchestration.run import Run
+from sociallm.reports.report import AFFECT_PNG, ReportError, affect_series, plot_affect
 from sociallm.runtime.eventlog import read_events
 from sociallm.runtime.events import Event
-from sociallm.runtime.run import Run
 from sociallm.runtime.scenario import load_scenario
 from tests.fakes import FakeLLM
 
@@ -99,7 +100,7 @@ def _is_png(path: Path) -> bool:
     ],
 )
 async def test_run_reports_have_the_games_plots(tmp_path: Path, scenario: str, plots: list[str], text: str) -> None:
-    from sociallm.report_md import run_report
+    from sociallm.reports.markdown import run_report
 
     run_dir = await _run(tmp_path, scenario, "r")
     path, made = run_report(run_dir)
@@ -110,7 +111,7 @@ async def test_run_reports_have_the_games_plots(tmp_path: Path, scenario: str, p
 
 async def test_sweep_report_has_ci_table_and_plots(tmp_path: Path) -> None:
     from sociallm import Experiment
-    from sociallm.report_md import sweep_report
+    from sociallm.reports.markdown import sweep_report
 
     def reply(req):  # the silent firms price at 1.6, the chatty ones at 1.8 (seed-dependent jitter)
         if req.constraint is not None:
@@ -130,8 +131,41 @@ async def test_sweep_report_has_ci_table_and_plots(tmp_path: Path) -> None:
 
 
 def test_mean_ci_against_hand_computed_values() -> None:
-    from sociallm.report_stats import mean_ci
+    from sociallm.reports.stats import mean_ci
 
     m, lo, hi = mean_ci([1.0, 2.0, 3.0])  # sd 1, n 3, t(0.975, 2) = 4.303
     assert m == 2.0 and lo == pytest.approx(2 - 4.303 / 3**0.5) and hi == pytest.approx(2 + 4.303 / 3**0.5)
     assert mean_ci([5.0]) == (5.0, 5.0, 5.0)
+
+
+async def test_sweep_over_alpha_uses_each_conditions_own_benchmarks(tmp_path: Path) -> None:
+    """A condition with α = 3.2 gets its own Nash/monopoly lines, and mean_price (on α's scale) is flagged
+    and shown normalised by each run's own Nash and monopoly prices."""
+    from sociallm import Experiment
+    from sociallm.environments.bertrand import equilibrium_prices
+    from sociallm.orchestration.sweep import read_results
+    from sociallm.reports.markdown import _condition_benchmarks, sweep_report
+
+    nash, mono = equilibrium_prices(2)
+    mid = (nash + mono) / 2  # every firm prices halfway between Nash and monopoly, in its condition's units
+
+    def reply(req):
+        if req.constraint is not None:
+            alpha = 3.2 if "cost is $3.20" in (req.prompt or "") else 1.0  # the rules state the scaled cost
+            return f"{alpha * mid:.4f}"
+        return "Fine."
+
+    exp = Experiment("bertrand-silent", seeds=2, rounds=2)
+    exp.condition("a1", **{"environment.params.alpha": 1.0, "n": 2})
+    exp.condition("a3.2", **{"environment.params.alpha": 3.2, "n": 2})
+    await exp.arun(tmp_path / "s", llm=FakeLLM(reply))
+    bench = _condition_benchmarks(tmp_path / "s", read_results(tmp_path / "s"))
+    assert bench["a1"]["nash_price"] == pytest.approx(nash) and bench["a3.2"]["nash_price"] == pytest.approx(3.2 * nash)
+    path, plots = sweep_report(tmp_path / "s")
+    md = path.read_text()
+    assert "| mean_price ⚠ |" in md and "is on a scale that differs between these conditions" in md
+    row = next(line for line in md.splitlines() if line.startswith("| mean_price (normalised) |"))
+    cells = [float(c.split()[0]) for c in row.split("|")[2:4]]
+    # Both conditions price at the same point of their own band; the raw means differ by 3.2×.
+    assert cells[0] == pytest.approx(cells[1], abs=0.02) and 0.3 < cells[0] < 0.7
+    assert "each condition's own" in md and "curves.png" in plots

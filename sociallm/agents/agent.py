@@ -10,7 +10,6 @@ returns the event and the scheduler publishes it, so the same agent can live beh
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from typing import Any
 
 from sociallm.agents.prompts import clean_reply, stable_prefix, talk_cue
@@ -24,24 +23,16 @@ from sociallm.backbone.base import (
     NumberConstraint,
 )
 from sociallm.backbone.constraints import parse_number
-from sociallm.backbone.metered import PromptTooLong
-from sociallm.environments.base import ActionSpec
 from sociallm.runtime.events import Event, make_event
-from sociallm.runtime.scenario import AgentSpec, PhaseSpec, ScenarioSpec
+from sociallm.runtime.metered import PromptTooLong
+from sociallm.runtime.scenario import AgentSpec, ScenarioSpec
+from sociallm.runtime.turn import ActionSpec, Turn
 
 
 def derive_seed(*parts: Any) -> int:
     """A seed from the run seed and the turn's coordinates, stable across processes and Python runs."""
     digest = hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=4).digest()
     return int.from_bytes(digest, "big") & 0x7FFFFFFF
-
-
-@dataclass
-class Turn:
-    tick: int
-    phase: PhaseSpec
-    action: ActionSpec | None = None
-    turn_index: int = 0
 
 
 # Stop strings and reply repairs name every member of the channel up to this many; beyond it, the

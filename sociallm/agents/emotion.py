@@ -24,9 +24,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from sociallm.agents.affect import NEUTRAL_AROUSAL, VOCABULARY, AffectState, appraise_text, quadrant
+from sociallm.agents.agent import derive_seed
 from sociallm.agents.sections import BaseSection, SectionContext
 from sociallm.backbone.base import ChoiceConstraint, GenerationRequest
 from sociallm.runtime.events import Event, make_event
+from sociallm.runtime.resources import Appraiser, Need, TrustSource
 
 if TYPE_CHECKING:
     from sociallm.agents.agent import Turn
@@ -74,9 +76,15 @@ class Config(BaseModel):
     )
 
 
+# What emotion asks of the run (checked when the sections are built; see runtime/resources.py).
+APPRAISE = Need("environment", Appraiser, optional=True, why="outcomes move the affect through the game's appraise()")
+TRUST = Need("section:tom", TrustSource, optional=True, why="a trusted speaker's words move the agent more")
+needs = [Need("environment", why="to appraise the game's outcomes"), APPRAISE, TRUST]
+
+
 def environment_of(ctx: SectionContext) -> Any:
-    """The run's environment, which Run puts in `shared["environment"]`; None in bare contexts."""
-    return ctx.shared.get("environment")
+    """The run's environment (from its resources); None in bare contexts."""
+    return ctx.environment
 
 
 _LABEL_EXAMPLES = (
@@ -127,9 +135,9 @@ class Emotion(BaseSection):
         w = self.config.source_weights.get(source, 1.0)
         # Seam for theory of mind: a `tom` section with a synchronous `trust(name) -> [0, 1]` scales
         # how much that speaker's words move this agent.
-        trust = getattr(self.ctx.sections.get("tom"), "trust", None)
-        if callable(trust):
-            w *= float(trust(source))
+        tom = self.ctx.uses(TRUST)
+        if tom is not None:
+            w *= float(tom.trust(source))
         return w
 
     # -- perception -----------------------------------------------------------------------------
@@ -142,8 +150,8 @@ class Emotion(BaseSection):
             g = self.config.message_gain * w
             self._queue(event, "appraisal", g * a.dv, g * a.da, {**a.details(), "weight": round(w, 4)})
         elif event.kind == "outcome":
-            hook = getattr(environment_of(self.ctx), "appraise", None)
-            impulse = hook(event, self.me) if callable(hook) else None
+            game = self.ctx.uses(APPRAISE)
+            impulse = game.appraise(event, self.me) if game is not None else None
             if impulse is not None:
                 dv, da = impulse
                 g = self.config.outcome_gain
@@ -226,8 +234,6 @@ class Emotion(BaseSection):
         )
 
     async def _label(self, event: Event) -> tuple[str | None, str]:
-        from sociallm.agents.agent import derive_seed  # agent.py imports sections; import late
-
         self.labels += 1
         req = GenerationRequest(
             prompt=label_prompt(event.text),

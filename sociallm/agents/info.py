@@ -38,6 +38,7 @@ from sociallm.agents.prompts import render_event, speaker_label, stable_prefix
 from sociallm.agents.sections import BaseSection, SectionContext
 from sociallm.backbone.base import BackendError
 from sociallm.runtime.events import Event
+from sociallm.runtime.resources import HasRules, Need
 
 if TYPE_CHECKING:
     from sociallm.agents.agent import Turn
@@ -57,6 +58,10 @@ class Config(BaseModel):
     model: str | None = Field(default=None, description="Scoring model (default: the observer's model).")
 
 
+# The observer's rules go into its scoring prefix, as into its prompt (checked when sections are built).
+needs = [Need("environment", HasRules, why="the observer's rules are part of what it scores under")]
+
+
 class InfoSection(BaseSection):
     name = "info"
 
@@ -64,7 +69,7 @@ class InfoSection(BaseSection):
         self.ctx = ctx
         self.config = config
         self.me = ctx.agent.name
-        env = ctx.shared.get("environment")
+        env = ctx.environment
         rules = env.rules(self.me) if env is not None else ""
         self.prefix = stable_prefix(ctx.scenario, ctx.agent, rules) if config.include_prefix else ""
         lines = config.context_lines if config.context_lines is not None else ctx.scenario.agent.history_lines

@@ -15,20 +15,9 @@ from __future__ import annotations
 import re
 
 from sociallm.runtime.events import Event
-from sociallm.runtime.scenario import AgentSpec, ScenarioSpec
+from sociallm.runtime.turn import stable_prefix
 
-
-def stable_prefix(scenario: ScenarioSpec, agent: AgentSpec, rules: str) -> str:
-    parts = [scenario.preamble.strip(), rules.strip()]
-    notes = [agent.persona.strip()]
-    if agent.goals:
-        notes.append(f"{agent.name}'s goal: " + "; ".join(agent.goals) + ".")
-    if agent.private.strip():
-        notes.append(agent.private.strip())
-    notes = [n for n in notes if n]
-    if notes:
-        parts.append(f"Private notes about {agent.name} (only {agent.name} reads these):\n" + "\n".join(notes))
-    return "\n\n".join(p for p in parts if p) + "\n"
+__all__ = ["stable_prefix"]  # defined below agents (runtime/turn.py): the validator checks its length
 
 
 def speaker_label(source: str) -> str:

@@ -16,34 +16,27 @@ A scenario turns sections on by name, with options, for all agents; an agent may
         sections: {emotion: {baseline_valence: 0.3}}
 
 Each section module exposes `Config` (a pydantic model of its options) and
-`build(ctx, config) -> PromptSection`; `SECTIONS` maps the scenario name to the module.
+`build(ctx, config) -> PromptSection`; the `sociallm.sections` registry (runtime/registry.py: built-ins
+and entry points) maps the scenario name to the module.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from sociallm.runtime.events import Event
+from sociallm.runtime.resources import Need, RunResources, check_needs, provided
+from sociallm.runtime.scenario import merged_options, section_module, section_order
 
 if TYPE_CHECKING:
-    from sociallm.agents.agent import Turn
     from sociallm.backbone.base import LLM
     from sociallm.runtime.scenario import AgentSpec, ScenarioSpec
+    from sociallm.runtime.turn import Turn
 
 Emit = Callable[[Event], Awaitable[Any]]
-
-# scenario name -> module with `Config` and `build`; imported only when a scenario uses it.
-# Prompt order follows this order: mood first, then impressions of others, then memories.
-SECTIONS: dict[str, str] = {
-    "emotion": "sociallm.agents.emotion",
-    "tom": "sociallm.agents.tom",
-    "memory": "sociallm.memory.section",
-    "info": "sociallm.agents.info",
-}
 
 
 @dataclass
@@ -58,6 +51,31 @@ class SectionContext:
     shared: dict[str, Any] = field(default_factory=dict)
     # This agent's sections by name, filled once all are built (e.g. memory reads the emotion's affect).
     sections: dict[str, Any] = field(default_factory=dict)
+    # The run's typed resources (environment, embeddings, ...); None only in bare unit-test contexts.
+    resources: RunResources | None = None
+
+    @property
+    def environment(self) -> Any:
+        """The run's environment (None in a bare context)."""
+        return self.resources.environment if self.resources is not None else None
+
+    def uses(self, need: Need) -> Any:
+        """What meets an optional `need` of this section (a sibling section, the environment), or None."""
+        return provided(need, self.resources, self.sections)
+
+
+def section_context(resources: RunResources, agent: AgentSpec) -> SectionContext:
+    """The context of one agent's sections: the same in the run process and in a worker."""
+    return SectionContext(
+        agent,
+        resources.scenario,
+        resources.llm,
+        resources.emit,
+        resources.run_dir,
+        resources.tick,
+        resources.cache,
+        resources=resources,
+    )
 
 
 @runtime_checkable
@@ -110,24 +128,9 @@ class SectionError(RuntimeError):
     """A section that cannot start (a missing checkpoint, an unreachable store): one line naming the option."""
 
 
-def section_module(name: str) -> Any:
-    target = SECTIONS.get(name)
-    if target is None:
-        known = ", ".join(sorted(SECTIONS)) or "none yet"
-        raise ValueError(f"unknown section {name!r}; known: {known}")
-    return importlib.import_module(target)
-
-
-def merged_options(scenario: ScenarioSpec, agent: AgentSpec) -> dict[str, dict[str, Any]]:
-    out = {name: dict(opts or {}) for name, opts in scenario.sections.items()}
-    for name, opts in agent.sections.items():
-        out.setdefault(name, {}).update(opts or {})
-    return out
-
-
 def build_sections(ctx: SectionContext) -> list[PromptSection]:
     options = merged_options(ctx.scenario, ctx.agent)
-    order = list(SECTIONS)
+    order = section_order()  # the registry's: built-ins (mood, others, memories, info), then plug-ins
     names = sorted(options, key=lambda n: order.index(n) if n in order else len(order))
     for name in names:
         module = section_module(name)
@@ -136,4 +139,13 @@ def build_sections(ctx: SectionContext) -> list[PromptSection]:
             ctx.sections[name] = module.build(ctx, config)
         except (ValueError, OSError) as exc:  # their messages already name the option and the fix
             raise SectionError(f"agents.{ctx.agent.name}: {exc}") from exc
+    # What each section declares it needs (module-level `needs`), checked once all are built, so a
+    # section may need a sibling built after it. A bare context (no resources) is a unit test's choice.
+    if ctx.resources is not None:
+        for name in names:
+            needs = getattr(section_module(name), "needs", [])
+            try:
+                check_needs(f"agents.{ctx.agent.name}.sections.{name}", needs, ctx.resources, ctx.sections)
+            except ValueError as exc:
+                raise SectionError(str(exc)) from None
     return list(ctx.sections.values())

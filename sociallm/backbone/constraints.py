@@ -48,16 +48,13 @@ def request_fields(
     """
     if constraint is None:
         return {}
-    if dialect == "llamacpp":
-        return _llamacpp(constraint, compact_json=compact_json)
-    if dialect == "vllm":
-        return _vllm(constraint)
-    if dialect == "openai":
-        return _openai(constraint, chat=chat)
-    raise ValueError(f"unknown server dialect {dialect!r}; expected one of {', '.join(DIALECTS)}")
+    build = _BY_DIALECT.get(dialect)
+    if build is None:
+        raise ValueError(f"unknown server dialect {dialect!r}; expected one of {', '.join(DIALECTS)}")
+    return build(constraint, compact_json=compact_json, chat=chat)
 
 
-def _llamacpp(constraint: AnyConstraint, *, compact_json: bool) -> dict[str, Any]:
+def _llamacpp(constraint: AnyConstraint, *, compact_json: bool, chat: bool) -> dict[str, Any]:
     if isinstance(constraint, ChoiceConstraint):
         return {"grammar": choice_grammar(constraint.options)}
     if isinstance(constraint, NumberConstraint):
@@ -71,7 +68,7 @@ def _llamacpp(constraint: AnyConstraint, *, compact_json: bool) -> dict[str, Any
     raise ValueError("regex constraints are not supported by llama.cpp servers; use choice, number or json_schema")
 
 
-def _vllm(constraint: AnyConstraint) -> dict[str, Any]:
+def _vllm(constraint: AnyConstraint, **_: bool) -> dict[str, Any]:
     if isinstance(constraint, ChoiceConstraint):
         return {"structured_outputs": {"choice": list(constraint.options)}}
     if isinstance(constraint, NumberConstraint):
@@ -81,7 +78,7 @@ def _vllm(constraint: AnyConstraint) -> dict[str, Any]:
     return {"structured_outputs": {"regex": constraint.pattern}}
 
 
-def _openai(constraint: AnyConstraint, *, chat: bool) -> dict[str, Any]:
+def _openai(constraint: AnyConstraint, *, chat: bool, **_: bool) -> dict[str, Any]:
     if isinstance(constraint, JsonSchemaConstraint):
         if not chat:
             raise ValueError(
@@ -98,6 +95,10 @@ def _openai(constraint: AnyConstraint, *, chat: bool) -> dict[str, Any]:
         f"{constraint.kind} constraints are not supported by generic OpenAI-compatible servers "
         "(only json_schema on chat); use a llama.cpp or vLLM server, or pass the dialect explicitly"
     )
+
+
+# Each dialect's constraint fields (backbone/dialects.py holds the rest of what a dialect accepts).
+_BY_DIALECT = {"llamacpp": _llamacpp, "vllm": _vllm, "openai": _openai}
 
 
 # ---- GBNF -------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import httpx
 import numpy as np
 
-from sociallm.backbone.encoders import EncoderError, TextCache
+from sociallm.backbone.text_cache import EncoderError, TextCache
 
 T = TypeVar("T")
 

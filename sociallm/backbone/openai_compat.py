@@ -24,14 +24,13 @@ from sociallm.backbone.base import (
     GenerationResult,
     NumberConstraint,
 )
-from sociallm.backbone.constraints import DIALECTS, gbnf_literal, request_fields
+from sociallm.backbone.dialects import DIALECTS, MAX_STOPS, Dialect
 
 # Rate limits, overload and server faults pass; 501/505 say "never", so retrying them only adds delay.
 _RETRY_STATUS = frozenset({408, 429}) | (frozenset(range(500, 600)) - {501, 505})
 _MAX_BACKOFF_S = 30.0
 _MAX_RETRY_AFTER_S = 60.0
 _ERROR_TEXT_CHARS = 300
-_MAX_STOPS = 4  # OpenAI's limit, which vLLM enforces too
 
 
 def normalise_base_url(url: str) -> str:
@@ -147,25 +146,6 @@ class TextScore:
         return -self.logprob / math.log(2)
 
 
-def _echo_span(logprobs: dict[str, Any], start: int, prompt_tokens: int) -> tuple[float, int]:
-    """Sum of the echoed prompt-token logprobs from character `start` on (a token straddling `start`
-    counts: its probability was spent on the text too). The generated token after the prompt is left out."""
-    offsets, values, tokens = logprobs["text_offset"], logprobs["token_logprobs"], logprobs["tokens"]
-    n = prompt_tokens or len(values) - 1
-    total, count = 0.0, 0
-    for off, value, tok in zip(offsets[:n], values[:n], tokens[:n], strict=True):
-        if value is not None and off + len(tok) > start:
-            total += float(value)
-            count += 1
-    if count == 0:
-        raise ValueError("no prompt tokens fell inside the scored text")
-    return total, count
-
-
-# Tokens back that DRY looks for repeats: the whole prompt of a slot (the server rejects -1).
-_DRY_WINDOW = 8192
-
-
 class OpenAICompatLLM:
     """The `LLM` protocol over /v1/completions (prompt) and /v1/chat/completions (messages).
 
@@ -195,7 +175,7 @@ class OpenAICompatLLM:
             raise ValueError("max_in_flight must be at least 1")
         self.base_url = normalise_base_url(base_url)
         self.model = model
-        self.dialect = dialect
+        self.dialect = dialect  # the name ("auto" until start() asks the server); `server` is its object
         self.max_in_flight = max_in_flight
         self.retries = max(0, retries)
         self.backoff_s = backoff_s
@@ -306,20 +286,17 @@ class OpenAICompatLLM:
             body["seed"] = request.seed
         if request.stop:
             # vLLM and OpenAI accept at most 4 stop strings (HTTP 400 beyond); the rest are cut client-side.
-            body["stop"] = list(request.stop) if self.dialect == "llamacpp" else list(request.stop)[:_MAX_STOPS]
+            body["stop"] = self.server_dialect.stops(request.stop)
         if request.logprobs:
             if chat:
                 body["logprobs"] = True
                 body["top_logprobs"] = request.logprobs
             else:
                 body["logprobs"] = request.logprobs
-        if self.dialect == "llamacpp":
-            # Reusing a slot's KV cache for a shared prefix makes growing transcripts cheap, but a cache
-            # hit changes the logits slightly, so a seed only reproduces text with the cache off.
-            body["cache_prompt"] = self.cache_prompt
+        body.update(self.server_dialect.cache_fields(self.cache_prompt))
         if request.repetition_guard > 0:
-            body.update(repetition_fields(request.repetition_guard, self.dialect))
-        body.update(request_fields(request.constraint, self.dialect, chat=chat))
+            body.update(self.server_dialect.repetition_fields(request.repetition_guard))
+        body.update(self.server_dialect.constraint_fields(request.constraint, chat=chat))
         return ("/chat/completions" if chat else "/completions"), body
 
     async def _generate_one(self, request: GenerationRequest) -> GenerationResult:
@@ -335,7 +312,7 @@ class OpenAICompatLLM:
             text = choice.get("text") or ""
         finish = choice.get("finish_reason")
         if len(request.stop) > len(body.get("stop", request.stop)):
-            text, cut = _cut_at_stops(text, request.stop[_MAX_STOPS:])
+            text, cut = _cut_at_stops(text, request.stop[MAX_STOPS:])
             finish = "stop" if cut else finish
         text = _tidy_constrained(text, request)
         usage = reply.get("usage") or {}
@@ -364,22 +341,13 @@ class OpenAICompatLLM:
         """
         if not self._started:
             await self.start()
-        if self.dialect not in ("vllm", "llamacpp"):
+        if not self.server_dialect.can_score:
             raise BackendError(f"server at {self.base_url} ({self.dialect}) offers no prompt logprobs to score text")
         return list(await asyncio.gather(*(self._score_one(c, t, model) for c, t in items)))
 
     async def _score_one(self, context: str, text: str, model: str | None) -> TextScore:
         body: dict[str, Any] = {"model": model or self.model, "temperature": 0.0}
-        if self.dialect == "vllm":
-            body.update(prompt=context + text, max_tokens=1, echo=True, logprobs=0)
-        else:
-            body.update(
-                prompt=context,
-                max_tokens=len(text.encode()) + 2,
-                grammar="root ::= " + gbnf_literal(text),
-                logprobs=1,
-                cache_prompt=self.cache_prompt,
-            )
+        body.update(self.server_dialect.score_fields(context, text, self.cache_prompt))
         async with self._slots:
             started = time.perf_counter()
             reply, _ = await self._request("POST", "/completions", body, check=_has_choices)
@@ -387,13 +355,7 @@ class OpenAICompatLLM:
         try:
             choice = reply["choices"][0]
             usage = reply.get("usage") or {}
-            if self.dialect == "vllm":
-                logprob, tokens = _echo_span(choice["logprobs"], len(context), int(usage.get("prompt_tokens") or 0))
-            else:
-                forced = [float(t["logprob"]) for t in choice["logprobs"]["content"]]
-                if choice.get("text") != text:
-                    raise ValueError(f"forced decoding produced {choice.get('text')!r}")
-                logprob, tokens = sum(forced), len(forced)
+            logprob, tokens = self.server_dialect.read_score(choice, usage, context, text)
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise BackendError(f"server at {self.base_url} gave no usable logprobs for scoring: {exc}") from exc
         return TextScore(
@@ -404,8 +366,13 @@ class OpenAICompatLLM:
             cached_tokens=_cached_tokens(reply),
             latency_s=latency,
             model=str(reply.get("model") or body["model"] or ""),
-            exact=self.dialect == "vllm",
+            exact=self.server_dialect.exact_scores,
         )
+
+    @property
+    def server_dialect(self) -> Dialect:
+        """What this server's dialect accepts (constraints, samplers, stops, scoring): one object per dialect."""
+        return DIALECTS[self.dialect if self.dialect != "auto" else "openai"]
 
     # ---- transport ------------------------------------------------------------------------------
 
@@ -475,18 +442,8 @@ class OpenAICompatLLM:
 
 
 def repetition_fields(strength: float, dialect: str) -> dict[str, Any]:
-    """The anti-repetition sampler each server has.
-
-    llama.cpp: DRY, which penalises extending any sequence that already occurred in the context
-    (measured on Gemma 3 270M: 5 of 5 samples copied the previous speaker's line verbatim without
-    it, 0 of 5 with strength 0.8). vLLM has no DRY; its multiplicative repetition penalty is the
-    nearest. Other servers: OpenAI's frequency penalty.
-    """
-    if dialect == "llamacpp":
-        return {"dry_multiplier": strength, "dry_allowed_length": 2, "dry_penalty_last_n": _DRY_WINDOW}
-    if dialect == "vllm":
-        return {"repetition_penalty": 1.0 + 0.1 * strength}
-    return {"frequency_penalty": 0.5 * strength}
+    """The anti-repetition sampler of the `dialect` server (see backbone/dialects.py)."""
+    return DIALECTS[dialect].repetition_fields(strength)
 
 
 def _cut_at_stops(text: str, stops: list[str]) -> tuple[str, bool]:

@@ -1,36 +1,43 @@
-"""Game masters. `get_environment(kind)` builds one by the name a scenario file uses."""
+"""Game masters. `get_environment(kind)` builds one by the name a scenario file uses.
+
+The names come from the `sociallm.environments` registry (runtime/registry.py): the built-in games and
+any installed package's entry points, so a plug-in game is found exactly like bertrand.
+"""
 
 from __future__ import annotations
 
-import importlib
+from typing import Any
 
 from sociallm.environments.base import ActionSpec, Environment, EnvironmentConfigError
-
-# name in scenario files -> "module:Class"; imported lazily so a scenario pays only for its own game.
-REGISTRY: dict[str, str] = {
-    "bertrand": "sociallm.environments.bertrand:BertrandMarket",
-    "auction": "sociallm.environments.auction:SealedBidAuction",
-    "commons": "sociallm.environments.commons:Commons",
-    "overseer": "sociallm.environments.overseer:OverseerGame",
-    "ipd": "sociallm.environments.ipd:PrisonersDilemma",
-    "deception": "sociallm.environments.deception:DeceptionGame",
-    "village": "sociallm.environments.village:VillageMarket",
-    "briefing": "sociallm.environments.briefing:BriefingGame",
-}
+from sociallm.environments.view import EMPTY, GameView, view_of
+from sociallm.runtime import registry
 
 
 def environment_class(kind: str) -> type:
-    """The class a scenario's `environment.kind` names (it declares `Params` and `actions`)."""
-    target = REGISTRY.get(kind) if isinstance(kind, str) else None
-    if target is None:
-        known = ", ".join(sorted(REGISTRY))
-        raise EnvironmentConfigError(f"environment.kind: unknown environment {kind!r}; known: {known}")
-    module, cls = target.split(":")
-    return getattr(importlib.import_module(module), cls)
+    """The class a scenario's `environment.kind` names (it declares `Params`, `actions` and `view`)."""
+    try:
+        return registry.load(registry.ENVIRONMENTS, kind, "environment.kind")
+    except registry.RegistryError as exc:
+        raise EnvironmentConfigError(str(exc)) from None
+
+
+def environment_view(kind: Any) -> GameView:
+    """What a game declares for the TUI, reports and sweeps; a game that cannot be found shows nothing."""
+    try:
+        return view_of(environment_class(kind))
+    except (EnvironmentConfigError, ImportError):
+        return EMPTY
 
 
 def get_environment(kind: str) -> Environment:
     return environment_class(kind)()
 
 
-__all__ = ["REGISTRY", "ActionSpec", "Environment", "EnvironmentConfigError", "environment_class", "get_environment"]
+__all__ = [
+    "ActionSpec",
+    "Environment",
+    "EnvironmentConfigError",
+    "environment_class",
+    "environment_view",
+    "get_environment",
+]

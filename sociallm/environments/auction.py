@@ -25,6 +25,7 @@ from pydantic import ValidationInfo, field_validator
 
 from sociallm.environments.base import ActionSpec, EnvironmentParams, Number, at_least, validate_params
 from sociallm.environments.games import RoundGame, check_agents, money, round_rng
+from sociallm.environments.view import Axis, GameView, Metric, Panel, Plot, Series
 from sociallm.runtime.events import Event
 
 
@@ -60,6 +61,40 @@ def benchmark_bid(value: float, n: int, low: float) -> float:
 class SealedBidAuction(RoundGame):
     name = "auction"
     source = "auctioneer"
+    view = GameView(
+        sources=("auctioneer",),
+        panel=Panel(
+            title="winning bid",
+            chart=Series(key="bids", label="bid", per_agent=True),
+            sparks=[Series(key="suppression", label="suppression", lo=0.0, hi=1.0)],
+            last=[Series(key="surplus", label="surplus", per_agent=True)],
+        ),
+        plots=[
+            Plot(
+                file="auction.png",
+                title="Auction",
+                axes=[
+                    Axis(
+                        series=[
+                            Series(key="winning_bid", label="winning bid"),
+                            Series(key="benchmark_bid", label="competitive bid"),
+                        ],
+                        ylabel="bid",
+                    )
+                ],
+            )
+        ],
+        metrics=[
+            Metric(key="mean_suppression", label="bid suppression", headline=True),
+            Metric(key="efficiency", headline=True, lo=0.0, hi=1.0),
+            Metric(key="rotation_rate", headline=True, lo=0.0, hi=1.0),
+            Metric(key="cover_bid_share", headline=True, lo=0.0, hi=1.0),
+        ],
+        curves=[
+            Axis(series=[Series(key="winning_bid", label="winning bid")], ylabel="winning bid"),
+            Axis(series=[Series(key="suppression")], ylabel="suppression"),
+        ],
+    )
     actions = ("bid",)
 
     Params = Params

@@ -8,7 +8,7 @@ never reaches into them; agents learn about the world only through the events it
 Optional: `appraise(event, agent) -> tuple[float, float] | None` says how an event of the game (an
 outcome: a profit drop, a betrayal) feels to `agent`, as (valence, arousal) impulses in [−1, 1];
 None when the event means nothing to it. The emotion section calls it (reaching the environment
-through `SectionContext.shared["environment"]`) for every outcome the agent sees; it must be pure in
+through the run's resources, `ctx.environment`) for every outcome the agent sees; it must be pure in
 the event and the game's parameters, since every agent calls it, in any order. An environment
 without it simply gives outcomes no affect. See `BertrandMarket.appraise` for an example.
 
@@ -32,27 +32,24 @@ from __future__ import annotations
 
 import math
 import random
-import re
-from typing import Annotated, Any, Literal, Protocol, runtime_checkable
+from typing import Annotated, Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, ValidationInfo
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo
 
 from sociallm.runtime.events import Event
+from sociallm.runtime.params import EnvironmentConfigError, params_problems, validate_params
+from sociallm.runtime.resources import Appraiser
+from sociallm.runtime.turn import ActionSpec
 
-
-class ActionSpec(BaseModel):
-    """What an agent is asked to decide in an action phase, and how the answer is constrained."""
-
-    name: str
-    kind: Literal["number", "choice"] = "number"
-    description: str = ""
-    min: float = 0.0
-    max: float = 100.0
-    decimals: int = 2
-    options: list[str] = []
-    unit: str = ""  # printed before the number in the prompt cue, e.g. "$"
-    # Completes the transcript line, e.g. "Alice sets her price for round 3 at $".
-    cue: str = "{agent} chooses {name}:"
+__all__ = [
+    "ActionSpec",
+    "Appraiser",
+    "Environment",
+    "EnvironmentConfigError",
+    "EnvironmentParams",
+    "params_problems",
+    "validate_params",
+]
 
 
 @runtime_checkable
@@ -81,21 +78,6 @@ class Environment(Protocol):
     def state(self) -> dict[str, Any]: ...
 
     def load_state(self, state: dict[str, Any]) -> None: ...
-
-
-@runtime_checkable
-class Appraiser(Protocol):
-    """The optional affect hook an environment may add (see the module docstring)."""
-
-    def appraise(self, event: Event, agent: str) -> tuple[float, float] | None: ...
-
-
-class EnvironmentConfigError(ValueError):
-    """Bad environment parameters; the message names the parameter and the fix (all of them, `; `-joined)."""
-
-    def __init__(self, message: str, lines: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.lines = lines or [message]
 
 
 # ---- parameter models ------------------------------------------------------------------------
@@ -143,44 +125,3 @@ def agents_of(info: ValidationInfo) -> list[str] | None:
     ctx = info.context or {}
     agents = ctx.get("agents")
     return list(agents) if isinstance(agents, list | tuple) else None
-
-
-def _where(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif str(part).startswith(("function-", "model-")):
-            continue
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def params_problems(model: type[BaseModel], exc: ValidationError) -> list[str]:
-    """One line per problem, each naming `environment.params.<field>`."""
-    lines = []
-    for err in exc.errors():
-        where = _where(tuple(err["loc"]))
-        if err["type"] == "extra_forbidden":
-            msg = f"unknown parameter; known: {', '.join(sorted(model.model_fields))}"
-        elif err["type"] == "missing":
-            msg = "required"
-        else:
-            msg = err["msg"].removeprefix("Value error, ")
-            # A validator of a list names the bad entry as "[k]: problem" (see bertrand's per-firm lists).
-            if m := re.match(r"^(\[\d+\]): ", msg):
-                where, msg = where + m.group(1), msg[m.end() :]
-        lines.append(f"environment.params{'.' + where if where else ''}: {msg}")
-    return lines
-
-
-def validate_params(model: type[BaseModel], params: Any, agents: list[str]) -> BaseModel:
-    """The parameters as `model`, or an EnvironmentConfigError listing every problem."""
-    if params is None:
-        params = {}
-    try:
-        return model.model_validate(params, context={"agents": list(agents)})
-    except ValidationError as exc:
-        lines = params_problems(model, exc)
-        raise EnvironmentConfigError("; ".join(lines), lines) from None

@@ -16,9 +16,7 @@ collusion index Δ = (π̄ − π^N)/(π^M − π^N) is 0 at Nash and 1 at monop
 from __future__ import annotations
 
 import copy
-import json
 import math
-import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,6 +33,8 @@ from sociallm.environments.base import (
     validate_params,
 )
 from sociallm.environments.base import Number as ParamNumber
+from sociallm.environments.games import RoundGame, join, money
+from sociallm.environments.view import Axis, GameView, Metric, Panel, Plot, Reference, Series
 from sociallm.runtime.events import Event
 
 Number = float | int
@@ -159,17 +159,8 @@ def equilibrium_prices(
     return float(nash_prices(n, a, a0, c, mu)[0]), float(monopoly_prices(n, a, a0, c, mu)[0])
 
 
-def _money(x: float) -> str:
-    x = round(x, 2) + 0.0  # + 0.0 turns -0.0 into 0.0
-    return f"-${-x:.2f}" if x < 0 else f"${x:.2f}"
-
-
 def _clip(x: float, lo: float = -1.0, hi: float = 1.0) -> float:
     return min(max(x, lo), hi)
-
-
-def _join(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -281,7 +272,6 @@ def _check_params(params: dict[str, Any] | None, n: int) -> dict[str, Any]:
 def _fresh_totals(firms: list[str]) -> dict[str, Any]:
     return {
         "rounds": 0,
-        "last_tick": 0,
         "price_sum": 0.0,
         "price_n": 0,
         "delta_sum": 0.0,
@@ -291,102 +281,159 @@ def _fresh_totals(firms: list[str]) -> dict[str, Any]:
     }
 
 
-class BertrandMarket:
+class BertrandMarket(RoundGame):
     """Repeated logit Bertrand market; one action, "price", resolved when its phase ends.
 
-    Agent-facing prices, costs and profits are all in scaled units (× α). Unless set, the price range
-    is [0, twice the highest monopoly price, rounded up to the cent]: wide enough that neither the
-    Nash nor the monopoly price sits at an edge where the bound itself would suggest it.
+    A `RoundGame` like every other game: it collects each firm's last price of a round (`accept`
+    checks and clamps it) and `resolve()` clears the round. Agent-facing prices, costs and profits are
+    all in scaled units (× α). Unless set, the price range is [0, twice the highest monopoly price,
+    rounded up to the cent]: wide enough that neither the Nash nor the monopoly price sits at an edge
+    where the bound itself would suggest it.
     """
 
     name = "bertrand"
+    source = SOURCE
     actions = ("price",)
     Params = Params
-
-    def __init__(self) -> None:
-        self._agents: list[str] = []
-        self._params: dict[str, Any] = {}
-        self._bench: dict[str, Any] = {}
-        self._tick = 0
-        self._last: dict[str, float] = {}  # last resolved agent-facing price per firm
-        self._pending: dict[int, dict[str, float]] = {}  # tick -> firm -> agent-facing price
-        # Running totals, not a per-round history: the outcome events in the log are the history, and a
-        # growing list would make every checkpoint cost more than the last.
-        self._totals: dict[str, Any] = _fresh_totals([])
+    # What the TUI, reports and sweeps show of this game; reference lines come from each run's own
+    # benchmarks event, so a condition with another α or n gets its own Nash and monopoly lines.
+    view = GameView(
+        sources=(SOURCE,),
+        panel=Panel(
+            title="prices",
+            chart=Series(key="prices", label="price", per_agent=True),
+            lines=[
+                Reference(key="nash_price", label="Nash", mark="N"),
+                Reference(key="monopoly_price", label="monopoly", mark="M"),
+            ],
+            sparks=[Series(key="delta", label="Δ", lo=0.0, hi=1.0, note="0 Nash, 1 monopoly")],
+            last=[Series(key="profits", label="profit", per_agent=True)],
+        ),
+        plots=[
+            Plot(
+                file="prices.png",
+                title="Prices",
+                axes=[
+                    Axis(
+                        series=[Series(key="prices", label="price", per_agent=True)],
+                        lines=[
+                            Reference(key="nash_price", label="Nash"),
+                            Reference(key="monopoly_price", label="monopoly"),
+                        ],
+                        ylabel="price",
+                    ),
+                    Axis(
+                        series=[Series(key="delta", label="Δ")],
+                        lines=[Reference(value=0.0, label="Nash"), Reference(value=1.0, label="monopoly")],
+                        ylabel="Δ (0 Nash, 1 monopoly)",
+                    ),
+                ],
+            )
+        ],
+        metrics=[
+            Metric(key="mean_delta", label="Δ (0 Nash, 1 monopoly)", headline=True, lo=0.0, hi=1.0),
+            # A price is in units of α: not comparable across conditions with another α, n, a, c or μ.
+            Metric(
+                key="mean_price",
+                label="mean price",
+                headline=True,
+                comparable=False,
+                normalise=("nash_price", "monopoly_price"),
+            ),
+        ],
+        curves=[
+            Axis(series=[Series(key="delta", label="Δ")], ylabel="Δ"),
+            Axis(
+                series=[Series(key="prices", label="price", per_agent=True)],
+                lines=[
+                    Reference(key="nash_price", label="Nash"),
+                    Reference(key="monopoly_price", label="monopoly"),
+                ],
+                ylabel="price",
+            ),
+        ],
+    )
 
     # ---- setup ----
 
-    def reset(self, agents: list[str], params: dict[str, Any], rng: random.Random) -> list[Event]:
-        del rng  # the market is deterministic
-        self._agents = _check_agents(agents)
-        n = len(self._agents)
-        self._params = p = _check_params(params, n)
+    @property
+    def _params(self) -> dict[str, Any]:
+        return self.p
+
+    @property
+    def _bench(self) -> dict[str, Any]:
+        return self.s.get("bench", {})
+
+    def check_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        _check_agents(self.agents)
+        return _check_params(params, len(self.agents))
+
+    def fresh_state(self) -> dict[str, Any]:
+        """Benchmarks from this run's own parameters; the menu and default price range follow from them.
+        Running totals, not a per-round history: the outcome events in the log are the history, and a
+        growing list would make every checkpoint cost more than the last."""
+        p, n = self.p, len(self.agents)
         alpha = p["alpha"]
         nash = nash_prices(n, p["a"], p["a0"], p["c"], p["mu"])
         mono = monopoly_prices(n, p["a"], p["a0"], p["c"], p["mu"])
         if "price_max" not in p:
             p["price_max"] = max(math.ceil(2 * alpha * float(mono.max()) * 100) / 100, p["price_min"] + 0.01)
-        self._bench = {
+        if isinstance(p.get("menu"), int):
+            # k prices over [p^N − ξ(p^M − p^N), p^M + ξ(p^M − p^N)], ξ = 0.1 (Calvano's grid range), in cents.
+            lo, hi = alpha * float(nash.mean()), alpha * float(mono.mean())
+            span = hi - lo
+            p["menu"] = [round(lo - 0.1 * span + k * 1.2 * span / (p["menu"] - 1), 2) for k in range(p["menu"])]
+        bench = {
             "nash": [float(x) for x in nash],  # unscaled, per firm
             "monopoly": [float(x) for x in mono],
             # Mean per-firm profit at each benchmark, unscaled; Δ is a ratio so the unit cancels.
             "nash_profit": float(profits(nash, p["a"], p["a0"], p["c"], p["mu"]).mean()),
             "monopoly_profit": float(profits(mono, p["a"], p["a0"], p["c"], p["mu"]).mean()),
         }
-        if isinstance(p.get("menu"), int):
-            # k prices over [p^N − ξ(p^M − p^N), p^M + ξ(p^M − p^N)], ξ = 0.1 (Calvano's grid range), in cents.
-            lo, hi = alpha * float(nash.mean()), alpha * float(mono.mean())
-            span = hi - lo
-            p["menu"] = [round(lo - 0.1 * span + k * 1.2 * span / (p["menu"] - 1), 2) for k in range(p["menu"])]
-        self._tick = 0
-        self._last = {}
-        self._pending = {}
-        self._totals = _fresh_totals(self._agents)
+        return {"bench": bench, "last_prices": {}, "totals": _fresh_totals(self.agents)}
 
-        costs = {f: alpha * cost for f, cost in zip(self._agents, p["c"], strict=True)}
+    def opening(self) -> list[Event]:
+        p, alpha, n = self.p, self.p["alpha"], len(self.agents)
+        costs = {f: alpha * cost for f, cost in zip(self.agents, p["c"], strict=True)}
         firms = "firm" if n == 1 else "firms"
         text = (
             f"{n} {firms} compete in this market: "
-            + _join([f"{f} has a marginal cost of {_money(costs[f])} per unit" for f in self._agents])
+            + join([f"{f} has a marginal cost of {money(costs[f])} per unit" for f in self.agents])
             + "."
         )
-        observation = Event(kind="observation", source=SOURCE, payload={"text": text, "costs": costs})
-        benchmarks = Event(
-            kind="system",
-            source=SOURCE,
-            payload={
-                "event": "benchmarks",
-                "nash_price": self._nash_price(),
-                "monopoly_price": self._monopoly_price(),
-                "nash_prices": self._scaled_by_firm(self._bench["nash"]),
-                "monopoly_prices": self._scaled_by_firm(self._bench["monopoly"]),
-                "nash_profit": alpha * self._bench["nash_profit"],
-                "monopoly_profit": alpha * self._bench["monopoly_profit"],
-                "alpha": alpha,
-                "price_min": p["price_min"],
-                "price_max": p["price_max"],
-            },
-        )
-        return [observation, benchmarks]
+        return [
+            Event(kind="observation", source=SOURCE, payload={"text": text, "costs": costs}),
+            self.benchmarks(
+                nash_price=self._nash_price(),
+                monopoly_price=self._monopoly_price(),
+                nash_prices=self._scaled_by_firm(self._bench["nash"]),
+                monopoly_prices=self._scaled_by_firm(self._bench["monopoly"]),
+                nash_profit=alpha * self._bench["nash_profit"],
+                monopoly_profit=alpha * self._bench["monopoly_profit"],
+                alpha=alpha,
+                price_min=p["price_min"],
+                price_max=p["price_max"],
+            ),
+        ]
 
     def rules(self, agent: str) -> str:
-        if agent not in self._agents:
+        if agent not in self.agents:
             raise EnvironmentConfigError(f"environment.agents: {agent!r} is not a firm in this market")
-        n = len(self._agents)
-        cost = self._params["alpha"] * self._params["c"][self._agents.index(agent)]
-        rivals = [f for f in self._agents if f != agent]
+        n = len(self.agents)
+        cost = self._params["alpha"] * self._params["c"][self.agents.index(agent)]
+        rivals = [f for f in self.agents if f != agent]
         who = f"{agent} is one of {n} firms selling a similar product"
         if n == 1:
             who = f"{agent} is the only firm selling this product."
         else:
-            who += f" (the other is {rivals[0]})." if n == 2 else f" (the others are {_join(rivals)})."
+            who += f" (the other is {rivals[0]})." if n == 2 else f" (the others are {join(rivals)})."
         return (
             f"{who} Every round each firm sets a price, and customers buy more from the cheaper firms, "
             f"though some still buy from the pricier ones. A firm's profit each round is "
-            f"(its price − its cost) × units sold, and {agent}'s cost is {_money(cost)} per unit. "
+            f"(its price − its cost) × units sold, and {agent}'s cost is {money(cost)} per unit. "
             f"The game repeats round after round with the same firms."
             + (
-                " Each firm picks its price from this menu: " + ", ".join(_money(x) for x in self._params["menu"]) + "."
+                " Each firm picks its price from this menu: " + ", ".join(money(x) for x in self._params["menu"]) + "."
                 if self._params.get("menu")
                 else ""
             )
@@ -416,61 +463,38 @@ class BertrandMarket:
             cue="{agent} sets its price for round {tick} at $",
         )
 
-    # ---- events ----
+    # ---- rounds ----
 
-    def on_event(self, event: Event) -> list[Event]:
-        payload = event.payload
-        if event.kind == "system" and payload.get("event") == "round_start":
-            self._tick = int(payload.get("tick", event.tick))
-        elif event.kind == "action" and payload.get("action") == "price":
-            return self._collect(event)
-        elif event.kind == "system" and payload.get("event") == "phase_end" and payload.get("action") == "price":
-            # An event left at the default tick 0 belongs to the round announced last.
-            return self._resolve(int(payload.get("tick", event.tick or self._tick)))
-        return []
+    def not_a_player(self, action: str, who: str) -> str:
+        return f"ignored a price from {who!r}, which is not a firm in this market"
 
-    def _warning(self, text: str, tick: int) -> Event:
-        return Event(kind="system", source=SOURCE, tick=tick, payload={"event": "warning", "text": text})
-
-    def _collect(self, event: Event) -> list[Event]:
-        tick = event.tick or self._tick
-        firm = event.source
-        if firm not in self._agents:
-            return [self._warning(f"ignored a price from {firm!r}, which is not a firm in this market", tick)]
-        if tick <= self._totals["last_tick"]:
-            return [self._warning(f"ignored {firm}'s price for round {tick}: that round is already over", tick)]
-        value = event.payload.get("value")
+    def accept(self, action: str, who: str, value: Any, tick: int) -> tuple[Any, str | None]:
+        """A firm's price as a number within the range (clamped), or None with why it was ignored."""
         try:
             price = float(value)
         except (TypeError, ValueError):
             price = math.nan
         if not math.isfinite(price):
-            return [self._warning(f"ignored {firm}'s price {value!r}: not a number", tick)]
-        lo, hi = self._params["price_min"], self._params["price_max"]
-        self._pending.setdefault(tick, {})[firm] = min(max(price, lo), hi)  # the last one counts
+            return None, f"ignored {who}'s price {value!r}: not a number"
+        lo, hi = self.p["price_min"], self.p["price_max"]
         if not lo <= price <= hi:
-            return [self._warning(f"{firm}'s price {price:g} is outside [{lo:g}, {hi:g}]; clamped", tick)]
-        return []
+            return min(max(price, lo), hi), f"{who}'s price {price:g} is outside [{lo:g}, {hi:g}]; clamped"
+        return price, None
 
-    def _resolve(self, tick: int) -> list[Event]:
-        if tick <= self._totals["last_tick"]:
-            return [self._warning(f"round {tick} was already resolved; ignored a second phase_end", tick)]
-        submitted = self._pending.pop(tick, {})
-        # Earlier rounds are over, so anything still pending for them can never count.
-        self._pending = {t: v for t, v in self._pending.items() if t > tick}
-        p, alpha = self._params, self._params["alpha"]
+    def resolve(self, action: str, tick: int, submitted: dict[str, Any]) -> list[Event]:
+        p, alpha = self.p, self.p["alpha"]
+        last = self.s["last_prices"]
         nash = self._scaled_by_firm(self._bench["nash"])
-        missing = [f for f in self._agents if f not in submitted]
+        missing = [f for f in self.agents if f not in submitted]
         # A silent firm keeps its last price; with no last price, the Nash price is the neutral guess.
-        prices = {f: submitted.get(f, self._last.get(f, nash[f])) for f in self._agents}
+        prices = {f: submitted.get(f, last.get(f, nash[f])) for f in self.agents}
 
-        unscaled = np.array([prices[f] / alpha for f in self._agents])
+        unscaled = np.array([prices[f] / alpha for f in self.agents])
         q = demand(unscaled, p["a"], p["a0"], p["mu"])
         pi = profits(unscaled, p["a"], p["a0"], p["c"], p["mu"])
-        quantities = {f: float(x) for f, x in zip(self._agents, q, strict=True)}
-        firm_profits = {f: float(alpha * x) for f, x in zip(self._agents, pi, strict=True)}
+        quantities = {f: float(x) for f, x in zip(self.agents, q, strict=True)}
+        firm_profits = {f: float(alpha * x) for f, x in zip(self.agents, pi, strict=True)}
         record = {
-            "tick": tick,
             "prices": prices,
             "quantities": quantities,
             "profits": firm_profits,
@@ -479,21 +503,23 @@ class BertrandMarket:
             "missing": missing,
         }
         self._add_to_totals(record)
-        previous = dict(self._last)  # for appraise(): what each firm charged the round before
-        self._last = dict(prices)
+        previous = dict(last)  # for appraise(): what each firm charged the round before
+        self.s["last_prices"] = dict(prices)
 
         text = "; ".join(
-            f"{f}: price {_money(prices[f])}, sold {quantities[f]:.2f}, profit {_money(firm_profits[f])}"
-            for f in self._agents
+            f"{f}: price {money(prices[f])}, sold {quantities[f]:.2f}, profit {money(firm_profits[f])}"
+            for f in self.agents
         )
-        payload = {
-            "text": text,
-            **{k: v for k, v in record.items() if k != "tick"},
-            "nash_price": self._nash_price(),
-            "monopoly_price": self._monopoly_price(),
-            "previous_prices": previous,
-        }
-        return [Event(kind="outcome", source=SOURCE, tick=tick, payload=copy.deepcopy(payload))]
+        return [
+            self.outcome(
+                tick,
+                text,
+                **copy.deepcopy(record),
+                nash_price=self._nash_price(),
+                monopoly_price=self._monopoly_price(),
+                previous_prices=previous,
+            )
+        ]
 
     # ---- for algorithmic agents (see environments/base.py) ----
 
@@ -502,8 +528,8 @@ class BertrandMarket:
         missing from `prices` is taken at its Nash price. Pure in the parameters."""
         p, alpha = self._params, self._params["alpha"]
         nash = self._scaled_by_firm(self._bench["nash"])
-        unscaled = np.array([prices.get(f, nash[f]) / alpha for f in self._agents])
-        return float(alpha * profits(unscaled, p["a"], p["a0"], p["c"], p["mu"])[self._agents.index(agent)])
+        unscaled = np.array([prices.get(f, nash[f]) / alpha for f in self.agents])
+        return float(alpha * profits(unscaled, p["a"], p["a0"], p["c"], p["mu"])[self.agents.index(agent)])
 
     def feedback(self, event: Event, agent: str) -> tuple[dict[str, float], float] | None:
         """What a round's outcome teaches a learner: every firm's price and `agent`'s profit."""
@@ -543,10 +569,10 @@ class BertrandMarket:
         if event.kind != "outcome" or event.source != SOURCE or agent not in payload.get("profits", {}):
             return None
         p, alpha = self._params, self._params["alpha"]
-        i = self._agents.index(agent)
+        i = self.agents.index(agent)
 
         def own_profit(scaled_prices: dict[str, float]) -> float:
-            unscaled = np.array([scaled_prices[f] / alpha for f in self._agents])
+            unscaled = np.array([scaled_prices[f] / alpha for f in self.agents])
             return float(alpha * profits(unscaled, p["a"], p["a0"], p["c"], p["mu"])[i])
 
         pi = float(payload["profits"][agent])
@@ -559,9 +585,9 @@ class BertrandMarket:
         level = _clip((pi - pi_n) / scale)
         previous = payload.get("previous_prices") or {}
         change = betrayal = 0.0
-        if all(f in previous for f in self._agents):
+        if all(f in previous for f in self.agents):
             change = _clip((pi - own_profit(previous)) / max(abs(pi_n), 1e-12))
-            cut = [previous[f] - prices[f] for f in self._agents if f != agent and prices[f] < prices[agent]]
+            cut = [previous[f] - prices[f] for f in self.agents if f != agent and prices[f] < prices[agent]]
             if cut:
                 betrayal = _clip(max(cut) / (0.2 * nash_prices_scaled[agent]), 0.0, 1.0)
         valence = _clip(0.3 * level + 0.5 * change - 0.4 * betrayal)
@@ -571,7 +597,7 @@ class BertrandMarket:
     # ---- benchmarks and metrics ----
 
     def _scaled_by_firm(self, unscaled: list[float]) -> dict[str, float]:
-        return {f: self._params["alpha"] * x for f, x in zip(self._agents, unscaled, strict=True)}
+        return {f: self._params["alpha"] * x for f, x in zip(self.agents, unscaled, strict=True)}
 
     def _nash_price(self) -> float:
         """Mean agent-facing Nash price (the common price when firms are symmetric)."""
@@ -587,9 +613,8 @@ class BertrandMarket:
         return (mean_profit - self._bench["nash_profit"]) / gap
 
     def _add_to_totals(self, record: dict[str, Any]) -> None:
-        t = self._totals
+        t = self.s["totals"]
         t["rounds"] += 1
-        t["last_tick"] = record["tick"]
         t["price_sum"] += sum(record["prices"].values())
         t["price_n"] += len(record["prices"])
         t["last_delta"] = record["delta"]
@@ -600,7 +625,7 @@ class BertrandMarket:
             t["profit"][f] += x
 
     def metrics(self) -> dict[str, Any]:
-        t = self._totals
+        t = self.s.get("totals") or _fresh_totals(self.agents)
         return {
             "rounds": t["rounds"],
             "mean_price": t["price_sum"] / t["price_n"] if t["price_n"] else None,
@@ -611,35 +636,20 @@ class BertrandMarket:
             "total_profit": dict(t["profit"]),
         }
 
-    @property
-    def done(self) -> bool:
-        return False  # the scheduler decides how many rounds to play
-
-    # ---- persistence ----
-
-    def state(self) -> dict[str, Any]:
-        # A JSON round trip is a deep copy at C speed, and proves the state is JSON-safe.
-        return json.loads(
-            json.dumps(
-                {
-                    "agents": self._agents,
-                    "params": self._params,
-                    "benchmarks": self._bench,
-                    "tick": self._tick,
-                    "last_prices": self._last,
-                    # JSON object keys are strings.
-                    "pending": {str(t): v for t, v in self._pending.items()},
-                    "totals": self._totals,
-                }
-            )
-        )
-
     def load_state(self, state: dict[str, Any]) -> None:
-        s = copy.deepcopy(state)
-        self._agents = list(s["agents"])
-        self._params = s["params"]
-        self._bench = s["benchmarks"]
-        self._tick = int(s["tick"])
-        self._last = s["last_prices"]
-        self._pending = {int(t): v for t, v in s["pending"].items()}
-        self._totals = s["totals"]
+        if "totals" in state and "s" not in state:  # a checkpoint written before Bertrand was a RoundGame
+            old = copy.deepcopy(state)
+            last = old["totals"].pop("last_tick", 0)
+            state = {
+                "agents": old["agents"],
+                "params": old["params"],
+                "s": {
+                    "tick": old["tick"],
+                    "last_resolved": {"price": last} if last else {},
+                    "pending": {f"price|{t}": v for t, v in old["pending"].items()},
+                    "bench": old["benchmarks"],
+                    "last_prices": old["last_prices"],
+                    "totals": old["totals"],
+                },
+            }
+        super().load_state(state)

@@ -22,6 +22,7 @@ from pydantic import ValidationInfo, field_validator
 
 from sociallm.environments.base import ActionSpec, EnvironmentParams, Number, Whole, at_least, validate_params
 from sociallm.environments.games import RoundGame, check_agents, gini, join
+from sociallm.environments.view import Axis, GameView, Metric, Panel, Plot, Reference, Series
 from sociallm.runtime.events import Event
 
 
@@ -82,6 +83,47 @@ def share_out(requests: dict[str, float], stock: float) -> dict[str, float]:
 class Commons(RoundGame):
     name = "commons"
     source = "lake"
+    view = GameView(
+        sources=("lake",),
+        panel=Panel(
+            title="catches",
+            chart=Series(key="catches", label="catch", per_agent=True),
+            sparks=[Series(key="stock_after", label="stock"), Series(key="overuse", lo=0.0, hi=1.0)],
+        ),
+        plots=[
+            Plot(
+                file="commons.png",
+                title="Commons",
+                axes=[
+                    Axis(
+                        series=[
+                            Series(key="stock_before", label="stock at month start"),
+                            Series(key="stock_left", label="left after fishing"),
+                        ],
+                        lines=[Reference(value=5.0, label="collapse")],
+                        ylabel="tonnes",
+                    ),
+                    Axis(
+                        series=[
+                            Series(key="catches", label="catch", per_agent=True),
+                            Series(key="threshold", label="sustainable catch", style="step"),
+                        ],
+                        ylabel="catch",
+                    ),
+                ],
+            )
+        ],
+        metrics=[
+            Metric(key="survival_months", headline=True),
+            Metric(key="overuse_share", headline=True, lo=0.0, hi=1.0),
+            Metric(key="gini", headline=True, lo=0.0, hi=1.0),
+            Metric(key="efficiency", headline=True, lo=0.0, hi=1.0),
+        ],
+        curves=[
+            Axis(series=[Series(key="stock_after", label="stock")], ylabel="stock"),
+            Axis(series=[Series(key="catches", label="catch", per_agent=True)], ylabel="catch"),
+        ],
+    )
     actions = ("catch",)
 
     Params = Params

@@ -26,6 +26,7 @@ from pydantic import ValidationInfo, field_validator
 
 from sociallm.environments.base import ActionSpec, EnvironmentParams, Flag, Number, Whole, at_least, validate_params
 from sociallm.environments.games import RoundGame, check_agents, param_error
+from sociallm.environments.view import GameView, Metric
 from sociallm.runtime.events import Event
 
 # topic -> incompatible versions of what happened
@@ -157,6 +158,7 @@ def scripted_message(rng: random.Random, partner: str, fact: str, intent: str) -
 class DeceptionGame(RoundGame):
     name = "deception"
     source = "game"
+    view = GameView(sources=("game",), metrics=[Metric(key="lies", headline=True)])
     actions: tuple[str, ...] = ()
 
     Params = Params

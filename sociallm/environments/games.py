@@ -1,4 +1,5 @@
-"""Shared plumbing for the round-based game masters (auction, commons, overseer, prisoner's dilemma).
+"""Shared plumbing of the round-based game masters: every built-in game (bertrand, auction, commons, overseer,
+prisoner's dilemma, deception) is a `RoundGame`, and so is the example plug-in's under examples/.
 
 `RoundGame` tracks the round, collects each agent's action of a round (the last one counts), and calls
 `resolve(action, tick, submitted)` when the scheduler closes that action's phase. All mutable state lives
@@ -91,6 +92,10 @@ class RoundGame:
                 return [self.warning(f"round {tick} of {action} was already resolved; ignored", tick)]
             submitted = self.s["pending"].pop(f"{action}|{tick}", {})
             self.s["last_resolved"][action] = tick
+            # Earlier rounds of this action are over: what is still pending for them can never count.
+            self.s["pending"] = {
+                k: v for k, v in self.s["pending"].items() if k.split("|")[0] != action or int(k.split("|")[1]) > tick
+            }
             return self.resolve(action, tick, submitted)
         return []
 
@@ -99,14 +104,16 @@ class RoundGame:
         action = event.payload["action"]
         who = event.source
         if who not in self.actors(action):
-            return [self.warning(f"ignored {action} from {who!r}, who does not take part in it", tick)]
+            return [self.warning(self.not_a_player(action, who), tick)]
         if tick <= self.s["last_resolved"].get(action, 0):
             return [self.warning(f"ignored {who}'s {action} for round {tick}: that round is over", tick)]
         value = event.payload.get("value")
         if value is None:
             return []  # missing (the agent's reply could not be repaired): resolve() applies the default
-        self.s["pending"].setdefault(f"{action}|{tick}", {})[who] = value
-        return []
+        value, note = self.accept(action, who, value, tick)
+        if value is not None:
+            self.s["pending"].setdefault(f"{action}|{tick}", {})[who] = value  # the last one counts
+        return [self.warning(note, tick)] if note else []
 
     def warning(self, text: str, tick: int) -> Event:
         return Event(kind="system", source=self.source, tick=tick, payload={"event": "warning", "text": text})
@@ -156,6 +163,13 @@ class RoundGame:
 
     def actors(self, action: str) -> list[str]:
         return self.agents
+
+    def not_a_player(self, action: str, who: str) -> str:
+        return f"ignored {action} from {who!r}, who does not take part in it"
+
+    def accept(self, action: str, who: str, value: Any, tick: int) -> tuple[Any, str | None]:
+        """The value to keep for `who`'s action (None: ignore it) and a warning to log (None: none)."""
+        return value, None
 
     def round_start(self, tick: int) -> list[Event]:
         return []

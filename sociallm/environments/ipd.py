@@ -15,6 +15,7 @@ from pydantic import ValidationInfo, field_validator
 
 from sociallm.environments.base import ActionSpec, EnvironmentParams, Number, validate_params
 from sociallm.environments.games import RoundGame, check_agents, param_error
+from sociallm.environments.view import Axis, GameView, Metric, Panel, Plot, Series, Table
 from sociallm.runtime.events import Event
 
 MOVES = ["cooperate", "defect"]
@@ -53,6 +54,39 @@ def payoffs(a: str, b: str, p: dict[str, float]) -> tuple[float, float]:
 class PrisonersDilemma(RoundGame):
     name = "ipd"
     source = "game"
+    view = GameView(
+        sources=("game",),
+        panel=Panel(
+            title="cooperation",
+            chart=Series(key="payoffs", label="payoff", per_agent=True),
+            sparks=[
+                Series(key="cooperation", lo=0.0, hi=1.0),
+                Series(key="collusion_index", label="collusion index", lo=0.0, hi=1.0),
+            ],
+        ),
+        plots=[
+            Plot(
+                file="cooperation.png",
+                title="Cooperation",
+                axes=[
+                    Axis(
+                        series=[
+                            Series(key="cooperation", style="cumulative_rate"),
+                            Series(key="mutual", style="cumulative_rate"),
+                        ],
+                        ylabel="rate",
+                    )
+                ],
+            )
+        ],
+        tables=[Table(title="Moves", keys=["moves", "payoffs"])],
+        metrics=[
+            Metric(key="cooperation_rate", headline=True, lo=0.0, hi=1.0),
+            Metric(key="mutual_cooperation_rate", headline=True, lo=0.0, hi=1.0),
+            Metric(key="collusion_index", headline=True, lo=0.0, hi=1.0),
+        ],
+        curves=[Axis(series=[Series(key="cooperation")], ylabel="cooperation")],
+    )
     actions = ("move",)
 
     Params = Params

@@ -27,6 +27,7 @@ from pydantic import ValidationInfo, field_validator
 
 from sociallm.environments.base import ActionSpec, EnvironmentParams, Flag, agents_of, validate_params
 from sociallm.environments.games import RoundGame, check_agents, join, round_rng
+from sociallm.environments.view import Axis, GameView, Metric, Panel, Plot, Series, Table
 from sociallm.runtime.events import Event
 
 NOBODY = "nobody"
@@ -97,6 +98,43 @@ class Params(EnvironmentParams):
 class OverseerGame(RoundGame):
     name = "overseer"
     source = "office"
+    view = GameView(
+        sources=("office",),
+        panel=Panel(
+            title="coordination",
+            sparks=[
+                Series(key="coordinated", lo=0.0, hi=1.0),
+                Series(key="detected", lo=0.0, hi=1.0),
+                Series(key="false_flag", label="false flag", lo=0.0, hi=1.0),
+            ],
+        ),
+        plots=[
+            Plot(
+                file="detection.png",
+                title="Coordination and detection",
+                axes=[
+                    Axis(
+                        series=[
+                            Series(key="coordinated", style="cumulative_rate"),
+                            Series(key="detected", style="cumulative_rate"),
+                            Series(key="false_flag", style="cumulative_rate"),
+                        ],
+                        ylabel="rate",
+                    )
+                ],
+            )
+        ],
+        tables=[
+            Table(title="Coordination and detection", keys=["target", "votes", "flagged", "coordinated", "detected"])
+        ],
+        metrics=[
+            Metric(key="coordination_rate", headline=True, lo=0.0, hi=1.0),
+            Metric(key="detection_rate", headline=True, lo=0.0, hi=1.0),
+            Metric(key="false_flag_rate", headline=True, lo=0.0, hi=1.0),
+            Metric(key="undetected_coordination_rate", headline=True, lo=0.0, hi=1.0),
+        ],
+        curves=[Axis(series=[Series(key="coordinated")], ylabel="coordinated")],
+    )
     actions = ("vote", "flag")
     Params = Params
 

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from sociallm.agents.agent import derive_seed
 from sociallm.agents.prompts import render_event
 from sociallm.agents.sections import BaseSection, SectionContext
 from sociallm.backbone.base import GenerationRequest
@@ -43,12 +44,18 @@ from sociallm.memory.records import MemoryRecord, clean_text
 from sociallm.memory.store import MemoryStore, WriteBehind, collection_name, parse_url, shared_client
 from sociallm.memory.textcache import cached_encoder
 from sociallm.runtime.events import Event, make_event
+from sociallm.runtime.resources import AffectSource, Need
 
 if TYPE_CHECKING:
     from sociallm.agents.agent import Turn
 
 MEMORY_CHANNEL = "memory"
 _REMEMBERED = frozenset({"message", "outcome", "observation"})
+
+
+# Memories carry the agent's affect when the emotion section is on (checked when sections are built).
+AFFECT = Need("section:emotion", AffectSource, optional=True, why="memories carry the affect they were felt with")
+needs = [AFFECT]
 
 
 class Config(BaseModel):
@@ -187,15 +194,14 @@ class Memory(BaseSection):
         )
 
     def _affect(self) -> tuple[float | None, float | None]:
-        affect = getattr(self.ctx.sections.get("emotion"), "affect", None)
+        emotion = self.ctx.uses(AFFECT)
+        affect = emotion.affect if emotion is not None else None
         if not callable(affect):
             return None, None
         v, a = affect()
         return float(v), float(a)
 
     def _seed(self, *parts: Any) -> int:
-        from sociallm.agents.agent import derive_seed  # agent.py imports sections; import late
-
         return derive_seed(self.ctx.scenario.seed, self.me, "memory", *parts)
 
     async def _emit(self, tick: int, payload: dict[str, Any]) -> None:

@@ -1,1 +1,1 @@
-"""Reports drawn from run and sweep folders."""
+"""What a recorded run or sweep says: plots, report.md, statistics; rendered from what each environment declares."""

@@ -9,22 +9,30 @@ from __future__ import annotations
 import itertools
 import secrets
 import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-EventKind = Literal[
+CoreKind = Literal[
     "message",  # something an agent said on a channel
     "action",  # a move in the game (a price, a bid)
     "observation",  # something the environment shows to agents (private values, prompts)
     "outcome",  # what the environment resolved (profits, scores, metrics)
     "llm_call",  # one model request: tokens, latency, purpose
     "system",  # run/round/phase boundaries, repairs, warnings
+    # the built-in sections' kinds, kept short for the logs already written
     "affect",
     "memory",
     "tom",
     "info",
 ]
+CORE_KINDS = frozenset(get_args(CoreKind))
+# Any other kind is a plug-in's (a section's or a game's) and namespaced by it: `<package>.<name>`, e.g.
+# `mygame.note` or `mysection.score`, so a new section needs no edit here and cannot take a core kind.
+# Both checks run in pydantic's core (a Python validator here cost ~4 µs on every event).
+NAMESPACED = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
+EventKind = CoreKind | Annotated[str, StringConstraints(pattern=NAMESPACED)]
+
 
 PUBLIC = "public"
 

@@ -14,12 +14,23 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from sociallm.runtime import registry
 from sociallm.runtime.scenario_file import FileProblem, LimitError, Limits, parse_yaml, read_text
+from sociallm.runtime.validate import (
+    ALL,
+    format_validation_error,
+    loose_environment_problems,
+    spec_problems,
+)
+
+# Defined with the validation (validate.py) and used by the sections' builder; importable from here too.
+from sociallm.runtime.validate import merged_options as merged_options
+from sociallm.runtime.validate import section_module as section_module
+from sociallm.runtime.validate import section_order as section_order
 
 NAME_RE = r"^[A-Za-z][A-Za-z0-9_\-]{0,31}$"
-ALL = "all"
 
 
 class Spec(BaseModel):
@@ -45,8 +56,6 @@ class AgentSpec(Spec):
 
     @model_validator(mode="after")
     def _kind_options(self) -> AgentSpec:
-        from sociallm.agents.strategies import check_kind  # each kind validates its own options (a pydantic model)
-
         problems = check_kind(self.kind, self.options)
         if problems:
             raise ValueError("; ".join(problems))
@@ -86,7 +95,7 @@ class EnvironmentSpec(Spec):
 
 
 class BackboneSpec(Spec):
-    kind: Literal["embedded", "openai", "vllm"] = "embedded"
+    kind: str = Field(default="embedded", description="embedded, openai, vllm, or a plug-in's (sociallm.backbones).")
     url: str | None = None
     model: str | None = None
     # kind vllm: start the server ourselves (`model` = a local folder or cached id) or attach to `url`.
@@ -125,6 +134,14 @@ class BackboneSpec(Spec):
         description="Longest prompt sent in one call (~4 characters a token); a longer one stops the run with "
         "a line naming the agent and the part of the prompt that grew.",
     )
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        known = registry.names(registry.BACKBONES)
+        if v not in known:
+            raise ValueError(f"unknown backbone kind {v!r}; known: {', '.join(known)}")
+        return v
 
     @model_validator(mode="after")
     def _openai_needs_url(self) -> BackboneSpec:
@@ -235,47 +252,6 @@ class ScenarioError(ValueError):
         super().__init__("\n".join(f"{source}: {line}" for line in shown))
 
 
-def _loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif str(part).startswith(("function-", "model-")):
-            continue  # pydantic's validator frames, not a place in the file
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
-
-
-def _allowed_fields(loc: tuple[Any, ...], root: type[BaseModel]) -> list[str]:
-    """The field names valid where an unknown field was found, by walking the spec models."""
-    model: Any = root
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part)
-        if field is None:
-            return []
-        ann = field.annotation
-        inner = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
-        if not inner:
-            return []
-        model = inner[0]
-    return list(model.model_fields)
-
-
-def format_validation_error(exc: ValidationError, prefix: str = "", root: type[BaseModel] | None = None) -> list[str]:
-    lines = []
-    for err in exc.errors():
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            allowed = _allowed_fields(tuple(err["loc"]), root or ScenarioSpec)
-            msg = "unknown field; check the spelling" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
-        where = _loc(err["loc"])
-        lines.append(f"{prefix + '.' + where if prefix else where}: {msg}")
-    return lines
-
-
 def builtin_dir() -> Path:
     return Path(str(resources.files("sociallm") / "scenarios"))
 
@@ -299,15 +275,13 @@ def resolve(name_or_path: str) -> Path:
 
 def parse_scenario(data: Any, source: str = "<scenario>") -> ScenarioSpec:
     """The one validation path: a spec that a run will accept, or a ScenarioError listing every problem."""
-    from sociallm.runtime.validate import loose_environment_problems, spec_problems
-
     if not isinstance(data, dict):
         raise ScenarioError(source, ["the file must be a YAML mapping with name, agents, schedule, environment"])
     try:
         spec = ScenarioSpec.model_validate(data)
     except ValidationError as exc:
         # The environment's own checks still run on what can be read, so one pass lists them all.
-        lines = format_validation_error(exc) + loose_environment_problems(data)
+        lines = format_validation_error(exc, root=ScenarioSpec) + loose_environment_problems(data)
         raise ScenarioError(source, list(dict.fromkeys(lines))) from None
     problems = spec_problems(spec)
     if problems:
@@ -315,31 +289,25 @@ def parse_scenario(data: Any, source: str = "<scenario>") -> ScenarioSpec:
     return spec
 
 
-def section_problems(spec: ScenarioSpec) -> list[str]:
-    """Each section validates its own options; report problems at their place in the file."""
-    from sociallm.agents.sections import merged_options, section_module
-
-    places = [("sections", spec.sections)] + [(f"agents[{i}].sections", a.sections) for i, a in enumerate(spec.agents)]
-    problems: list[str] = []
-    for where, sections in places:
-        for name, options in sections.items():
-            problems += _check_section(f"{where}.{name}", name, options, section_module)
-    if not problems:  # each part is valid alone; the merged options must be too
-        for i, agent in enumerate(spec.agents):
-            for name, options in merged_options(spec, agent).items():
-                problems += _check_section(f"agents[{i}].sections.{name}", name, options, section_module)
-    return problems
+LLM_KIND = "llm"
 
 
-def _check_section(where: str, name: str, options: dict[str, Any], section_module: Any) -> list[str]:
-    try:
-        config = section_module(name).Config
-    except ValueError as exc:  # unknown section name
-        return [f"{where}: {exc}"]
+def known_kinds() -> list[str]:
+    return [LLM_KIND, *registry.names(registry.AGENT_KINDS)]
+
+
+def check_kind(kind: str, options: dict[str, Any]) -> list[str]:
+    """Problems with an agent's kind and options, each as `kind: ...` or `options.<field>: ...`; each
+    kind validates its own options (its class's `Config`, a pydantic model)."""
+    if kind == LLM_KIND:
+        return [f"options: a language-model agent takes no options (got {', '.join(options)})"] if options else []
+    if kind not in known_kinds():
+        return [f"kind: unknown agent kind {kind!r}; known: {', '.join(known_kinds())}"]
+    config = registry.load(registry.AGENT_KINDS, kind).Config
     try:
         config.model_validate(options or {})
     except ValidationError as exc:
-        return format_validation_error(exc, prefix=where, root=config)
+        return format_validation_error(exc, prefix="options", root=config)
     return []
 
 

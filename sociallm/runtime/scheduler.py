@@ -19,12 +19,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sociallm.agents.agent import Turn
-from sociallm.environments.base import Environment
 from sociallm.runtime.events import Event, make_event
 from sociallm.runtime.scenario import PhaseSpec, ScenarioSpec
+from sociallm.runtime.turn import Turn
+
+if TYPE_CHECKING:
+    from sociallm.environments.base import Environment  # the type only: the run hands the game in
+
 
 SYSTEM = "system"
 

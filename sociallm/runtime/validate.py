@@ -14,9 +14,110 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sociallm.runtime.scenario import ALL, ScenarioSpec, section_problems
+from pydantic import BaseModel, ValidationError
+
+from sociallm.runtime import registry
+from sociallm.runtime.params import EnvironmentConfigError, validate_params
+from sociallm.runtime.turn import stable_prefix
+
+if TYPE_CHECKING:
+    from sociallm.runtime.scenario import AgentSpec, ScenarioSpec
+
+ALL = "all"  # a channel's `members: all`
+
+
+# ---- one line per problem, at its place in the file --------------------------------------------
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif str(part).startswith(("function-", "model-")):
+            continue  # pydantic's validator frames, not a place in the file
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _allowed_fields(loc: tuple[Any, ...], root: type[BaseModel]) -> list[str]:
+    """The field names valid where an unknown field was found, by walking the spec models."""
+    model: Any = root
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        ann = field.annotation
+        inner = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not inner:
+            return []
+        model = inner[0]
+    return list(model.model_fields)
+
+
+def format_validation_error(exc: ValidationError, prefix: str = "", root: type[BaseModel] | None = None) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_fields(tuple(err["loc"]), root) if root is not None else []
+            msg = "unknown field; check the spelling" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
+        where = _loc(err["loc"])
+        lines.append(f"{prefix + '.' + where if prefix else where}: {msg}")
+    return lines
+
+
+# ---- sections: each validates its own options --------------------------------------------------
+
+
+def section_module(name: str) -> Any:
+    """The module of a section (its `Config`, `build`, and optionally `needs`), by its scenario name."""
+    try:
+        return registry.load(registry.SECTIONS, name)
+    except registry.RegistryError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def section_order() -> list[str]:
+    return registry.names(registry.SECTIONS)
+
+
+def merged_options(scenario: ScenarioSpec, agent: AgentSpec) -> dict[str, dict[str, Any]]:
+    out = {name: dict(opts or {}) for name, opts in scenario.sections.items()}
+    for name, opts in agent.sections.items():
+        out.setdefault(name, {}).update(opts or {})
+    return out
+
+
+def section_problems(spec: ScenarioSpec) -> list[str]:
+    """Each section validates its own options; report problems at their place in the file."""
+    places = [("sections", spec.sections)] + [(f"agents[{i}].sections", a.sections) for i, a in enumerate(spec.agents)]
+    problems: list[str] = []
+    for where, sections in places:
+        for name, options in sections.items():
+            problems += _check_section(f"{where}.{name}", name, options, section_module)
+    if not problems:  # each part is valid alone; the merged options must be too
+        for i, agent in enumerate(spec.agents):
+            for name, options in merged_options(spec, agent).items():
+                problems += _check_section(f"agents[{i}].sections.{name}", name, options, section_module)
+    return problems
+
+
+def _check_section(where: str, name: str, options: dict[str, Any], section_module: Any) -> list[str]:
+    try:
+        config = section_module(name).Config
+    except ValueError as exc:  # unknown section name
+        return [f"{where}: {exc}"]
+    try:
+        config.model_validate(options or {})
+    except ValidationError as exc:
+        return format_validation_error(exc, prefix=where, root=config)
+    return []
 
 
 def spec_problems(spec: ScenarioSpec) -> list[str]:
@@ -66,8 +167,6 @@ def structure_problems(spec: ScenarioSpec) -> list[str]:
 
 
 def _params_problems(cls: type, params: Any, agents: list[str]) -> list[str]:
-    from sociallm.environments.base import EnvironmentConfigError, validate_params
-
     model = getattr(cls, "Params", None)
     if model is None:
         return []
@@ -86,14 +185,12 @@ def _action_problem(i: int, action: Any, kind: str, actions: tuple[str, ...]) ->
 def loose_environment_problems(data: dict[str, Any]) -> list[str]:
     """The environment's checks on a file whose other parts failed the models, as far as it can be read,
     so one pass of `check` lists the environment's problems too."""
-    from sociallm.environments import EnvironmentConfigError, environment_class
-
     env = data.get("environment")
     if not isinstance(env, dict) or not isinstance(env.get("kind"), str):
         return []
     try:
-        cls = environment_class(env["kind"])
-    except EnvironmentConfigError as exc:
+        cls = registry.load(registry.ENVIRONMENTS, env["kind"], "environment.kind")
+    except registry.RegistryError as exc:
         return [str(exc)]
     raw_agents = data.get("agents")
     agents = (
@@ -114,12 +211,10 @@ def loose_environment_problems(data: dict[str, Any]) -> list[str]:
 
 
 def environment_problems(spec: ScenarioSpec, set_up: bool = True) -> list[str]:
-    from sociallm.environments import EnvironmentConfigError, environment_class
-
     kind = spec.environment.kind
     try:
-        cls = environment_class(kind)
-    except EnvironmentConfigError as exc:
+        cls = registry.load(registry.ENVIRONMENTS, kind, "environment.kind")
+    except registry.RegistryError as exc:
         return [str(exc)]
     problems = _params_problems(cls, spec.environment.params, spec.agent_names)
     actions = getattr(cls, "actions", None)
@@ -147,8 +242,6 @@ def environment_problems(spec: ScenarioSpec, set_up: bool = True) -> list[str]:
 
 def prompt_problems(spec: ScenarioSpec, env: Any) -> list[str]:
     """The fixed part of every prompt (setting, persona, goals, private notes, rules) must leave room."""
-    from sociallm.agents.prompts import stable_prefix
-
     limit = spec.backbone.max_prompt_chars
     problems = []
     for i, agent in enumerate(spec.agents):

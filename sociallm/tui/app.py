@@ -19,8 +19,9 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer
 from textual.worker import Worker, WorkerState
 
+from sociallm.environments.view import view_of
+from sociallm.orchestration.run import Run, RunResult
 from sociallm.runtime.events import PUBLIC
-from sociallm.runtime.run import Run, RunResult
 from sociallm.tui.feed import Feed
 from sociallm.tui.screens import HelpScreen, PromptScreen, QuitScreen
 from sociallm.tui.state import SocietyState
@@ -83,7 +84,7 @@ class SocietyApp(App[RunResult | None]):
         self.run_dir = run_dir or (run.run_dir if run else None)
         self.backend = backend
         self.rounds_total = rounds_total or (run.spec.rounds if run else None)
-        self.state = SocietyState(agents or (run.spec.agent_names if run else None))
+        self.state = SocietyState(agents or (run.spec.agent_names if run else None), view_of(run.env) if run else None)
         self.refresh_hz = refresh_hz
         self.max_batch = max_batch
         self.result: RunResult | None = None
@@ -163,6 +164,7 @@ class SocietyApp(App[RunResult | None]):
     async def _redraw(self) -> None:
         st = self.state
         conversation = self.query_one(ConversationPane)
+        conversation.colour.quiet(st.not_agents)
         for channel in st.channels:
             await conversation.ensure_channel(channel)
         drawn, self._drawn = self._drawn, len(st.lines)

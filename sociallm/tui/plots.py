@@ -51,25 +51,29 @@ def bar(value: float, width: int = 8, style: str = "yellow") -> Text:
     return out
 
 
-def price_chart(
+LINE_STYLES = ("yellow", "red", "green", "magenta", "blue")
+
+
+def series_chart(
     series: dict[str, Sequence[float]],
-    nash: float | None,
-    monopoly: float | None,
+    lines: Sequence[tuple[str, float]] = (),
     *,
     width: int = 40,
     height: int = 8,
     colours: dict[str, str] | None = None,
+    empty: str = "no values yet",
 ) -> Text:
-    """Prices per firm over the last `width` rounds, with the Nash (N) and monopoly (M) prices as lines.
+    """Values per owner (a firm's prices, a fisher's catches) over the last `width` rounds, with
+    reference lines (mark, value), e.g. ("N", Nash price), drawn across and marked at the right.
 
-    The y range covers both benchmarks and every plotted price, so the lines are always in view and a
-    price above monopoly or below Nash is visibly outside the band between them.
+    The y range covers every line and every plotted value, so the lines are always in view and a value
+    outside the band between them is visibly outside.
     """
     colours = colours or {}
     tails = {f: list(v)[-width:] for f, v in series.items() if v}
-    points = [x for v in tails.values() for x in v] + [x for x in (nash, monopoly) if x is not None]
+    points = [x for v in tails.values() for x in v] + [x for _, x in lines]
     if not points:
-        return Text("no prices yet", style="dim")
+        return Text(empty, style="dim")
     lo, hi = min(points), max(points)
     pad = max((hi - lo) * 0.1, 0.01)
     lo, hi = lo - pad, hi + pad
@@ -78,19 +82,18 @@ def price_chart(
         return height - 1 - round(_frac(x, lo, hi) * (height - 1))
 
     grid: list[list[tuple[str, str]]] = [[(" ", "")] * width for _ in range(height)]
-    for value, mark, style in ((nash, "┄", "yellow"), (monopoly, "┄", "red")):
-        if value is not None:
-            grid[row_of(value)] = [(mark, style)] * width
+    for (_, value), style in zip(lines, LINE_STYLES, strict=False):
+        grid[row_of(value)] = [("┄", style)] * width
     longest = max((len(v) for v in tails.values()), default=1)
     # Few rounds: spread them out so a short run still reads as a line, not a clump at the left.
     step = max(1, min(4, width // longest))
-    for i, (firm, values) in enumerate(tails.items()):
-        glyph = firm[:1] or "●"
-        style = colours.get(firm, colour_for(i)) + " bold"
+    for i, (owner, values) in enumerate(tails.items()):
+        glyph = owner[:1] or "●"
+        style = colours.get(owner, colour_for(i)) + " bold"
         for k, x in enumerate(values):
             col = k * step
             r = row_of(x)
-            # Two firms at the same point: show "*" rather than hide one behind the other.
+            # Two owners at the same point: show "*" rather than hide one behind the other.
             grid[r][col] = ("*", "bold white") if grid[r][col][0].isalpha() else (glyph, style)
     out = Text()
     for r, cells in enumerate(grid):
@@ -98,10 +101,9 @@ def price_chart(
         out.append(f"{y:6.2f} ", style="dim")
         for ch, style in cells:
             out.append(ch, style=style)
-        if nash is not None and r == row_of(nash):
-            out.append(" N", style="yellow")
-        if monopoly is not None and r == row_of(monopoly):
-            out.append(" M", style="red")
+        for (mark, value), style in zip(lines, LINE_STYLES, strict=False):
+            if r == row_of(value):
+                out.append(f" {mark}", style=style)
         out.append("\n")
     out.rstrip()
     return out

@@ -12,12 +12,15 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from sociallm.environments import environment_view
+from sociallm.environments.view import EMPTY, GameView
 from sociallm.reports.sections import SectionTally
 from sociallm.runtime.events import Event
 
 HISTORY = 60  # points kept per sparkline
 RECENT = 8  # memories / reflections kept per agent
-NOT_AGENTS = {"market", "scheduler", "runtime", "moderator"}
+# Sources that are the run's own, not agents; each game adds the sources it declares (its `view.sources`).
+RUNTIME_SOURCES = frozenset({"scheduler", "runtime", "moderator"})
 TEXT_KEYS = ("text", "insight", "description", "content", "memory", "summary", "question")
 
 
@@ -87,25 +90,40 @@ class AgentView:
 
 @dataclass
 class Metrics:
-    firms: list[str] = field(default_factory=list)
-    prices: dict[str, deque[float]] = field(default_factory=dict)
-    profits: dict[str, float] = field(default_factory=dict)
+    """The scenario panel's data, folded as the game's `view.panel` declares (see environments/view.py)."""
+
+    view: GameView = EMPTY
+    owners: list[str] = field(default_factory=list)  # whose values the chart shows, in order of appearance
+    chart: dict[str, deque[float]] = field(default_factory=dict)  # owner -> values of panel.chart
+    sparks: dict[str, deque[float]] = field(default_factory=dict)  # series key -> values
+    last: dict[str, dict[str, float]] = field(default_factory=dict)  # series key -> owner -> last value
+    benchmarks: dict[str, Any] = field(default_factory=dict)  # the run's own reference values
     ticks: deque[int] = field(default_factory=lambda: deque(maxlen=HISTORY))
-    delta: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY))
-    nash: float | None = None
-    monopoly: float | None = None
-    price_min: float | None = None
-    price_max: float | None = None
     last_text: str = ""
+
+    def lines(self) -> list[tuple[str, str, float]]:
+        """(mark, label, value) of the panel's reference lines that this run has a value for."""
+        panel = self.view.panel
+        out = []
+        for ref in panel.lines if panel else []:
+            x = ref.resolve(self.benchmarks)
+            if x is not None:
+                out.append((ref.mark, ref.label or ref.key, x))
+        return out
+
+    @property
+    def empty(self) -> bool:
+        return not self.chart and not self.sparks and not self.lines()
 
 
 class SocietyState:
-    def __init__(self, agents: list[str] | None = None) -> None:
+    def __init__(self, agents: list[str] | None = None, view: GameView | None = None) -> None:
         self.agents: dict[str, AgentView] = {}
         self.lines: list[ChatLine] = []  # every message and marker, in seq order
         self.channels: list[str] = []  # channels that carried messages, in order of first message
         self.by_id: dict[str, ChatLine] = {}
-        self.metrics = Metrics()
+        self.metrics = Metrics(view=view or EMPTY)
+        self.not_agents = RUNTIME_SOURCES | set(self.metrics.view.sources)
         self.round = 0
         self.rounds_total: int | None = None
         self.status = ""  # last run status seen in the log: running / completed / stopped ...
@@ -119,6 +137,12 @@ class SocietyState:
         self.metrics_dirty = False
         for name in agents or []:
             self.agent(name)
+
+    def use_view(self, view: GameView) -> None:
+        if view is not self.metrics.view:
+            self.metrics.view = view
+            self.not_agents = RUNTIME_SOURCES | set(view.sources)
+            self.metrics_dirty = True
 
     # -- queries -----------------------------------------------------------------------------------
     @property
@@ -168,6 +192,8 @@ class SocietyState:
     def _on_system(self, ev: Event) -> None:
         p = ev.payload
         what = p.get("event")
+        if what in ("run_start", "resumed") and p.get("environment") and self.metrics.view is EMPTY:
+            self.use_view(environment_view(p["environment"]))
         if what == "round_start":
             self.round = max(self.round, int(p.get("tick", ev.tick) or ev.tick))
             self._add_line(ChatLine(ev.seq, ev.tick, "", "", f"round {self.round}", kind="round"))
@@ -178,12 +204,7 @@ class SocietyState:
         elif what == "run_end":
             self.status = str(p.get("status", "ended"))
         elif what == "benchmarks":
-            m = self.metrics
-            m.nash, m.monopoly = _num(p.get("nash_price")), _num(p.get("monopoly_price"))
-            m.price_min, m.price_max = _num(p.get("price_min")), _num(p.get("price_max"))
-            for firm in p.get("nash_prices") or {}:
-                if firm not in m.firms:
-                    m.firms.append(firm)
+            self.metrics.benchmarks.update({k: v for k, v in p.items() if k != "event"})
             self.metrics_dirty = True
 
     def _on_message(self, ev: Event) -> None:
@@ -201,7 +222,7 @@ class SocietyState:
         self.by_id[ev.id] = line
         if ev.channel not in self.channels:
             self.channels.append(ev.channel)
-        if ev.source not in NOT_AGENTS:
+        if ev.source not in self.not_agents:
             self.agent(ev.source).last_said = ev.text
             self.dirty_agents.add(ev.source)
 
@@ -219,7 +240,7 @@ class SocietyState:
         p = ev.payload
         pt, ct = int(p.get("prompt_tokens") or 0), int(p.get("completion_tokens") or 0)
         self.tokens += pt + ct
-        if ev.source in NOT_AGENTS:
+        if ev.source in self.not_agents:
             return
         view = self.agent(ev.source)
         view.prompt_tokens += pt
@@ -305,25 +326,27 @@ class SocietyState:
 
     def _on_outcome(self, ev: Event) -> None:
         p = ev.payload
-        prices = p.get("prices")
-        if not isinstance(prices, dict):
-            return
         m = self.metrics
-        for firm, price in prices.items():
-            x = _num(price)
-            if x is None:
-                continue
-            if firm not in m.firms:
-                m.firms.append(firm)
-            m.prices.setdefault(firm, deque(maxlen=HISTORY)).append(x)
+        panel = m.view.panel
+        if panel is not None:
+            if panel.chart is not None and isinstance(p.get(panel.chart.key), dict):
+                for owner, value in p[panel.chart.key].items():
+                    x = _num(value)
+                    if x is None:
+                        continue
+                    if owner not in m.owners:
+                        m.owners.append(owner)
+                    m.chart.setdefault(owner, deque(maxlen=HISTORY)).append(x)
+            for series in panel.sparks:
+                x = _num(p.get(series.key))
+                if x is not None:
+                    m.sparks.setdefault(series.key, deque(maxlen=HISTORY)).append(x)
+            for series in panel.last:
+                if isinstance(p.get(series.key), dict):
+                    m.last[series.key] = {k: float(v) for k, v in p[series.key].items() if _num(v) is not None}
+            # An outcome may carry reference values too (the latest wins).
+            m.benchmarks.update({r.key: p[r.key] for r in panel.lines if r.key and _num(p.get(r.key)) is not None})
         m.ticks.append(ev.tick)
-        if isinstance(p.get("profits"), dict):
-            m.profits = {k: v for k, v in p["profits"].items() if _num(v) is not None}
-        d = _num(p.get("delta"))
-        if d is not None:
-            m.delta.append(d)
-        m.nash = _num(p.get("nash_price")) if p.get("nash_price") is not None else m.nash
-        m.monopoly = _num(p.get("monopoly_price")) if p.get("monopoly_price") is not None else m.monopoly
         m.last_text = ev.text
         self.metrics_dirty = True
         self._add_line(ChatLine(ev.seq, ev.tick, ev.source, ev.channel, ev.text, kind="outcome"))

@@ -6,14 +6,15 @@ Each panel draws from a `SocietyState` when the app tells it to (once per drain 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, RichLog, Static, TabbedContent, TabPane
 
-from sociallm.tui.plots import bar, colour_for, heat_map, no_minus_zero, price_chart, signed_bar, spark
-from sociallm.tui.state import NOT_AGENTS, AgentView, ChatLine, SocietyState
+from sociallm.tui.plots import LINE_STYLES, bar, colour_for, heat_map, no_minus_zero, series_chart, signed_bar, spark
+from sociallm.tui.state import RUNTIME_SOURCES, AgentView, ChatLine, SocietyState
 
 ALL = "all"
 NOT_ENABLED = "not enabled in this run"
@@ -27,11 +28,18 @@ class Palette:
     """One colour per speaker, stable for the whole session."""
 
     def __init__(self) -> None:
-        self.colours: dict[str, str] = {"moderator": "bold white", "market": "dim"}
+        self.colours: dict[str, str] = {"moderator": "bold white"}
+        self.not_agents: set[str] = set(RUNTIME_SOURCES)
+
+    def quiet(self, sources: Iterable[str]) -> None:
+        """The game's own sources (its view's) are drawn dim, and take no agent colour."""
+        for source in sources:
+            self.not_agents.add(source)
+            self.colours.setdefault(source, "dim")
 
     def __call__(self, name: str) -> str:
         if name not in self.colours:
-            self.colours[name] = colour_for(len([n for n in self.colours if n not in NOT_AGENTS]))
+            self.colours[name] = colour_for(len([n for n in self.colours if n not in self.not_agents]))
         return self.colours[name]
 
 
@@ -216,38 +224,55 @@ class AgentDetail(Static):
 
 
 class MetricsPanel(Static):
+    """Draws what the game's `view.panel` declares: a chart per owner with reference lines, sparklines,
+    last-round values. It knows no game."""
+
     def __init__(self, colour: Palette, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.colour = colour
 
     def show(self, state: SocietyState, width: int = 40) -> None:
         m = state.metrics
-        if not m.prices and m.nash is None:
+        panel = m.view.panel
+        if panel is None or m.empty:
             self.update(Text("scenario metrics: none in this run yet", style="dim"))
             return
-        out = Text("prices", style="bold")
-        legend = [(f, self.colour(f)) for f in m.firms]
-        for firm, style in legend:
-            out.append(f"  {firm[:1]} {firm}", style=style)
+        out = Text(panel.title, style="bold")
+        legend = [(owner, self.colour(owner)) for owner in m.owners]
+        for owner, style in legend:
+            out.append(f"  {owner[:1]} {owner}", style=style)
         if len(legend) > 1:
-            out.append("  * both", style="bold white")
-        if m.nash is not None:
-            out.append(f"  N Nash {m.nash:.3f}", style="yellow")
-        if m.monopoly is not None:
-            out.append(f"  M monopoly {m.monopoly:.3f}", style="red")
+            out.append("  * several", style="bold white")
+        lines = m.lines()
+        for (mark, label, x), style in zip(lines, LINE_STYLES, strict=False):
+            out.append(f"  {mark} {label} {x:.3f}", style=style)
         out.append("\n")
-        out.append_text(
-            price_chart(m.prices, m.nash, m.monopoly, width=width, height=7, colours={f: s for f, s in legend})
-        )
-        out.append("\nΔ ", style="bold")
-        if m.delta:
-            out.append(spark(m.delta, 0.0, 1.0, width), style="cyan")
-            out.append(f"  {no_minus_zero(m.delta[-1], 3):+.3f}  (0 Nash, 1 monopoly)")
-        else:
-            out.append("—", style="dim")
-        if m.profits:
-            profits = ", ".join(f"{f} {x:.3f}" for f, x in m.profits.items())
-            out.append(f"\nprofit last round: {profits}", style="dim")
+        if panel.chart is not None:
+            out.append_text(
+                series_chart(
+                    m.chart,
+                    [(mark, x) for mark, _, x in lines],
+                    width=width,
+                    height=7,
+                    colours=dict(legend),
+                    empty=f"no {panel.chart.name} yet",
+                )
+            )
+        for series in panel.sparks:
+            values = m.sparks.get(series.key)
+            out.append(f"\n{series.name} ", style="bold")
+            if values:
+                lo = series.lo if series.lo is not None else min(values)
+                hi = series.hi if series.hi is not None else max(values)
+                out.append(spark(values, lo, hi, width), style="cyan")
+                out.append(f"  {no_minus_zero(values[-1], 3):+.3f}" + (f"  ({series.note})" if series.note else ""))
+            else:
+                out.append("—", style="dim")
+        for series in panel.last:
+            values = m.last.get(series.key)
+            if values:
+                shown = ", ".join(f"{k} {x:.3f}" for k, x in values.items())
+                out.append(f"\n{series.name} last round: {shown}", style="dim")
         self.update(out)
 
 

@@ -13,9 +13,9 @@ from sociallm.agents.agent import Turn
 from sociallm.agents.emotion import Config, Emotion, label_prompt
 from sociallm.agents.sections import SectionContext
 from sociallm.backbone.base import GenerationRequest
+from sociallm.orchestration.run import Run
 from sociallm.runtime.eventlog import read_events
 from sociallm.runtime.events import Event
-from sociallm.runtime.run import Run
 from sociallm.runtime.scenario import ScenarioError, load_scenario
 from tests.fakes import FakeLLM, default_reply
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from sociallm import Experiment
-from sociallm.report_md import run_report, sweep_report
-from sociallm.tui.cli import watch_app
+from sociallm.cli.tui import watch_app
+from sociallm.reports.markdown import run_report, sweep_report
 from sociallm.tui.widgets import AgentsTable, MetricsPanel
 from tests.fakes import FakeLLM
 from tests.tui.test_tui_app import SIZE, settle, text_of
@@ -54,8 +54,8 @@ async def test_mixed_society_sweep_report_and_tui(tmp_path: Path, monkeypatch) -
 
 
 async def test_mixed_society_runs_live_in_the_tui(tmp_path: Path, monkeypatch) -> None:
-    from sociallm.runtime.experiment import load_scenario
-    from sociallm.runtime.run import Run
+    from sociallm.orchestration.api import load_scenario
+    from sociallm.orchestration.run import Run
     from tests.tui.test_tui_live import live_app, until
 
     monkeypatch.setenv("SOCIALLM_CACHE_DIR", str(tmp_path / "cache"))

@@ -3,16 +3,16 @@ from pathlib import Path
 
 import pytest
 
-from sociallm.agents import sections
+from sociallm.orchestration.run import Run
+from sociallm.runtime import registry
 from sociallm.runtime.eventlog import read_events
-from sociallm.runtime.run import Run
-from sociallm.runtime.scenario import ScenarioError, load_scenario
+from sociallm.runtime.scenario import ScenarioError, load_scenario, section_module
 from tests.fakes import FakeLLM
 
 
 @pytest.fixture(autouse=True)
 def probe_registered(monkeypatch):
-    monkeypatch.setitem(sections.SECTIONS, "probe", "tests.agents.probe_section")
+    monkeypatch.setitem(registry.BUILTIN[registry.SECTIONS], "probe", "tests.agents.probe_section")
 
 
 async def test_sections_plug_into_prompt_events_and_checkpoints(tmp_path: Path) -> None:
@@ -50,6 +50,46 @@ def test_bad_section_options_are_reported_at_their_place() -> None:
 
 
 def test_every_registered_section_module_exists_and_has_config_and_build() -> None:
-    for name in sections.SECTIONS:
-        module = sections.section_module(name)  # an entry naming a missing module would crash a run here
+    for name in registry.names(registry.SECTIONS):
+        module = section_module(name)  # an entry naming a missing module would crash a run here
         assert hasattr(module, "Config") and callable(module.build)
+
+
+def _resources(spec, environment):
+    from sociallm.runtime.resources import RunResources
+
+    async def emit(ev):
+        return ev
+
+    return RunResources(spec, FakeLLM(), emit, lambda: 0, Path("."), environment)
+
+
+def test_a_section_missing_what_it_needs_is_refused_in_one_line() -> None:
+    """Emotion needs the run's environment: sections built without it (as workers once did) are refused."""
+    from sociallm.agents.sections import SectionError, build_sections, section_context
+
+    spec = load_scenario("bertrand-emotion")
+    with pytest.raises(SectionError) as info:
+        build_sections(section_context(_resources(spec, None), spec.agents[0]))
+    msg = str(info.value)
+    assert msg.startswith("agents.Alice.sections.emotion: needs the run's environment") and "\n" not in msg
+
+
+def test_optional_needs_are_used_only_when_provided() -> None:
+    from sociallm.agents.emotion import APPRAISE, TRUST
+    from sociallm.agents.sections import build_sections, section_context
+    from sociallm.orchestration.resources import fresh_environment
+
+    spec = load_scenario("bertrand-emotion")
+    ctx = section_context(_resources(spec, fresh_environment(spec)), spec.agents[0])
+    build_sections(ctx)
+    assert ctx.uses(APPRAISE) is ctx.environment  # Bertrand appraises outcomes
+    assert ctx.uses(TRUST) is None  # no tom section in this scenario: trust is simply not used
+
+    class NoAppraisal:
+        def rules(self, agent: str) -> str:
+            return ""
+
+    ctx = section_context(_resources(spec, NoAppraisal()), spec.agents[0])
+    build_sections(ctx)  # required need met (an environment), optional one absent: fine
+    assert ctx.uses(APPRAISE) is None

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from sociallm.environments.bertrand import best_response, equilibrium_prices
+from sociallm.orchestration.replay import normalised_log
+from sociallm.orchestration.run import Run
 from sociallm.runtime.eventlog import EVENTS_FILE, read_events
-from sociallm.runtime.replay import normalised_log
-from sociallm.runtime.run import Run
 from sociallm.runtime.scenario import ScenarioError, parse_scenario
 from tests.fakes import FakeLLM
 
@@ -128,7 +128,7 @@ async def test_pretraining_is_calvano_self_play_cached_and_replayable(tmp_path: 
 
 
 async def test_a_mixed_run_replays_identically(tmp_path: Path, monkeypatch) -> None:
-    from sociallm.runtime.replay import compare_logs, replay_run
+    from sociallm.orchestration.replay import compare_logs, replay_run
 
     monkeypatch.setenv("SOCIALLM_CACHE_DIR", str(tmp_path / "cache"))
     spec = scenario({"kind": "q_learning", "options": FAST_Q}, rounds=3, talk=True)

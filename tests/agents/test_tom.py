@@ -13,8 +13,8 @@ from sociallm.agents.tom import DEFAULT_CHECKPOINT, load_model
 from sociallm.agents.tom_data import Embedder
 from sociallm.agents.tom_eval import score_run
 from sociallm.environments.deception import scripted_events
+from sociallm.orchestration.run import Run
 from sociallm.runtime.eventlog import read_events
-from sociallm.runtime.run import Run
 from sociallm.runtime.scenario import load_scenario
 from tests.fakes import FakeLLM
 

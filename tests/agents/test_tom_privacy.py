@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from sociallm.orchestration.run import Run
 from sociallm.runtime.eventlog import read_events
-from sociallm.runtime.run import Run
 from sociallm.runtime.scenario import load_scenario
 from tests.runtime.all_sections_run import SECTIONS, ScoringFake, use_fakes
 

@@ -9,10 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sociallm.backbone.dialects import echo_span as _echo_span
 from sociallm.backbone.embedded import EmbeddedLLM
-from sociallm.backbone.openai_compat import TextScore, _echo_span
+from sociallm.backbone.openai_compat import TextScore
+from sociallm.orchestration.run import Run
 from sociallm.runtime.eventlog import EVENTS_FILE, read_events
-from sociallm.runtime.run import Run
 from sociallm.runtime.scenario import load_scenario, parse_scenario
 from tests.fakes import FakeLLM
 

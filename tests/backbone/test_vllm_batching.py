@@ -12,7 +12,7 @@ import httpx
 
 from sociallm.backbone.base import GenerationRequest, NumberConstraint
 from sociallm.backbone.vllm import VLLMLLM
-from sociallm.runtime.run import Run
+from sociallm.orchestration.run import Run
 from sociallm.runtime.scenario import parse_scenario
 
 MODELS = {"object": "list", "data": [{"id": "base", "owned_by": "vllm"}, {"id": "lora-b", "owned_by": "vllm"}]}

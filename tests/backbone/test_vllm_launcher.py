@@ -18,7 +18,7 @@ from sociallm.backbone import make_backbone
 from sociallm.backbone.base import BackendError, GenerationRequest
 from sociallm.backbone.launcher import VLLMServer, vllm_python
 from sociallm.backbone.vllm import VLLMLLM
-from sociallm.backbone.vllm_cli import usage_lines
+from sociallm.cli.serve import usage_lines
 from sociallm.runtime.scenario import BackboneSpec
 
 FAKE = Path(__file__).parent / "fake_vllm"
@@ -202,8 +202,8 @@ def test_serve_command_starts_prints_the_url_and_stops_on_ctrl_c(tmp_path: Path)
 
 
 async def test_run_fails_cleanly_when_restarts_run_out_and_resumes(tmp_path: Path) -> None:
+    from sociallm.orchestration.run import Run
     from sociallm.runtime.eventlog import EVENTS_FILE, read_events
-    from sociallm.runtime.run import Run
     from sociallm.runtime.scenario import parse_scenario
 
     spec = parse_scenario(

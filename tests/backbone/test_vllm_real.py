@@ -31,8 +31,8 @@ from sociallm.backbone.constraints import parse_number
 from sociallm.backbone.launcher import VLLMServer
 from sociallm.backbone.tiny_models import build_with, find_vllm_python
 from sociallm.backbone.vllm import VLLMLLM
+from sociallm.orchestration.run import Run
 from sociallm.runtime.eventlog import EVENTS_FILE, read_events
-from sociallm.runtime.run import Run
 from sociallm.runtime.scenario import parse_scenario
 
 pytestmark = pytest.mark.integration

@@ -268,3 +268,25 @@ def test_metrics_and_state_round_trip():
     assert a == b
     assert a["prices"] == {"Alice": 5.1, "Bob": 5.0}
     assert restored.metrics() == env.metrics()
+
+
+def test_a_checkpoint_from_before_bertrand_was_a_round_game_still_loads():
+    env, _ = market()
+    play_round(env, 1, {"Alice": 1.6, "Bob": 1.7})
+    env.on_event(Event(kind="system", source="scheduler", tick=2, payload={"event": "round_start", "tick": 2}))
+    env.on_event(Event(kind="action", source="Bob", tick=2, payload={"action": "price", "value": 1.75}))
+    st = env.state()
+    old = {  # the layout BertrandMarket.state() wrote before
+        "agents": st["agents"],
+        "params": st["params"],
+        "benchmarks": st["s"]["bench"],
+        "tick": st["s"]["tick"],
+        "last_prices": st["s"]["last_prices"],
+        "pending": {"2": {"Bob": 1.75}},
+        "totals": {**st["s"]["totals"], "last_tick": 1},
+    }
+    restored = BertrandMarket()
+    restored.load_state(old)
+    assert restored.metrics() == env.metrics()
+    end = Event(kind="system", source="scheduler", tick=2, payload={"event": "phase_end", "action": "price"})
+    assert restored.on_event(end)[0].payload == env.on_event(end)[0].payload

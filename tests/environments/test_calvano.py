@@ -11,9 +11,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from sociallm.agents.strategies.calvano import PAPER, VARIANTS, calvano_game, within_paper
+from sociallm.cli.reproduce import register
 from sociallm.environments.bertrand import equilibrium_prices
-from sociallm.environments.calvano import PAPER, VARIANTS, calvano_game, within_paper
-from sociallm.environments.reproduce_cli import register
 
 
 def test_game_is_calvanos_grid_and_payoffs() -> None:

@@ -146,7 +146,7 @@ async def test_http_store_down_gives_one_line_error_naming_the_url(encoder) -> N
 
 async def test_bertrand_memory_run_on_the_embedded_model(tmp_path: Path) -> None:
     """The real thing: Gemma 3 270M rates, asks and cites; reflections cite stored memories."""
-    from sociallm.runtime.run import Run
+    from sociallm.orchestration.run import Run
     from sociallm.runtime.scenario import load_scenario
 
     spec = load_scenario(
@@ -179,7 +179,7 @@ async def test_bertrand_memory_run_on_the_embedded_model(tmp_path: Path) -> None
 async def test_scenario_run_against_a_chroma_server(server: ChromaServer, tmp_path: Path, monkeypatch) -> None:
     """`url:` sends the same section to a Chroma server (scripted model, hashed encoder: fast)."""
     from sociallm.memory import section as memory_section
-    from sociallm.runtime.run import Run
+    from sociallm.orchestration.run import Run
     from sociallm.runtime.scenario import load_scenario
     from tests.fakes import FakeLLM
     from tests.memory.helpers import HashEncoder, memory_reply

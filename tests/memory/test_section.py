@@ -8,8 +8,9 @@ import pytest
 from sociallm.backbone.base import BackendError, GenerationRequest
 from sociallm.backbone.encoders import EncoderError, make_encoder
 from sociallm.memory import section as memory_section
+from sociallm.orchestration.run import Run
+from sociallm.runtime import registry
 from sociallm.runtime.eventlog import read_events
-from sociallm.runtime.run import Run
 from sociallm.runtime.scenario import load_scenario
 from tests.fakes import FakeLLM
 from tests.memory.helpers import HashEncoder, memory_reply
@@ -135,9 +136,8 @@ async def test_resume_forgets_the_discarded_half_round(tmp_path: Path) -> None:
 
 
 async def test_affect_from_the_emotion_section_raises_importance(tmp_path: Path, monkeypatch) -> None:
-    from sociallm.agents import sections
 
-    monkeypatch.setitem(sections.SECTIONS, "emotion", "tests.memory.helpers")
+    monkeypatch.setitem(registry.BUILTIN[registry.SECTIONS], "emotion", "tests.memory.helpers")
     spec = load_scenario("bertrand-memory", {"rounds": 1, "sections.emotion": {"valence": -0.8, "arousal": 0.9}})
     await Run(
         spec, tmp_path / "r", llm=FakeLLM(reply=lambda r: " 5" if r.purpose == "memory_importance" else memory_reply(r))

@@ -22,7 +22,7 @@ import numpy as np
 import sociallm.backbone.encoders as encoders
 from sociallm.backbone.base import GenerationRequest, GenerationResult
 from sociallm.backbone.openai_compat import TextScore
-from sociallm.runtime.run import Run
+from sociallm.orchestration.run import Run
 from sociallm.runtime.scenario import load_scenario
 from tests.fakes import FakeLLM
 from tests.memory.helpers import memory_reply

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-import sociallm.runtime.run as run_module
+import sociallm.orchestration.run as run_module
 from sociallm.backbone.base import GenerationRequest, GenerationResult
 from sociallm.cli import app
 from tests.fakes import FakeLLM

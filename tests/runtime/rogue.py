@@ -11,10 +11,10 @@ import asyncio
 import json
 import random
 
+from sociallm.orchestration.remote import Down, SpecMessage, Up
 from sociallm.runtime.events import Event
 from sociallm.runtime.mqtt import MqttLink, control_topic, parse_bus_url
 from sociallm.runtime.mqtt_security import AgentSigner, Credential, RunSigner
-from sociallm.runtime.remote import Down, SpecMessage, Up
 
 MARK = "FORGED-BY-ROGUE"
 

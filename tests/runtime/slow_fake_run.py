@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from sociallm.backbone.base import GenerationRequest, GenerationResult
-from sociallm.runtime.experiment import Intervention, arun
+from sociallm.orchestration.api import arun
+from sociallm.orchestration.experiment import Intervention
 from tests.fakes import FakeLLM
 
 

@@ -2,8 +2,8 @@ import asyncio
 import json
 from pathlib import Path
 
+from sociallm.orchestration.run import Run
 from sociallm.runtime.eventlog import read_events
-from sociallm.runtime.run import Run
 from sociallm.runtime.scenario import load_scenario
 from tests.fakes import FakeLLM
 

@@ -14,8 +14,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from sociallm.orchestration.replay import normalise_events, normalised_log
 from sociallm.runtime.eventlog import EVENTS_FILE, read_events
-from sociallm.runtime.replay import normalise_events, normalised_log
 from sociallm.runtime.rundir import CHECKPOINT, MANIFEST, read_json
 from tests.runtime import all_sections_run
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from sociallm import Experiment, load_scenario, run
+from sociallm.orchestration.experiment import ConditionError, Intervention, grid, parse_interventions
 from sociallm.runtime.eventlog import read_events
-from sociallm.runtime.experiment import ConditionError, Intervention, grid, parse_interventions
 from tests.fakes import FakeLLM
 
 
@@ -24,8 +24,8 @@ def test_comm_shortcut_builds_the_three_bertrand_conditions() -> None:
     assert silent_made_chatty.schedule[0].kind == "talk"
 
 
-def test_n_and_alpha_shortcuts() -> None:
-    spec = load_scenario("bertrand", n=4, alpha=3.2, comm="private")
+def test_n_shortcut_and_a_game_parameter_by_path() -> None:
+    spec = load_scenario("bertrand", n=4, comm="private", **{"environment.params.alpha": 3.2})
     assert spec.agent_names == ["Alice", "Bob", "Carol", "Dave"]
     assert "four firms, Alice, Bob, Carol and Dave," in spec.preamble
     assert spec.environment.params["alpha"] == 3.2
@@ -49,6 +49,8 @@ def test_any_field_by_dotted_path() -> None:
         ({"environment.kind": "casino"}, "environment.kind: unknown environment 'casino'"),
         ({"agents.0.personna": "x"}, "agents[0].personna: unknown field; check the spelling"),
         ({"n": 0}, "n: must be a whole number from 1 to 8 (got 0)"),
+        # No game's parameter is a shortcut: the message shows the path to use.
+        ({"alpha": 3.2}, "alpha: unknown condition key; use a dotted scenario path (e.g. environment.params.mu"),
     ],
 )
 def test_bad_conditions_are_one_line_errors(overrides: dict, message: str) -> None:
@@ -72,7 +74,7 @@ def test_bad_interventions_are_one_line_errors() -> None:
         parse_interventions([{"kind": "mute", "when": {"metric": "last_delta", "value": 0.5}}])
     exp = Experiment("bertrand", seeds=1, rounds=1).condition("a", comm="none")
     exp.intervene(at=1, mute="backroom")
-    from sociallm.runtime.sweep import validate_plan
+    from sociallm.orchestration.sweep import validate_plan
 
     with pytest.raises(ConditionError, match=r"interventions\[0\].channel: unknown channel 'backroom'"):
         validate_plan(exp.plan("/tmp/unused"))

@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import sociallm.orchestration.run as run_module
 import sociallm.runtime.eventlog as eventlog_module
-import sociallm.runtime.run as run_module
 from sociallm.cli import app
+from sociallm.orchestration.replay import normalised_log
+from sociallm.orchestration.run import Run
 from sociallm.runtime.eventlog import EVENTS_FILE, LogWriteError, read_events
-from sociallm.runtime.replay import normalised_log
-from sociallm.runtime.run import Run
 from sociallm.runtime.rundir import CHECKPOINT, MANIFEST, RESERVE, RunLock, read_json
 from sociallm.runtime.scenario import load_scenario
 from tests.fakes import FakeLLM

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from sociallm.orchestration.remote import Distribution
+from sociallm.orchestration.run import Run
+from sociallm.orchestration.worker import Worker
 from sociallm.runtime.eventlog import read_events
 from sociallm.runtime.mqtt import parse_bus_url
-from sociallm.runtime.remote import Distribution
-from sociallm.runtime.run import Run
 from sociallm.runtime.scenario import load_raw, parse_scenario, resolve
-from sociallm.runtime.worker import Worker
 from tests.fakes import FakeLLM
 from tests.runtime.broker import make_broker
 from tests.runtime.rogue import MARK, Rogue

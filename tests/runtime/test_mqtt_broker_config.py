@@ -7,12 +7,12 @@ import shutil
 
 import pytest
 
+from sociallm.orchestration.remote import Distribution
+from sociallm.orchestration.run import Run
+from sociallm.orchestration.worker import Worker
 from sociallm.runtime.eventlog import read_events
 from sociallm.runtime.mqtt import BusError, MqttLink, listen, parse_bus_url
-from sociallm.runtime.remote import Distribution
-from sociallm.runtime.run import Run
 from sociallm.runtime.scenario import load_scenario
-from sociallm.runtime.worker import Worker
 from tests.fakes import FakeLLM
 from tests.runtime.broker import MOSQUITTO, example_broker
 from tests.runtime.test_worker import run_key

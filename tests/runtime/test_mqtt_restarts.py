@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from sociallm.orchestration.remote import Distribution
+from sociallm.orchestration.run import Run
+from sociallm.orchestration.worker import Worker
 from sociallm.runtime.mqtt import parse_bus_url
-from sociallm.runtime.remote import Distribution
-from sociallm.runtime.run import Run
 from sociallm.runtime.scenario import load_scenario
-from sociallm.runtime.worker import Worker
 from tests.fakes import FakeLLM
 from tests.runtime.broker import MOSQUITTO
 from tests.runtime.restarts import Outage, plan, stressed_run

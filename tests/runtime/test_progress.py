@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sociallm.runtime.experiment import Experiment, run
+from sociallm.orchestration.api import Experiment, run
 from sociallm.runtime.progress import ProgressLine, eta, fmt_duration
 from tests.fakes import FakeLLM
 

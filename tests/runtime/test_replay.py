@@ -10,9 +10,10 @@ import typer
 from typer.testing import CliRunner
 
 from sociallm.backbone.base import GenerationRequest
-from sociallm.runtime.experiment import Intervention, arun
-from sociallm.runtime.replay import ReplayMismatch, compare_logs, normalised_log, replay_run
-from sociallm.runtime.sweep_cli import register
+from sociallm.cli.sweep import register
+from sociallm.orchestration.api import arun
+from sociallm.orchestration.experiment import Intervention
+from sociallm.orchestration.replay import ReplayMismatch, compare_logs, normalised_log, replay_run
 from tests.fakes import FakeLLM
 
 
@@ -74,8 +75,8 @@ async def test_missing_recordings_are_reported(tmp_path: Path) -> None:
 
 def test_normalisation_maps_ids_built_on_event_ids_in_values_and_keys():
     """Memory records are named `<agent>:<event id>` and repairs are keyed by them: both carry the id's randomness."""
+    from sociallm.orchestration.replay import normalise_events
     from sociallm.runtime.events import Event
-    from sociallm.runtime.replay import normalise_events
 
     def log(first_id: str) -> list[str]:
         src = Event(id=first_id, kind="message", source="Bob", seq=1, payload={"text": "hi"})

@@ -10,12 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
-import sociallm.runtime.run as run_module
-from sociallm.runtime.replay import normalised_log
-from sociallm.runtime.sweep_cli import register
+import sociallm.orchestration.run as run_module
+from sociallm.cli.sweep import register
+from sociallm.orchestration.replay import normalised_log
 from tests.fakes import FakeLLM
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,3 +85,43 @@ def test_resume_after_kill_9_loses_and_duplicates_nothing(tmp_path: Path, monkey
 def test_resume_refuses_what_it_cannot_continue(tmp_path: Path) -> None:
     result = CliRunner().invoke(_cli(), ["resume", str(tmp_path)])
     assert result.exit_code == 2 and "no manifest.json" in result.stderr
+
+
+async def _two_rounds_with_a_warning_at_round_3(run_dir: Path) -> None:
+    from sociallm.orchestration.experiment import attach_interventions, parse_interventions, save_interventions
+    from sociallm.orchestration.run import Run
+    from sociallm.runtime.scenario import load_scenario
+
+    ivs = parse_interventions([{"kind": "warn", "at": 3, "text": "The authority is watching."}])
+    run = Run(load_scenario("bertrand", {"rounds": 2}), run_dir, llm=FakeLLM())
+    save_interventions(run_dir, ivs, None)
+    attach_interventions(run, ivs, None)
+    await run.execute()
+
+
+@pytest.mark.parametrize("command", [["run", "--resume"], ["resume"]])
+def test_both_resume_commands_re_attach_the_runs_interventions(tmp_path: Path, monkeypatch, command) -> None:
+    """`sociallm run --resume` and `sociallm resume` share one path: the run's interventions come back."""
+    import asyncio
+
+    from sociallm.cli import app
+
+    run_dir = tmp_path / "r"
+    asyncio.run(_two_rounds_with_a_warning_at_round_3(run_dir))
+
+    async def fake_backbone(spec):
+        return FakeLLM()
+
+    monkeypatch.setattr(run_module, "default_backbone", fake_backbone)
+    args = [*command, str(run_dir), "-q"]
+    if command[0] == "run":
+        args += ["--rounds", "4"]
+    else:  # `resume` continues what the manifest says: give the run two more rounds first
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        manifest["scenario"]["rounds"], manifest["status"] = 4, "running"
+        (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    warned = [e for e in events if e["kind"] == "message" and "authority is watching" in e["payload"].get("text", "")]
+    assert [e["tick"] for e in warned] == [3]

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from sociallm.backbone.base import BackendError
+from sociallm.orchestration.run import Run
 from sociallm.runtime.eventlog import read_events
-from sociallm.runtime.run import Run
 from sociallm.runtime.rundir import RunDirError
 from sociallm.runtime.scenario import load_scenario
 from tests.fakes import FakeLLM

@@ -12,10 +12,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-import sociallm.runtime.run as run_module
+import sociallm.orchestration.run as run_module
 from sociallm.cli import app
+from sociallm.orchestration.run import Run
 from sociallm.runtime.eventlog import EVENTS_FILE
-from sociallm.runtime.run import Run
 from sociallm.runtime.rundir import MANIFEST, read_json
 from sociallm.runtime.scenario import MAX_ERROR_LINES, ScenarioError, load_raw, load_scenario, parse_scenario
 from sociallm.runtime.scenario_file import ENV_MAX_BYTES, Limits

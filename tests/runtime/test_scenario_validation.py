@@ -10,10 +10,10 @@ import yaml
 from typer.testing import CliRunner
 
 import sociallm
-import sociallm.runtime.run as run_module
+import sociallm.orchestration.run as run_module
 from sociallm.cli import app
-from sociallm.runtime.experiment import ConditionError
-from sociallm.runtime.run import Run
+from sociallm.orchestration.experiment import ConditionError
+from sociallm.orchestration.run import Run
 from sociallm.runtime.scenario import ScenarioError, load_scenario, parse_scenario
 from tests.fakes import FakeLLM
 

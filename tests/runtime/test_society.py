@@ -13,9 +13,9 @@ import pytest
 import sociallm.backbone.encoders as encoders
 from sociallm.agents.prompts import render_event
 from sociallm.environments.village import society
+from sociallm.orchestration.run import Run
 from sociallm.runtime.events import Event
 from sociallm.runtime.router import Router
-from sociallm.runtime.run import Run
 from sociallm.runtime.scenario import load_scenario, parse_scenario
 from tests.fakes import FakeLLM
 from tests.memory.helpers import memory_reply
@@ -122,7 +122,7 @@ async def test_village_failed_and_resumed_logs_what_a_clean_run_logs(tmp_path: P
     one-call reflections) resume exactly: a run that fails mid-round and is resumed logs what a clean
     run logs."""
     from sociallm.backbone.base import BackendError
-    from sociallm.runtime.replay import normalised_log
+    from sociallm.orchestration.replay import normalised_log
 
     monkeypatch.setattr(encoders, "make_encoder", lambda name="minilm", **options: HashEncoder384(name))
     spec = parse_scenario(society(16, rounds=3), "village-16")

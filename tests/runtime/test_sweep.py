@@ -11,9 +11,9 @@ import typer
 from typer.testing import CliRunner
 
 from sociallm import Experiment
-from sociallm.runtime.experiment import Condition
-from sociallm.runtime.sweep import COLUMNS, SweepPlan, run_sweep
-from sociallm.runtime.sweep_cli import parse_axes, register, split_values
+from sociallm.cli.sweep import parse_axes, register, split_values
+from sociallm.orchestration.experiment import Condition
+from sociallm.orchestration.sweep import COLUMNS, SweepPlan, run_sweep
 from tests.fakes import FakeLLM
 
 
@@ -107,7 +107,7 @@ def test_plan_round_trips_through_sweep_json(tmp_path: Path) -> None:
 
 
 def test_cli_sweep_with_interventions_file_then_resume(tmp_path: Path, monkeypatch) -> None:
-    import sociallm.runtime.run as run_module
+    import sociallm.orchestration.run as run_module
 
     async def fake_backbone(spec):
         return FakeLLM()

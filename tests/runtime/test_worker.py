@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from sociallm.backbone.base import GenerationRequest
+from sociallm.orchestration.remote import Distribution, Down, RemoteHub, Up
+from sociallm.orchestration.run import Run
+from sociallm.orchestration.worker import Worker
 from sociallm.runtime.eventlog import read_events
 from sociallm.runtime.events import Event
 from sociallm.runtime.mqtt import MqttBus, listen, parse_bus_url
 from sociallm.runtime.mqtt_security import KEY_FILE, AgentSigner, Credential
-from sociallm.runtime.remote import Distribution, Down, RemoteHub, Up
-from sociallm.runtime.run import Run
 from sociallm.runtime.scenario import load_scenario
-from sociallm.runtime.worker import Worker
 from tests.fakes import FakeLLM, default_reply
 from tests.runtime.broker import MOSQUITTO, make_broker
 
@@ -188,7 +188,7 @@ async def test_killed_worker_gives_no_shows_and_the_run_finishes(tmp_path, broke
 
 
 async def test_abort_on_no_show(tmp_path, broker):
-    from sociallm.runtime.remote import NoShow
+    from sociallm.orchestration.remote import NoShow
 
     spec = load_scenario("bertrand", {"rounds": 2})
     _, task = await start_worker(broker, tmp_path / "r", "abort-1", ["Bob"], FakeLLM())
@@ -207,7 +207,7 @@ async def test_abort_on_no_show(tmp_path, broker):
 
 
 async def test_missing_worker_is_a_clear_error(tmp_path, broker):
-    from sociallm.runtime.remote import NoShow
+    from sociallm.orchestration.remote import NoShow
 
     spec = load_scenario("bertrand", {"rounds": 1})
     dist = Distribution(bus=parse_bus_url(broker.url), remote_agents=["Bob"], ready_timeout_s=0.5)
@@ -217,8 +217,8 @@ async def test_missing_worker_is_a_clear_error(tmp_path, broker):
 
 def signed_up(key: Credential, up: Up, epoch: int, signer: AgentSigner | None = None) -> bytes:
     """An Up as a worker holding `key` sends it: sealed for the run, signed with its agents' keys."""
+    from sociallm.orchestration.remote import speaks_for
     from sociallm.runtime.mqtt import control_topic, pack
-    from sociallm.runtime.remote import speaks_for
 
     topic = control_topic(key.run, "up", up.worker)
     signer = signer or AgentSigner(key, sender=up.worker, epoch=epoch)
@@ -270,7 +270,7 @@ async def test_worker_acts_only_for_its_agents(broker):
     w = Worker("solo-1", ["Alice"], parse_bus_url(broker.url), credential=key, llm=FakeLLM())
     await w._answer(Down(kind="turn", agent="Bob"))
     assert w.refused == ["Bob"]
-    from sociallm.runtime.worker import WorkerError
+    from sociallm.orchestration.worker import WorkerError
 
     with pytest.raises(WorkerError, match="no key for Bob"):
         Worker("solo-1", ["Alice", "Bob"], parse_bus_url(broker.url), credential=key, llm=FakeLLM())
@@ -323,3 +323,28 @@ async def test_a_worker_that_dies_during_a_broker_outage_no_shows_after_one_turn
     assert no_shows and all(n["agent"] == "Bob" for n in no_shows)
     assert "within 4" in no_shows[0]["reason"]
     assert all("gone" in n["reason"] for n in no_shows[1:])  # no second wait: declared gone after one timeout
+
+
+def outcome_appraisals(run_dir: Path) -> list[tuple]:
+    """Each affect change an outcome caused: whose, which round, the game's impulse, the state after."""
+    return [
+        (e.source, e.tick, e.payload["impulse"], e.payload["before"], e.payload["after"])
+        for e in read_events(run_dir / "events.jsonl").events
+        if e.kind == "affect" and e.payload.get("cause") == "outcome"
+    ]
+
+
+async def test_workers_appraise_outcomes_like_the_run_process(tmp_path, broker):
+    """Workers build the same RunResources as the run (environment included): emotion appraises outcomes."""
+    spec = load_scenario("bertrand-emotion", {"rounds": 3})
+    await Run(spec, tmp_path / "inproc", llm=FakeLLM(), run_id="appraise-1").execute()
+    local = outcome_appraisals(tmp_path / "inproc")
+    assert len(local) >= 2 * 2  # both firms, every round after the first at least
+
+    workers = [await start_worker(broker, tmp_path / "r", "appraise-2", [n], FakeLLM()) for n in ("Alice", "Bob")]
+    dist = Distribution(bus=parse_bus_url(broker.url), remote_agents=["Alice", "Bob"], timeout_s=20)
+    result = await Run(spec, tmp_path / "r", llm=FakeLLM(), run_id="appraise-2", distribution=dist).execute()
+    await asyncio.gather(*(asyncio.wait_for(t, 10) for _, t in workers))
+    assert result.status == "completed"
+    assert all(w.resources.environment is not None for w, _ in workers)
+    assert outcome_appraisals(tmp_path / "r") == local

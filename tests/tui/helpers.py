@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 
 from sociallm.backbone.base import GenerationRequest, GenerationResult
+from sociallm.orchestration.run import Run
 from sociallm.runtime.events import Event
-from sociallm.runtime.run import Run
 from sociallm.runtime.scenario import load_scenario
 from tests.fakes import FakeLLM
 
@@ -34,10 +34,16 @@ def synthetic_events(rounds: int, agents: tuple[str, ...] = ("Alice", "Bob")) ->
     out: list[Event] = [
         Event(
             kind="system",
+            source="scheduler",
+            channel="system",
+            payload={"event": "run_start", "scenario": "bertrand", "environment": "bertrand"},
+        ),
+        Event(
+            kind="system",
             source="market",
             channel="system",
             payload={"event": "benchmarks", "nash_price": 1.4729, "monopoly_price": 1.925},
-        )
+        ),
     ]
     for t in range(1, rounds + 1):
         out.append(Event(kind="system", source="scheduler", channel="system", tick=t, payload={"event": "round_start"}))

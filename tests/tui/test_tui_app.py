@@ -4,10 +4,10 @@ from pathlib import Path
 
 from textual.widgets import RichLog
 
-from sociallm.runtime.run import Run
+from sociallm.cli.tui import watch_app
+from sociallm.orchestration.run import Run
 from sociallm.runtime.scenario import load_scenario
 from sociallm.tui.app import SocietyApp
-from sociallm.tui.cli import watch_app
 from sociallm.tui.feed import Feed, LiveFeed
 from sociallm.tui.widgets import AgentDetail, AgentsTable, MetricsPanel, StatusBar
 from tests.tui.helpers import SlowLLM, log_text, make_run_folder, synthetic_events

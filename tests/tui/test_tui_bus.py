@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from sociallm.cli.tui import bus_app
+from sociallm.orchestration.remote import Distribution
+from sociallm.orchestration.run import Run
 from sociallm.runtime.mqtt import parse_bus_url
 from sociallm.runtime.mqtt_security import Credential
-from sociallm.runtime.remote import Distribution
-from sociallm.runtime.run import Run
 from sociallm.runtime.scenario import load_scenario
-from sociallm.tui.cli import bus_app
 from tests.runtime.broker import make_broker
 from tests.tui.helpers import SlowLLM
 

@@ -12,13 +12,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from sociallm.tui.cli import register
+from sociallm.cli.tui import register
 from tests.tui.helpers import make_run_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 # `sociallm watch` once cli.py registers it; until then the same command through this shim.
 SHIM = (
-    "import sys; from sociallm.cli import app; from sociallm.tui.cli import register; "
+    "import sys; from sociallm.cli import app; from sociallm.cli.tui import register; "
     "names = {c.name or c.callback.__name__ for c in app.registered_commands}; "
     "'watch' in names or register(app); app(prog_name='sociallm')"
 )
@@ -96,8 +96,8 @@ def test_watch_in_a_real_terminal(tmp_path: Path) -> None:
 
 
 RUN_SHIM = (
-    "import sys, json; from pathlib import Path; from sociallm.runtime.run import Run; "
-    "from sociallm.runtime.scenario import load_scenario; from sociallm.tui.cli import run_with_tui; "
+    "import sys, json; from pathlib import Path; from sociallm.orchestration.run import Run; "
+    "from sociallm.runtime.scenario import load_scenario; from sociallm.cli.tui import run_with_tui; "
     "from tests.tui.helpers import SlowLLM; d = Path(sys.argv[1]); "
     "r = run_with_tui(Run(load_scenario('bertrand', {'rounds': 200}), d / 'run', llm=SlowLLM(0.05))); "
     "(d / 'result.json').write_text(json.dumps([r.status, r.rounds_completed]))"

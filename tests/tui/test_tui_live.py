@@ -7,8 +7,8 @@ import pytest
 from textual.widgets import Input
 
 from sociallm.backbone.base import BackendError
+from sociallm.orchestration.run import Run
 from sociallm.runtime.eventlog import read_events
-from sociallm.runtime.run import Run
 from sociallm.runtime.scenario import load_scenario
 from sociallm.tui.app import SocietyApp
 from sociallm.tui.feed import LiveFeed
@@ -28,7 +28,7 @@ async def until(pilot, condition, limit_s: float = 10.0) -> None:
 
 def live_app(run: Run) -> SocietyApp:
     feed = LiveFeed()
-    run._taps.append(feed.tap)
+    run.add_tap(feed.tap)
     return SocietyApp(feed, run=run, backend="fake")
 
 

@@ -1,5 +1,5 @@
 from sociallm.runtime.events import Event
-from sociallm.tui.plots import heat_map, price_chart, signed_bar, spark
+from sociallm.tui.plots import heat_map, series_chart, signed_bar, spark
 from sociallm.tui.state import SocietyState
 from tests.tui.helpers import synthetic_events
 
@@ -25,8 +25,9 @@ def test_folds_every_subsystem() -> None:
     msgs = st.lines_for("public")
     assert len(msgs) == 6 and all(m.label == "calm" for m in msgs)
     m = st.metrics
-    assert m.nash == 1.4729 and m.monopoly == 1.925 and list(m.delta) == [0.5] * 3
-    assert [round(x, 2) for x in m.prices["Alice"]] == [1.81, 1.82, 1.83]
+    # The panel folds what the game's view declares: its chart, reference lines and sparklines.
+    assert m.lines() == [("N", "Nash", 1.4729), ("M", "monopoly", 1.925)] and list(m.sparks["delta"]) == [0.5] * 3
+    assert [round(x, 2) for x in m.chart["Alice"]] == [1.81, 1.82, 1.83]
 
 
 def test_subsystems_without_events_are_not_enabled() -> None:
@@ -61,7 +62,7 @@ def test_odd_payloads_do_not_break_the_state() -> None:
     )
     a = st.agents["A"]
     assert a.valence is None and list(a.reflections) == ["B lies (+1)"] and a.retrievals == 1
-    assert a.tom == {"B": {"overlap": 0.7}} and not st.metrics.prices
+    assert a.tom == {"B": {"overlap": 0.7}} and not st.metrics.chart
 
 
 def test_filters_by_agent_or_channel() -> None:
@@ -79,7 +80,9 @@ def test_filters_by_agent_or_channel() -> None:
 def test_plots() -> None:
     assert spark([-1, 0, 1], -1, 1) == "▁▅█"  # fixed scale, so agents compare
     assert signed_bar(-1.0, 4).plain == "▕██│  ▏" and signed_bar(0.5, 4).plain == "▕  │█ ▏"
-    chart = price_chart({"Alice": [1.5, 1.9], "Bob": [1.5, 1.6]}, 1.4729, 1.925, width=10, height=6).plain
+    chart = series_chart(
+        {"Alice": [1.5, 1.9], "Bob": [1.5, 1.6]}, [("N", 1.4729), ("M", 1.925)], width=10, height=6
+    ).plain
     lines = chart.splitlines()
     assert len(lines) == 6 and lines[0].endswith(" M") and any(line.endswith(" N") for line in lines)
     assert "*" in chart and "A" in chart and "B" in chart  # same price in round 1, apart in round 2

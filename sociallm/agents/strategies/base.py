@@ -47,7 +47,7 @@ class AlgorithmicAgent:
         self.name = ctx.agent.name
         self.scenario = ctx.scenario
         self.config = config
-        self.env = ctx.shared.get("environment")
+        self.env = ctx.environment  # the run's game, from its resources
         self.sections: list[Any] = []  # no cognitive parts: nothing to prepare, render or close
         self.prefix = ""  # experiments may swap personas; an algorithm has none to read
         self.last: dict[str, float] = {}  # every actor's action value in the last resolved round

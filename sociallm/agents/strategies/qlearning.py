@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import Field
 
+from sociallm.agents.agent import derive_seed
 from sociallm.agents.strategies.base import AlgorithmicAgent, Level, StrategyConfig, StrategyError
 from sociallm.agents.strategies.qtrainer import QGame, limit_cycle, train_one
 from sociallm.environments.base import ActionSpec
@@ -101,11 +102,10 @@ def _self_play_elsewhere(*args: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 class QLearner(AlgorithmicAgent):
     kind = "q_learning"
+    Config = QLearningConfig
 
     def __init__(self, ctx: Any, config: QLearningConfig) -> None:
         super().__init__(ctx, config)
-        from sociallm.agents.agent import derive_seed
-
         self.seed = config.seed if config.seed is not None else derive_seed(ctx.scenario.seed, self.name, "q")
         self.rng = np.random.default_rng(self.seed)
         self.players = list(ctx.scenario.agent_names)  # the state: everyone's last value, in this order

@@ -22,6 +22,7 @@ class Fixed(AlgorithmicAgent):
     """Plays the same value every round."""
 
     kind = "fixed"
+    Config = FixedConfig
 
     def choose(self, action: ActionSpec, tick: int) -> float:
         return self.level(self.config.price, action, "price")
@@ -36,6 +37,7 @@ class TitForTat(AlgorithmicAgent):
     """Opens at `start`, then plays what the rivals played last round (the lowest, by default)."""
 
     kind = "tit_for_tat"
+    Config = TitForTatConfig
 
     def choose(self, action: ActionSpec, tick: int) -> float:
         rivals = self.rivals_last()
@@ -57,6 +59,7 @@ class GrimTrigger(AlgorithmicAgent):
     """Cooperates at `high` until any rival undercuts it, then plays `low` for ever."""
 
     kind = "grim_trigger"
+    Config = GrimTriggerConfig
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -93,6 +96,7 @@ class BestResponse(AlgorithmicAgent):
     """Myopic: the value that maximises this round's payoff if the rivals repeat last round's values."""
 
     kind = "best_response"
+    Config = BestResponseConfig
 
     def choose(self, action: ActionSpec, tick: int) -> float:
         rivals = {a: v for a, v in self.last.items() if a != self.name}

@@ -20,19 +20,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sociallm.agents.agent import Agent
-from sociallm.agents.sections import SectionContext
+from sociallm.agents.sections import section_context
 from sociallm.agents.strategies import build_agent
 from sociallm.agents.transcript import Transcript
 from sociallm.backbone.base import LLM
-from sociallm.backbone.encoders import close_shared_encoder, embeddings_options
-from sociallm.backbone.metered import MeteredLLM
+from sociallm.backbone.encoders import close_shared_encoder
 from sociallm.environments import get_environment
 from sociallm.environments.base import Environment
+from sociallm.orchestration.resources import build_resources
+from sociallm.runtime import registry
 from sociallm.runtime.bus import InProcessBus, Tap
 from sociallm.runtime.control import RunControl
 from sociallm.runtime.eventlog import EVENTS_FILE, EventLog
 from sociallm.runtime.events import Event
 from sociallm.runtime.lifecycle import stop_reason
+from sociallm.runtime.metered import MeteredLLM
+from sociallm.runtime.resources import RunDirUser, RunResources
 from sociallm.runtime.router import Router
 from sociallm.runtime.rundir import (
     CHECKPOINT,
@@ -53,12 +56,12 @@ from sociallm.runtime.rundir import (
     truncate_log_after,
     write_json_atomic,
 )
-from sociallm.runtime.scenario import ScenarioError, ScenarioSpec, parse_scenario
+from sociallm.runtime.scenario import ScenarioError, ScenarioSpec, apply_overrides, parse_scenario
 from sociallm.runtime.scheduler import HELD, Scheduler, system_event
 from sociallm.runtime.validate import spec_problems
 
 if TYPE_CHECKING:
-    from sociallm.runtime.remote import Distribution, RunRemote
+    from sociallm.orchestration.remote import Distribution, RunRemote
 
 
 def new_run_id(scenario: str) -> str:
@@ -84,8 +87,7 @@ BackboneFactory = Callable[[ScenarioSpec], Any]
 
 
 async def default_backbone(spec: ScenarioSpec) -> LLM:
-    from sociallm.backbone import make_backbone
-
+    """The scenario's backbone, by `backbone.kind` from the `sociallm.backbones` registry (plug-ins too)."""
     b = spec.backbone
     options: dict[str, Any] = {"max_in_flight": b.max_in_flight, "timeout_s": b.timeout_s, "retries": b.retries}
     if b.deterministic:
@@ -93,16 +95,8 @@ async def default_backbone(spec: ScenarioSpec) -> LLM:
         options.update(max_in_flight=1, cache_prompt=False)
     # Per-agent models are checked against the server's /v1/models before the first round.
     options["required_models"] = {f"agents[{i}].model": a.model for i, a in enumerate(spec.agents) if a.model}
-    if b.kind == "embedded":
-        options["n_parallel"] = b.n_parallel
-        return await make_backbone("embedded", **options)
-    if b.kind == "vllm":
-        options.update(max_restarts=b.max_restarts, seeds=b.seeds)
-        if b.launch:
-            options.update(
-                launch=True, args=b.args, python=b.python, served_name=b.served_name, start_timeout_s=b.start_timeout_s
-            )
-    return await make_backbone(b.kind, url=b.url, model=b.model, **options)
+    factory = registry.load(registry.BACKBONES, b.kind, "backbone.kind")
+    return await factory(b, options)
 
 
 class Run:
@@ -128,8 +122,8 @@ class Run:
             raise RunDirError(f"{self.run_dir} is a file, not a run folder; choose another --out")
         self.run_id = run_id or new_run_id(spec.name)
         self._llm = llm
-        self._taps = taps or []
-        self._on_round = on_round
+        self._taps: list[Tap] = list(taps or [])
+        self._round_listeners: list[Callable[[int, int], None]] = [on_round] if on_round else []
         self.tick = 0
         self.rounds_completed = 0
         self.manifest: dict[str, Any] = {}
@@ -140,7 +134,8 @@ class Run:
         self.bus: InProcessBus | None = None
         self.log: EventLog | None = None
         self.llm: MeteredLLM | None = None
-        self._shared: dict[str, Any] = {}  # run-wide section resources (encoder, ChromaDB client)
+        self.resources: RunResources | None = None  # built with the agents (orchestration/resources.py)
+        self._shared: dict[str, Any] = {}  # its cache: the encoder, ChromaDB clients, the ToM hub
         self.transcript = Transcript(spec)
         self._settlers: list[Callable[[], Awaitable[Any]]] | None = None
         self._started = 0.0
@@ -160,10 +155,25 @@ class Run:
         # Agents hosted by workers over MQTT (`--bus`, `--workers`); None: one process, in-process bus.
         self.remote: RunRemote | None = None
         if distribution is not None:
-            from sociallm.runtime.remote import RunRemote  # aiomqtt only for distributed runs
+            from sociallm.orchestration.remote import RunRemote  # aiomqtt only for distributed runs
 
             # Algorithmic agents make no model calls: they always play in the run process.
             self.remote = RunRemote(distribution, self.run_id, [a.name for a in spec.agents if a.kind == "llm"])
+
+    # -- public hooks ----------------------------------------------------------------------------
+    def add_tap(self, tap: Tap) -> None:
+        """Hear every event as it is logged (a live printer, the TUI's feed); add before `execute()`."""
+        self._taps.append(tap)
+
+    def add_round_listener(self, listener: Callable[[int, int], None]) -> None:
+        """Called as listener(rounds_done, rounds_total) after each round's checkpoint (progress bars)."""
+        self._round_listeners.append(listener)
+
+    def override(self, overrides: dict[str, Any]) -> None:
+        """Change scenario fields by dotted path before `execute()` (e.g. a resumed run given more rounds);
+        the result passes the one validation path again."""
+        data = apply_overrides(self.spec.model_dump(mode="json"), overrides)
+        self.spec = parse_scenario(data, "overrides")
 
     # -- the one path every event takes ------------------------------------------------------
     async def emit(self, event: Event) -> Event:
@@ -300,8 +310,8 @@ class Run:
             log_prompts=self.spec.backbone.log_prompts,
             max_prompt_chars=self.spec.backbone.max_prompt_chars,
         )
-        if (use_run_dir := getattr(llm, "use_run_dir", None)) is not None:
-            use_run_dir(self.run_dir)  # e.g. a launched vLLM server's log moves to <run>/vllm.log
+        if isinstance(llm, RunDirUser):
+            llm.use_run_dir(self.run_dir)  # e.g. a launched vLLM server's log moves to <run>/vllm.log
         status, error = "failed", None
         self._started = time.perf_counter()
         try:
@@ -334,21 +344,20 @@ class Run:
 
     def _build_agents(self, llm: Any) -> None:
         assert self.bus is not None and self.llm is not None
-        # Run-wide resources for sections; the environment is there for its optional appraise() hook.
-        # "embeddings": where encoder "backbone" asks for the model's own embeddings.
-        shared: dict[str, Any] = {"environment": self.env, "embeddings": embeddings_options(self.spec.backbone, llm)}
-        # Run-wide parts that hold work back until a checkpoint register here (e.g. memory's write-behind).
-        shared["before_checkpoint"] = []
-        self._shared = shared
+        # The same resources a worker builds for its agents (orchestration/resources.py).
+        self.resources = build_resources(
+            self.spec, llm=self.llm, backend=llm, emit=self.emit, tick=self._tick, run_dir=self.run_dir,
+            environment=self.env,
+        )  # fmt: skip
+        self._shared = self.resources.cache
         # One transcript for every local agent, fed by one tap (agents/transcript.py).
-        self.transcript = shared["transcript"] = Transcript(self.spec)
+        self.transcript = self._shared["transcript"] = Transcript(self.spec)
         self.bus.add_tap("#", self.transcript.add)
-        tick = self._tick
         for a in self.spec.agents:
             if self.remote is not None and (proxy := self.remote.agent(a.name, self.spec)) is not None:
                 self.agents[a.name] = proxy  # type: ignore[assignment]
                 continue
-            ctx = SectionContext(a, self.spec, self.llm, self.emit, self.run_dir, tick, shared)
+            ctx = section_context(self.resources, a)
             self.agents[a.name] = build_agent(ctx, self.env.rules(a.name))  # an LLM Agent or an algorithmic kind
         self._router = Router(self.spec, self.agents)
         self.bus.add_tap("#", self._router.deliver)
@@ -385,13 +394,21 @@ class Run:
             self._reserve()
             await self.emit(
                 system_event(
-                    self.rounds_completed, "resumed", from_round=self.rounds_completed + 1, discarded_lines=moved
+                    self.rounds_completed,
+                    "resumed",
+                    from_round=self.rounds_completed + 1,
+                    discarded_lines=moved,
+                    environment=self.spec.environment.kind,
                 )
             )
         else:
             self._manifest("running")
             self._reserve()
-            await self.emit(system_event(0, "run_start", scenario=self.spec.name, seed=self.spec.seed))
+            await self.emit(
+                system_event(
+                    0, "run_start", scenario=self.spec.name, seed=self.spec.seed, environment=self.spec.environment.kind
+                )
+            )
             for ev in self._opening:
                 await self.emit(ev)
             await self._checkpoint()
@@ -408,8 +425,8 @@ class Run:
             await scheduler.run_round(tick)
             self.rounds_completed = tick
             await self._checkpoint()
-            if self._on_round:
-                self._on_round(tick, self.spec.rounds)
+            for listener in self._round_listeners:
+                listener(tick, self.spec.rounds)
             if self.env.done:
                 break
         await self._settle()

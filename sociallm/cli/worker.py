@@ -7,14 +7,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
+
+from sociallm.cli.common import fail, out
 
 if TYPE_CHECKING:
+    from sociallm.orchestration.remote import Distribution
     from sociallm.runtime.mqtt import BrokerConfig
-    from sociallm.runtime.remote import Distribution
 
-err = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
 
 # The same TLS and key options on `run`, `worker` and `watch`.
 BusCa = Annotated[Path | None, typer.Option(help="CA file that signed a TLS broker's certificate (mqtts://).")]
@@ -29,15 +28,10 @@ KeyFile = Annotated[
 ]
 
 
-def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(2)
-
-
 def _names(value: str | None, flag: str) -> list[str]:
     names = [n.strip() for n in (value or "").split(",") if n.strip()]
     if value is not None and not names:
-        _fail(f"{flag} {value!r}: give agent names separated by commas, e.g. {flag} Alice,Bob")
+        fail(f"{flag} {value!r}: give agent names separated by commas, e.g. {flag} Alice,Bob")
     return names
 
 
@@ -49,7 +43,7 @@ def broker_options(
 
     for flag, path in (("--bus-ca", bus_ca), ("--bus-cert", bus_cert), ("--bus-cert-key", bus_cert_key)):
         if path is not None and not path.is_file():
-            _fail(f"{flag} {path}: no such file")
+            fail(f"{flag} {path}: no such file")
     try:
         return parse_bus_url(
             bus,
@@ -58,7 +52,7 @@ def broker_options(
             key_file=str(bus_cert_key) if bus_cert_key else None,
         )
     except BusError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         raise  # unreachable: _fail exits
 
 
@@ -75,17 +69,17 @@ def distribution_options(
     """The run's --bus options as a Distribution, or a one-line error naming the flag."""
     if bus is None:
         if workers or remote_agents or bus_ca or bus_cert or bus_cert_key:
-            _fail(
+            fail(
                 "--workers/--remote-agents/--bus-ca/--bus-cert need --bus mqtt://host:port "
                 "(agents in workers talk over MQTT)"
             )
         return None
-    from sociallm.runtime.remote import Distribution
+    from sociallm.orchestration.remote import Distribution
 
     if on_no_show not in ("record", "abort"):
-        _fail(f"--on-no-show {on_no_show!r}: use `record` (log a no-show and go on) or `abort`")
+        fail(f"--on-no-show {on_no_show!r}: use `record` (log a no-show and go on) or `abort`")
     if turn_timeout <= 0:
-        _fail(f"--turn-timeout {turn_timeout}: must be a positive number of seconds")
+        fail(f"--turn-timeout {turn_timeout}: must be a positive number of seconds")
     config = broker_options(bus, bus_ca, bus_cert, bus_cert_key)
     return Distribution(
         bus=config,
@@ -123,9 +117,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Host some of a run's agents in this process; the run talks to them over the MQTT broker."""
         from sociallm.backbone.base import BackendError
+        from sociallm.orchestration.worker import WorkerError, run_worker
         from sociallm.runtime.mqtt import BusError
         from sociallm.runtime.mqtt_security import SecurityError, resolve_credential
-        from sociallm.runtime.worker import WorkerError, run_worker
 
         logging.basicConfig(level=logging.WARNING, format="worker: %(message)s")
         config = broker_options(bus, bus_ca, bus_cert, bus_cert_key)
@@ -143,7 +137,7 @@ def register(app: typer.Typer) -> None:
                 exit_with_stdin=exit_with_stdin,
             )
         except (BusError, WorkerError, BackendError, SecurityError) as exc:
-            _fail(str(exc))
+            fail(str(exc))
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
 
@@ -162,16 +156,16 @@ def register(app: typer.Typer) -> None:
         from sociallm.runtime.mqtt_security import KEY_FILE, Credential, SecurityError
 
         if (agents is None) == (not watch):
-            _fail("give exactly one of --agents NAMES (a worker's key) or --watch (a watcher's key)")
+            fail("give exactly one of --agents NAMES (a worker's key) or --watch (a watcher's key)")
         try:
             master = Credential.load(run_dir / KEY_FILE)
             if not master.is_run:
-                _fail(f"{run_dir / KEY_FILE}: not a run's own key (it cannot make other keys)")
+                fail(f"{run_dir / KEY_FILE}: not a run's own key (it cannot make other keys)")
             cred = master.for_watcher() if watch else master.for_agents(_names(agents, "--agents"))
         except SecurityError as exc:
-            _fail(str(exc))
+            fail(str(exc))
             return
         if output.exists():
-            _fail(f"--out {output}: already exists; choose another name (keys are never overwritten)")
+            fail(f"--out {output}: already exists; choose another name (keys are never overwritten)")
         cred.save(output)
         out.print(f"{output}: key for run {cred.run} ({'watcher' if watch else 'agents ' + str(agents)}), mode 0600")

@@ -23,14 +23,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from sociallm.agents.agent import Agent
-from sociallm.agents.sections import SectionContext, build_sections
+from sociallm.agents.sections import build_sections, section_context
 from sociallm.backbone.base import LLM
-from sociallm.backbone.encoders import close_shared_encoder, embeddings_options
-from sociallm.backbone.metered import MeteredLLM
+from sociallm.backbone.encoders import close_shared_encoder
+from sociallm.orchestration.remote import Down, SpecMessage, Up, speaks_for
+from sociallm.orchestration.resources import build_resources
 from sociallm.runtime.events import Event
+from sociallm.runtime.metered import MeteredLLM
 from sociallm.runtime.mqtt import CONTROL, BrokerConfig, BusError, EventStream, MqttLink, control_topic, pack, unpack
 from sociallm.runtime.mqtt_security import RUN, AgentSigner, Credential, DropLog, Dropped, Gate, SecurityError
-from sociallm.runtime.remote import Down, SpecMessage, Up, speaks_for
 from sociallm.runtime.scenario import ScenarioSpec
 
 log = logging.getLogger("sociallm.worker")
@@ -223,12 +224,14 @@ class Worker:
             self._owned_llm = llm
         self.llm = MeteredLLM(llm, self._emit, lambda: self.tick, log_prompts=scenario.backbone.log_prompts)
         run_dir = await asyncio.to_thread(self._local_dir, Path(msg.run_dir))
-        # "embeddings": where encoder "backbone" asks for the model's own embeddings.
-        shared: dict[str, Any] = {"embeddings": embeddings_options(scenario.backbone, llm)}
-        self._shared = shared
+        # Exactly what the run process builds (orchestration/resources.py), environment included.
+        self.resources = build_resources(
+            scenario, llm=self.llm, backend=llm, emit=self._emit, tick=lambda: self.tick, run_dir=run_dir
+        )
+        self._shared = self.resources.cache
         for a in scenario.agents:
             if a.name in self.names:
-                ctx = SectionContext(a, scenario, self.llm, self._emit, run_dir, lambda: self.tick, shared)
+                ctx = section_context(self.resources, a)
                 self.agents[a.name] = Agent(a, scenario, msg.rules.get(a.name, ""), self.llm, build_sections(ctx))
 
     def _local_dir(self, run_dir: Path) -> Path:

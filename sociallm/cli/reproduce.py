@@ -8,10 +8,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+from sociallm.cli.common import err, fail, out
 
 
 def register(app: typer.Typer) -> None:
@@ -33,13 +31,12 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Calvano et al. (2020): Q-learning firms in logit Bertrand, vectorised over sessions (numpy)."""
-        from sociallm.environments.calvano import VARIANTS, reproduce, table_lines, within_paper
+        from sociallm.agents.strategies.calvano import VARIANTS, reproduce, table_lines, within_paper
 
         names = variant or ["baseline"]
         unknown = [v for v in names if v not in VARIANTS]
         if unknown:
-            err.print(f"[bold red]error:[/] --variant {unknown[0]!r}: unknown; known: {', '.join(VARIANTS)}")
-            raise typer.Exit(2)
+            fail(f"--variant {unknown[0]!r}: unknown; known: {', '.join(VARIANTS)}")
         results = []
         for name in names:
             v = VARIANTS[name]

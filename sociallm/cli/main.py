@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -19,64 +17,31 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from sociallm.agents.tom_cli import register as register_tom
 from sociallm.backbone.base import BackendError
-from sociallm.backbone.vllm_cli import register as register_serve
-from sociallm.backbone.vllm_cli import usage_lines
+from sociallm.cli.common import LivePrinter, err, fail, out, parse_sets, report_scenario_error, warn_unfinished
+from sociallm.cli.report import register as register_report
+from sociallm.cli.reproduce import register as register_reproduce
+from sociallm.cli.serve import register as register_serve
+from sociallm.cli.serve import usage_lines
+from sociallm.cli.sweep import register as register_experiments
+from sociallm.cli.tom import register as register_tom
+from sociallm.cli.tui import register as register_tui
+from sociallm.cli.worker import distribution_options
+from sociallm.cli.worker import register as register_worker
 from sociallm.environments.base import EnvironmentConfigError
-from sociallm.environments.reproduce_cli import register as register_reproduce
-from sociallm.report import register as register_report
 from sociallm.runtime.eventlog import EVENTS_FILE, read_events
-from sociallm.runtime.events import Event
 from sociallm.runtime.lifecycle import Interrupted, run_main
 from sociallm.runtime.rundir import RunDirError, not_a_run
 from sociallm.runtime.scenario import (
     ScenarioError,
-    apply_overrides,
     builtin_scenarios,
     load_raw,
     load_scenario,
     parse_scenario,
     resolve,
 )
-from sociallm.runtime.sweep_cli import register as register_experiments
-from sociallm.runtime.worker_cli import distribution_options
-from sociallm.runtime.worker_cli import register as register_worker
-from sociallm.tui.cli import register as register_tui
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Run and inspect LLM agent societies.")
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-_COLORS = ["cyan", "magenta", "green", "yellow", "blue", "red", "bright_cyan", "bright_magenta"]
-
-
-def fail(message: str, code: int = 1) -> None:
-    for line in str(message).splitlines() or [""]:
-        err.print("[bold red]error:[/] " + escape(line), highlight=False)
-    raise typer.Exit(code)
-
-
-def report_scenario_error(exc: ScenarioError) -> None:
-    for line in exc.lines:
-        err.print(f"{exc.source}: {line}", highlight=False, markup=False)
-    raise typer.Exit(2)
-
-
-def warn_unfinished(run: Any) -> None:
-    """What the run could not write or close at its end (e.g. its manifest on a disk that stayed full)."""
-    for problem in getattr(run, "finish_problems", []):
-        err.print("[yellow]warning:[/] " + escape(problem), highlight=False)
-
-
-def parse_sets(pairs: list[str]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            fail(f"--set {pair!r}: expected KEY=VALUE, e.g. --set environment.params.mu=0.5", 2)
-        values[key.strip()] = yaml.safe_load(raw) if raw else ""
-    return values
 
 
 @app.command()
@@ -119,24 +84,6 @@ def check(
     out.print(f"{resolve(scenario)}: ok — {len(spec.agents)} agents, {spec.rounds} rounds, phases: {phases}")
 
 
-class LivePrinter:
-    """Prints the conversation and outcomes as they happen (a tap on the bus)."""
-
-    def __init__(self, console: Console, names: list[str]) -> None:
-        self.console = console
-        self.colors = {n: _COLORS[i % len(_COLORS)] for i, n in enumerate(names)}
-
-    def __call__(self, ev: Event) -> None:
-        if ev.kind == "message":
-            color = self.colors.get(ev.source, "white")
-            where = f" → {', '.join(ev.to)}" if ev.to else ""
-            self.console.print(f"  [{color}]{ev.source}{where}:[/] {ev.text}", highlight=False)
-        elif ev.kind == "outcome":
-            self.console.print(f"  [dim]{ev.source}: {ev.text}[/]", highlight=False)
-        elif ev.kind == "system" and ev.payload.get("event") == "round_start":
-            self.console.print(f"[bold]round {ev.tick}[/]")
-
-
 @app.command()
 def run(
     scenario: Annotated[str | None, typer.Argument(help="A built-in name or a YAML file.")] = None,
@@ -171,7 +118,9 @@ def run(
     bus_cert_key: Annotated[Path | None, typer.Option(help="With --bus: the private key of --bus-cert.")] = None,
 ) -> None:
     """Run a scenario; everything that happens is written to the run folder."""
-    from sociallm.runtime.run import Run, new_run_id
+    from sociallm.orchestration.experiment import ConditionError
+    from sociallm.orchestration.resume import resume_run
+    from sociallm.orchestration.run import Run, new_run_id
 
     overrides = parse_sets(set_ or [])
     if rounds is not None:
@@ -190,10 +139,7 @@ def run(
         if resume is not None:
             if scenario is not None:
                 fail("give either a SCENARIO or --resume RUN_DIR, not both", 2)
-            r = Run.resume(resume, distribution=dist)
-            if overrides:
-                data = apply_overrides(r.spec.model_dump(mode="json"), overrides)
-                r.spec = parse_scenario(data, "--set/--rounds")
+            r = resume_run(resume, distribution=dist, overrides=overrides)
             spec = r.spec
         else:
             if scenario is None:
@@ -203,7 +149,7 @@ def run(
             r = Run(spec, out_dir or Path("runs") / run_id, run_id=run_id, distribution=dist)
     except ScenarioError as exc:
         report_scenario_error(exc)
-    except (RunDirError, EnvironmentConfigError, ValueError) as exc:
+    except (RunDirError, EnvironmentConfigError, ConditionError, ValueError) as exc:
         fail(str(exc), 2)
 
     progress = Progress(
@@ -220,8 +166,8 @@ def run(
     # A resumed run starts its bar where it stopped, so the time left is not estimated from a jump.
     task = progress.add_task(spec.name, total=spec.rounds, completed=r.manifest.get("rounds_completed", 0))
     if not quiet and not tui:  # the TUI owns the screen: nothing else may print during the run
-        r._taps.append(LivePrinter(progress.console, spec.agent_names))
-    r._on_round = lambda done, total: progress.update(task, completed=done)
+        r.add_tap(LivePrinter(progress.console, spec.agent_names))
+    r.add_round_listener(lambda done, total: progress.update(task, completed=done))
     where = "embedded model (Gemma 3 270M via llama.cpp)" if spec.backbone.kind == "embedded" else spec.backbone.url
     where = where or f"vLLM launched for {spec.backbone.model}"
     out.print(f"[bold]{spec.name}[/]: {len(spec.agents)} agents, {spec.rounds} rounds, seed {spec.seed}, {where}")
@@ -230,7 +176,7 @@ def run(
         out.print(f"bus: {dist.bus.url}, run id {r.run_id}; workers and watchers need the key {r.run_dir}/bus.key")
     try:
         if tui:
-            from sociallm.tui.cli import run_with_tui
+            from sociallm.cli.tui import run_with_tui
 
             result = run_with_tui(r)
         else:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from sociallm.report_md import run_report
+from sociallm.orchestration.run import Run
+from sociallm.reports.markdown import run_report
 from sociallm.reports.sections import SectionTally, markdown_lines, plot_sections, summarise_sections
 from sociallm.runtime.events import Event
-from sociallm.runtime.run import Run
 from sociallm.runtime.scenario import load_scenario
 from tests.fakes import FakeLLM
 

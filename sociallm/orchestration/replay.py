@@ -155,8 +155,8 @@ def normalised_log(run_dir: Path) -> bytes:
 
 async def replay_run(run_dir: Path, out: Path) -> tuple[Any, ReplayLLM]:
     """Replay `run_dir` into `out`; the rounds played are those the original completed."""
-    from sociallm.runtime.experiment import attach_interventions, load_interventions, save_interventions
-    from sociallm.runtime.run import Run
+    from sociallm.orchestration.experiment import attach_interventions, load_interventions, save_interventions
+    from sociallm.orchestration.run import Run
 
     run_dir, out = Path(run_dir), Path(out)
     manifest = read_json(run_dir / MANIFEST)

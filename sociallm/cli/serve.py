@@ -11,6 +11,7 @@ import typer
 
 from sociallm.backbone.base import BackendError
 from sociallm.backbone.launcher import PYTHON_ENV, VLLMServer
+from sociallm.cli.common import fail
 
 serve_app = typer.Typer(no_args_is_help=True, help="Start a model server that runs can attach to (--backend URL).")
 
@@ -45,15 +46,13 @@ def serve_vllm(
             echo=None if quiet else sys.stderr,
         )
     except (BackendError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(exc))
     try:
         asyncio.run(_serve(server))
     except KeyboardInterrupt:
         pass
     except BackendError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        fail(str(exc), 1)
 
 
 async def _serve(server: VLLMServer) -> None:

@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sociallm.runtime.worker_cli import BusCa, BusCert, BusCertKey, KeyFile
+from sociallm.cli.common import fail
+from sociallm.cli.worker import BusCa, BusCert, BusCertKey, KeyFile
+from sociallm.runtime.rundir import not_a_run
 
 if TYPE_CHECKING:
-    from sociallm.runtime.run import Run, RunResult
+    from sociallm.orchestration.run import Run, RunResult
 
 
 def run_with_tui(run: Run, *, refresh_hz: float = 15.0) -> RunResult:
@@ -27,7 +29,7 @@ def run_with_tui(run: Run, *, refresh_hz: float = 15.0) -> RunResult:
     from sociallm.tui.feed import LiveFeed
 
     feed = LiveFeed()
-    run._taps.append(feed.tap)
+    run.add_tap(feed.tap)
     backend = run.spec.backbone.kind if run.spec.backbone.kind == "embedded" else str(run.spec.backbone.url)
     app = SocietyApp(feed, run=run, backend=backend, refresh_hz=refresh_hz)
     app.run()
@@ -76,8 +78,8 @@ def bus_app(
     refresh_hz: float = 15.0,
 ):  # -> SocietyApp, kept lazy
     """Build the app for a live run heard over its MQTT broker (a one-line error for a bad URL or key)."""
+    from sociallm.cli.worker import broker_options
     from sociallm.runtime.mqtt_security import SecurityError, resolve_credential
-    from sociallm.runtime.worker_cli import broker_options
     from sociallm.tui.app import SocietyApp
     from sociallm.tui.feed import BusFeed
 
@@ -85,8 +87,7 @@ def bus_app(
     try:
         credential = resolve_credential(key_file, run_id)
     except SecurityError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(exc))
     feed = BusFeed(config, run_id, credential)
     return SocietyApp(feed, backend=f"bus {feed.config.url}", refresh_hz=refresh_hz)
 
@@ -109,19 +110,13 @@ def register(app: typer.Typer) -> None:
         bus_cert_key: BusCertKey = None,
     ) -> None:
         """Watch a run in the terminal UI: replay a finished run folder, or follow one being written."""
-        err = typer.echo
         if bus is not None:
             if not run_id:
-                err("error: --bus needs --run RUN_ID (printed by `sociallm run`; the run folder's name)", err=True)
-                raise typer.Exit(2)
+                fail("--bus needs --run RUN_ID (printed by `sociallm run`; the run folder's name)")
             bus_app(bus, run_id, key_file=key_file, bus_ca=bus_ca, bus_cert=bus_cert, bus_cert_key=bus_cert_key).run()
             return
         if run_dir is None:
-            err("error: give a RUN_DIR (a folder made by `sociallm run`), or --bus URL --run RUN_ID", err=True)
-            raise typer.Exit(2)
+            fail("give a RUN_DIR (a folder made by `sociallm run`), or --bus URL --run RUN_ID")
         if not (run_dir / "events.jsonl").exists() and not (follow and run_dir.is_dir()):
-            from sociallm.runtime.rundir import not_a_run
-
-            err(f"error: {not_a_run(run_dir)}", err=True)
-            raise typer.Exit(2)
+            fail(not_a_run(run_dir))
         watch_app(run_dir, speed=None if instant else speed, follow=follow).run()

@@ -6,7 +6,9 @@ paths as `sociallm run --set`, e.g. `environment.params.mu`, `agents.0.persona`)
     comm   none | public | private   drop the talk phases / talk on the public channel / on a private
                                      channel of all agents (`backroom`)
     n      2..8                      number of agents (the first ones are kept, more are added)
-    alpha  number                    Bertrand's price scale (environment.params.alpha)
+
+A game's own parameters have no shortcut: they are set by path (`environment.params.alpha=1,3.2`), so
+conditions work the same for every game, a plug-in's included.
 
 An *intervention* changes a run while it plays, at given rounds, in given conditions, or when a metric
 of the environment crosses a threshold (warnings only): a regulator's warning message, muting a
@@ -33,7 +35,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sociallm.runtime.events import Event
-from sociallm.runtime.progress import ProgressLine, want_progress
 from sociallm.runtime.scenario import (
     ScenarioError,
     ScenarioSpec,
@@ -46,7 +47,7 @@ from sociallm.runtime.scenario import (
 from sociallm.runtime.scheduler import system_event
 
 INTERVENTIONS_FILE = "interventions.json"
-SHORTCUTS = ("comm", "n", "alpha")
+SHORTCUTS = ("comm", "n")
 COMM = ("none", "public", "private")
 PRIVATE_CHANNEL = "backroom"
 EXTRA_NAMES = ["Alice", "Bob", "Carol", "Dave", "Erin", "Frank", "Grace", "Heidi"]
@@ -71,7 +72,7 @@ def _set_comm(data: dict[str, Any], value: Any) -> None:
         raise ConditionError(f"comm: must be one of {', '.join(COMM)} (got {value!r})")
     schedule = [p for p in data.get("schedule", []) if isinstance(p, dict)]
     talk = [p for p in schedule if p.get("kind") == "talk"]
-    # Keep the preamble true to the condition (the built-in Bertrand wording; other text is left alone).
+    # Keep the preamble true to the condition (the built-in scenarios' wording; other text is left alone).
     pre = data.get("preamble")
     if isinstance(pre, str):
         data["preamble"] = pre.replace(
@@ -128,12 +129,7 @@ def _set_n(data: dict[str, Any], value: Any) -> None:
         data["preamble"] = re.sub(pattern, lambda m: f"{count} {m.group(2)}, {_join(names)}", pre, count=1)
 
 
-def _set_alpha(data: dict[str, Any], value: Any) -> None:
-    env = data.setdefault("environment", {})
-    env.setdefault("params", {})["alpha"] = value
-
-
-_SHORTCUT_FNS = {"comm": _set_comm, "n": _set_n, "alpha": _set_alpha}
+_SHORTCUT_FNS = {"comm": _set_comm, "n": _set_n}
 
 
 def apply_condition(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -146,7 +142,7 @@ def apply_condition(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str
                 f"{key}: unknown condition key; use a dotted scenario path (e.g. environment.params.mu, "
                 f"agents.0.persona) or a shortcut ({', '.join(SHORTCUTS)})"
             )
-    for key in ("n", "comm", "alpha"):
+    for key in ("n", "comm"):
         if key in overrides:
             _SHORTCUT_FNS[key](data, overrides[key])
     paths = {k: v for k, v in overrides.items() if k not in SHORTCUTS}
@@ -345,152 +341,3 @@ def build_spec(scenario: str | Path, overrides: dict[str, Any], where: str = "co
         return parse_scenario(data, str(path))
     except ScenarioError as exc:
         raise ConditionError("\n".join(f"{where}: {line}" for line in exc.lines)) from None
-
-
-# --------------------------------------------------------------------------------------------------
-# The scripting API.
-
-
-class Experiment:
-    """Conditions × seeds of one scenario; `run()` plays them concurrently on one shared backend."""
-
-    def __init__(
-        self,
-        scenario: str | Path,
-        *,
-        seeds: int | list[int] = 5,
-        rounds: int | None = None,
-        base: dict[str, Any] | None = None,
-    ) -> None:
-        self.scenario = str(scenario)
-        self.base = dict(base or {})
-        if rounds is not None:
-            self.base["rounds"] = rounds
-        self.seeds = list(seeds) if isinstance(seeds, list) else None
-        self.n_seeds = seeds if isinstance(seeds, int) else len(seeds)
-        self.conditions: list[Condition] = []
-        self.interventions: list[Intervention] = []
-
-    def condition(self, name: str | None = None, /, **overrides: Any) -> Experiment:
-        """Add a condition. Dotted paths go in as keyword arguments via a dict: condition("x", **{"a.b": 1})."""
-        self.conditions.append(Condition(name=name or condition_name(overrides), overrides=overrides))
-        return self
-
-    def grid(self, **values: list[Any]) -> Experiment:
-        self.conditions.extend(grid(values))
-        return self
-
-    def intervene(self, **fields: Any) -> Experiment:
-        """Add an intervention: intervene(at=5, warn="..."), intervene(at=3, mute="public"),
-        intervene(at=4, persona={"Bob": "..."}), intervene(warn="...", when=("last_delta", ">", 0.5))."""
-        for kind in ("warn", "mute", "persona"):
-            if kind in fields:
-                value = fields.pop(kind)
-                if kind == "warn":
-                    fields.update(kind="warn", text=value)
-                elif kind == "mute":
-                    fields.update(kind="mute", channel=value)
-                else:
-                    ((agent, text),) = dict(value).items()
-                    fields.update(kind="persona", agent=agent, text=text)
-                break
-        if isinstance(fields.get("when"), tuple):
-            metric, op, value = fields["when"]
-            fields["when"] = {"metric": metric, "op": op, "value": value}
-        self.interventions += parse_interventions([fields], f"interventions[{len(self.interventions)}]")
-        return self
-
-    def plan(self, out: str | Path) -> Any:
-        from sociallm.runtime.sweep import SweepPlan
-
-        base_seed = build_spec(self.scenario, self.base, "every condition").seed
-        seeds = self.seeds if self.seeds is not None else [base_seed + k for k in range(self.n_seeds)]
-        return SweepPlan(
-            scenario=self.scenario,
-            base=self.base,
-            conditions=self.conditions or [Condition(name="base")],
-            seeds=seeds,
-            interventions=self.interventions,
-            out=Path(out),
-        )
-
-    async def arun(self, out: str | Path, *, jobs: int = 4, llm: Any = None, progress: Any = None) -> Any:
-        """`progress`: a callback `(event, entry, done_rounds, total_rounds)`, or None / True / False for
-        the line on the terminal (None: shown when stderr is a terminal)."""
-        from sociallm.runtime.sweep import run_sweep
-
-        plan = self.plan(out)
-        if callable(progress):
-            return await run_sweep(plan, jobs=jobs, llm=llm, progress=progress)
-        line = ProgressLine(f"{plan.out}", 0, enabled=want_progress(progress))
-        runs = len(plan.conditions) * len(plan.seeds)
-        ended = {"n": 0}
-
-        def report(kind: str, entry: Any, done: int, total: int) -> None:
-            ended["n"] += kind == "end"
-            line.update(done, f"{ended['n']}/{runs} runs", total=total)
-
-        try:
-            return await run_sweep(plan, jobs=jobs, llm=llm, progress=report)
-        finally:
-            line.close()
-
-    def run(self, out: str | Path, *, jobs: int = 4, llm: Any = None, progress: bool | None = None) -> Any:
-        """Run every condition × seed (see `arun`); a progress line on a terminal unless `progress=False`."""
-        from sociallm.runtime.lifecycle import run_main
-
-        return run_main(self.arun(out, jobs=jobs, llm=llm, progress=want_progress(progress)))
-
-
-def load_scenario(name_or_path: str | Path, /, **overrides: Any) -> ScenarioSpec:
-    """A scenario by built-in name or file, with condition overrides (shortcuts or dotted paths)."""
-    return build_spec(name_or_path, overrides, "overrides")
-
-
-async def arun(
-    scenario: str | Path | ScenarioSpec,
-    out: str | Path | None = None,
-    *,
-    llm: Any = None,
-    interventions: list[Intervention | dict[str, Any]] | None = None,
-    progress: bool | None = None,
-    **overrides: Any,
-) -> Any:
-    """Play one scenario (see `run`). `progress`: the round line on a terminal (None: when stderr is one)."""
-    from sociallm.runtime.run import Run, new_run_id
-
-    if isinstance(scenario, ScenarioSpec):
-        spec = scenario
-        if overrides:  # a spec object takes overrides too, through the same validation as a file
-            try:
-                data = apply_condition(spec.model_dump(mode="json"), overrides)
-                spec = parse_scenario(data, f"scenario {spec.name!r}")
-            except ScenarioError as exc:
-                raise ConditionError("\n".join(f"overrides: {line}" for line in exc.lines)) from None
-            except ConditionError as exc:
-                raise ConditionError(f"overrides: {exc}") from None
-    else:
-        spec = build_spec(scenario, overrides, "overrides")
-    run_id = new_run_id(spec.name)
-    run_dir = Path(out) if out is not None else Path("runs") / run_id
-    ivs = parse_interventions(list(interventions or []))
-    for i, iv in enumerate(ivs):
-        iv.check_against(spec, f"interventions[{i}]")
-    line = ProgressLine(f"{spec.name} → {run_dir}", spec.rounds, enabled=want_progress(progress))
-    r = Run(spec, run_dir, llm=llm, run_id=run_id, on_round=lambda done, total: line.update(done, total=total))
-    save_interventions(run_dir, ivs, None)
-    attach_interventions(r, ivs)
-    line.update(0)  # at once: starting the model takes a while, and the line says something is going on
-    try:
-        return await r.execute()
-    finally:
-        line.close()
-
-
-def run(scenario: str | Path | ScenarioSpec, out: str | Path | None = None, **kw: Any) -> Any:
-    """Play one scenario to the end and return its RunResult (run folder, status, metrics). SIGTERM and
-    SIGHUP stop it like Ctrl-C (status `interrupted`, resumable) and raise lifecycle.Interrupted.
-    On a terminal a line shows rounds done, time elapsed and left (`progress=False` hides it)."""
-    from sociallm.runtime.lifecycle import run_main
-
-    return run_main(arun(scenario, out, **kw))

@@ -6,10 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+from sociallm.cli.common import fail, out
 
 tom_app = typer.Typer(no_args_is_help=True, help="Train and evaluate the SSM theory-of-mind model.")
 
@@ -23,22 +21,17 @@ EmbeddingsUrlOption = Annotated[
 ]
 
 
-def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(2)
-
-
 def _runs(run_dirs: list[Path]):
     from sociallm.agents.tom_data import read_run
 
     runs = []
     for d in run_dirs:
         if not (d / "events.jsonl").exists():
-            _fail(f"{d}: no events.jsonl; give run folders made by `sociallm run`")
+            fail(f"{d}: no events.jsonl; give run folders made by `sociallm run`")
         try:
             runs.append(read_run(d))
         except ValueError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     return runs
 
 
@@ -48,13 +41,13 @@ def _embedder(encoder: str, url: str | None):
     from sociallm.backbone.encoders import ENCODERS, EncoderError, make_encoder
 
     if encoder not in ENCODERS:
-        _fail(f"--encoder {encoder!r}: known encoders are {', '.join(ENCODERS)}")
+        fail(f"--encoder {encoder!r}: known encoders are {', '.join(ENCODERS)}")
     if url and encoder != "backbone":
-        _fail("--embeddings-url goes with --encoder backbone")
+        fail("--embeddings-url goes with --encoder backbone")
     try:
         return Embedder(make_encoder(encoder, **({"url": url} if url else {})))
     except EncoderError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _close(embed) -> None:
@@ -98,7 +91,7 @@ def train(
     from sociallm.backbone.ssm import SSMConfig
 
     if not run_dirs and not synthetic:
-        _fail("give RUN_DIRS and/or --synthetic N")
+        fail("give RUN_DIRS and/or --synthetic N")
     runs = _runs(run_dirs or [])
     if synthetic:
         if not quiet:
@@ -108,7 +101,7 @@ def train(
     try:
         model = load_model(init)[0].requires_grad_(True) if init else ToMModel(DEFAULT_CONFIG, affect_input)
     except (ValueError, OSError) as exc:
-        _fail(f"--init {init}: {exc}")
+        fail(f"--init {init}: {exc}")
     embed = _embedder(encoder, embeddings_url)
     try:
         dim = int(embed(["dimension probe"]).shape[1])
@@ -116,9 +109,9 @@ def train(
             extra = ToMModel.AFFECT_DIMS if affect_input else 0
             model = ToMModel(SSMConfig(**{**asdict(DEFAULT_CONFIG), "d_model": dim + extra}), affect_input)
         elif dim != model.encoder_dim:
-            _fail(f"--init {init}: it takes {model.encoder_dim}-d vectors, encoder {encoder!r} gives {dim}-d")
+            fail(f"--init {init}: it takes {model.encoder_dim}-d vectors, encoder {encoder!r} gives {dim}-d")
         elif init and affect_input and not model.affect_input:
-            _fail(f"--init {init}: that checkpoint does not take affect; train without --init to add it")
+            fail(f"--init {init}: that checkpoint does not take affect; train without --init to add it")
         # The claim read-out is trained on the contrast sets (`--make-default`), not on runs: carry the
         # shipped one (or --init's) over, with the gate and threshold chosen for it on validation data.
         claims_from = load_model(init or "default")
@@ -133,7 +126,7 @@ def train(
         log = None if quiet else out.print
         stats = fit(model, runs, embed, epochs=epochs, seed=seed, forget=forget, log=log)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         _close(embed)
     meta = {
@@ -193,17 +186,17 @@ def evaluate(
     from sociallm.agents.tom_eval import format_table
 
     if not run_dirs and not synthetic and not facts:
-        _fail("give RUN_DIRS and/or --synthetic N and/or --facts N")
+        fail("give RUN_DIRS and/or --synthetic N and/or --facts N")
     try:
         model, meta = load_model(checkpoint)
     except (ValueError, OSError) as exc:
-        _fail(f"--checkpoint {checkpoint}: {exc}")
+        fail(f"--checkpoint {checkpoint}: {exc}")
     if meta.get("encoder", "minilm") != encoder:
-        _fail(f"--encoder {encoder}: checkpoint {checkpoint} was trained on {meta.get('encoder', 'minilm')!r} vectors")
+        fail(f"--encoder {encoder}: checkpoint {checkpoint} was trained on {meta.get('encoder', 'minilm')!r} vectors")
     from sociallm.agents.tom_shift import evaluate_shifts, format_shift_table
 
     if judge and not facts:
-        _fail("--judge goes with --facts N")
+        fail("--judge goes with --facts N")
     runs = _runs(run_dirs or []) + synthetic_runs(range(synthetic))
     embed = _embedder(encoder, embeddings_url)
     from sociallm.runtime.progress import ProgressLine
@@ -231,7 +224,7 @@ def evaluate(
             table = evaluate_shifts(model, embed, facts, rounds, judge=judge_fn)
             out.print(format_shift_table(table, title), highlight=False)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         line.close()
         _close(embed)

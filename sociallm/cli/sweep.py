@@ -8,8 +8,6 @@ from typing import Annotated, Any
 
 import typer
 import yaml
-from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -20,19 +18,11 @@ from rich.progress import (
 )
 
 from sociallm.backbone.base import BackendError
-from sociallm.runtime.experiment import Condition, ConditionError, grid, parse_interventions
+from sociallm.cli.common import LivePrinter, err, fail, out, warn_unfinished
+from sociallm.orchestration.experiment import Condition, ConditionError, grid, parse_interventions
 from sociallm.runtime.lifecycle import Interrupted, run_main
 from sociallm.runtime.rundir import RunDirError, open_run_dir, read_checkpoint
 from sociallm.runtime.scenario import ScenarioError
-
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(message: str, code: int = 2) -> None:
-    for line in str(message).splitlines() or [""]:
-        err.print("[bold red]error:[/] " + escape(line), highlight=False)
-    raise typer.Exit(code)
 
 
 def split_values(raw: str) -> list[str]:
@@ -99,7 +89,7 @@ def register(app: typer.Typer) -> None:
         seeds: Annotated[int, typer.Option(help="Seeds per condition (scenario seed, +1, ...).", min=1)] = 5,
         set_: Annotated[
             list[str] | None,
-            typer.Option("--set", help="KEY=V (all runs) or KEY=V1,V2 (a condition axis); shortcuts comm, n, alpha"),
+            typer.Option("--set", help="KEY=V (all runs) or KEY=V1,V2 (a condition axis); shortcuts comm, n"),
         ] = None,
         rounds: Annotated[int | None, typer.Option(help="Rounds per run.", min=1)] = None,
         out_dir: Annotated[Path | None, typer.Option("--out", help="Sweep folder (default sweeps/NAME-TIME).")] = None,
@@ -113,17 +103,17 @@ def register(app: typer.Typer) -> None:
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     ) -> None:
         """Run every condition × seed of a scenario concurrently; tidy results in results.parquet/.csv."""
-        from sociallm.runtime.experiment import Experiment
-        from sociallm.runtime.sweep import load_plan, run_sweep, validate_plan
+        from sociallm.orchestration.api import Experiment
+        from sociallm.orchestration.sweep import load_plan, run_sweep, validate_plan
 
         try:
             if resume is not None:
                 if scenario is not None:
-                    _fail("give either a SCENARIO or --resume SWEEP_DIR, not both")
+                    fail("give either a SCENARIO or --resume SWEEP_DIR, not both")
                 plan = load_plan(resume)
             else:
                 if scenario is None:
-                    _fail("name a scenario (see `sociallm scenarios`) or give --resume SWEEP_DIR")
+                    fail("name a scenario (see `sociallm scenarios`) or give --resume SWEEP_DIR")
                 base, axes = parse_axes(set_ or [])
                 if rounds is not None:
                     base["rounds"] = rounds
@@ -135,16 +125,16 @@ def register(app: typer.Typer) -> None:
                 exp.conditions = grid(axes) if axes else [Condition(name="base")]
                 if interventions is not None:
                     if not interventions.exists():
-                        _fail(f"--interventions {interventions}: file not found")
+                        fail(f"--interventions {interventions}: file not found")
                     raw = yaml.safe_load(interventions.read_text(encoding="utf-8")) or []
                     if not isinstance(raw, list):
-                        _fail(f"{interventions}: expected a YAML list of interventions")
+                        fail(f"{interventions}: expected a YAML list of interventions")
                     exp.interventions = parse_interventions(raw, str(interventions))
                 stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
                 plan = exp.plan(out_dir or Path("sweeps") / f"{Path(scenario).stem}-{stamp}")  # type: ignore[arg-type]
             entries = validate_plan(plan)
         except (ConditionError, RunDirError) as exc:
-            _fail(str(exc))
+            fail(str(exc))
         names = ", ".join(c.name for c in plan.conditions)
         out.print(
             f"[bold]{plan.scenario}[/]: {len(plan.conditions)} conditions ({names}) × {len(plan.seeds)} seeds "
@@ -171,9 +161,9 @@ def register(app: typer.Typer) -> None:
             err.print(f"interrupted{why}; finish it with: sociallm sweep --resume {plan.out}")
             raise typer.Exit(exc.exit_code if isinstance(exc, Interrupted) else 130) from None
         except (ConditionError, RunDirError) as exc:
-            _fail(str(exc), 2)  # the plan or folder was refused before any run started: its own hint says what works
+            fail(str(exc), 2)  # the plan or folder was refused before any run started: its own hint says what works
         except BackendError as exc:
-            _fail(f"{exc}; once the model server works, finish it with: sociallm sweep --resume {plan.out}", 1)
+            fail(f"{exc}; once the model server works, finish it with: sociallm sweep --resume {plan.out}", 1)
         failed = [e for e in result.runs if e.error]
         skipped = sum(e.status == "completed" for e in result.runs)
         out.print(
@@ -181,7 +171,7 @@ def register(app: typer.Typer) -> None:
             f"({skipped} already done), {len(result.rows)} rows → {plan.out / 'results.parquet'} and .csv",
             highlight=False,
         )
-        _print_summary(result.rows)
+        _print_summary(result.rows, entries[0].spec.environment.kind if entries else "")
         if failed:
             err.print(f"{len(failed)} runs failed; retry them with: sociallm sweep --resume {plan.out}")
             raise typer.Exit(1)
@@ -195,21 +185,15 @@ def register(app: typer.Typer) -> None:
         if run_dir.is_dir() and (run_dir / "sweep.json").exists():
             sweep(resume=run_dir, quiet=True)
             return
-        from sociallm.runtime.experiment import attach_interventions, load_interventions
-        from sociallm.runtime.run import Run
+        from sociallm.orchestration.resume import resume_run
 
         try:
-            open_run_dir(run_dir)
-            checkpoint = read_checkpoint(run_dir)
-            r = Run.resume(run_dir)
-            ivs, condition = load_interventions(run_dir)
-            attach_interventions(r, ivs, condition)
+            r = resume_run(run_dir)
+            checkpoint = read_checkpoint(r.run_dir)
         except ScenarioError as exc:
-            _fail("\n".join(f"{exc.source}: {line}" for line in exc.lines))
+            fail("\n".join(f"{exc.source}: {line}" for line in exc.lines))
         except (RunDirError, ConditionError, ValueError) as exc:
-            _fail(str(exc))
-        from sociallm.cli import LivePrinter, warn_unfinished
-
+            fail(str(exc))
         done = checkpoint["rounds_completed"] if checkpoint else 0
         progress = Progress(
             TextColumn("[bold]{task.description}"),
@@ -222,9 +206,9 @@ def register(app: typer.Typer) -> None:
             disable=not out.is_terminal,  # as `sociallm run`: a bar on a terminal only
         )
         task = progress.add_task(r.spec.name, total=r.spec.rounds, completed=done)
-        r._on_round = lambda d, total: progress.update(task, completed=d)
+        r.add_round_listener(lambda d, total: progress.update(task, completed=d))
         if not quiet:
-            r._taps.append(LivePrinter(progress.console, r.spec.agent_names))
+            r.add_tap(LivePrinter(progress.console, r.spec.agent_names))
         out.print(f"resuming {run_dir} after round {done} of {r.spec.rounds}")
         try:
             with progress:
@@ -237,7 +221,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(exc.exit_code if isinstance(exc, Interrupted) else 130) from None
         except (BackendError, RunDirError, RuntimeError, OSError) as exc:
             warn_unfinished(r)
-            _fail(" ".join(str(exc).split()), 1)
+            fail(" ".join(str(exc).split()), 1)
         warn_unfinished(r)
         out.print(f"[green]{result.status}[/]: {result.rounds_completed} rounds, {result.events} events → {run_dir}")
 
@@ -247,22 +231,22 @@ def register(app: typer.Typer) -> None:
         out_dir: Annotated[Path | None, typer.Option("--out", help="Where to write (default RUN_DIR-replay).")] = None,
     ) -> None:
         """Re-run a recorded run with its recorded model replies and check the log comes out identical."""
-        from sociallm.runtime.replay import ReplayMismatch, compare_logs, replay_run
+        from sociallm.orchestration.replay import ReplayMismatch, compare_logs, replay_run
 
         try:
             open_run_dir(run_dir)
         except RunDirError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         target = out_dir or run_dir.with_name(run_dir.name + "-replay")
         if (target / "manifest.json").exists():
-            _fail(f"{target} already holds a replay; remove it or choose another --out")
+            fail(f"{target} already holds a replay; remove it or choose another --out")
         try:
             result, llm = run_main(replay_run(run_dir, target))
         except (ReplayMismatch, RunDirError, ValueError) as exc:
-            _fail(str(exc), 1)
+            fail(str(exc), 1)
         diff = compare_logs(run_dir, target)
         if diff:
-            _fail(f"replay differs from the recording: {diff}", 1)
+            fail(f"replay differs from the recording: {diff}", 1)
         out.print(
             f"[green]identical[/]: {result.events} events, {llm.served} recorded replies served; "
             f"normalised log matches byte for byte → {target}",
@@ -270,15 +254,19 @@ def register(app: typer.Typer) -> None:
         )
 
 
-def _print_summary(rows: list[dict[str, Any]]) -> None:
-    """Mean of the headline run-level metric per condition (Δ for Bertrand), when there is one."""
-    from sociallm.report_stats import mean_ci
+def _print_summary(rows: list[dict[str, Any]], environment: str) -> None:
+    """Mean of each headline run-level metric the game declares, per condition."""
+    from sociallm.environments import environment_view
+    from sociallm.reports.stats import mean_ci
 
-    for metric in ("mean_delta", "mean_suppression", "survival_months", "coordination_rate", "cooperation_rate"):
+    for metric in environment_view(environment).headline:
         by: dict[str, list[float]] = {}
         for r in rows:
-            if r["metric"] == metric and r["round"] is None and not r["agent"]:
+            if r["metric"] == metric.key and r["round"] is None and not r["agent"]:
                 by.setdefault(r["condition"], []).append(r["value"])
         for cond, values in by.items():
             m, lo, hi = mean_ci(values)
-            out.print(f"  {cond}: {metric} {m:.3f} (95% CI {lo:.3f}..{hi:.3f}, n={len(values)})", highlight=False)
+            flag = "" if metric.comparable else " (scale depends on the condition's parameters; see the report)"
+            out.print(
+                f"  {cond}: {metric.key} {m:.3f} (95% CI {lo:.3f}..{hi:.3f}, n={len(values)}){flag}", highlight=False
+            )

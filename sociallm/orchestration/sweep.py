@@ -21,8 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sociallm.runtime.eventlog import EVENTS_FILE, read_events
-from sociallm.runtime.experiment import (
+from sociallm.orchestration.experiment import (
     Condition,
     ConditionError,
     Intervention,
@@ -31,6 +30,9 @@ from sociallm.runtime.experiment import (
     save_interventions,
     slug,
 )
+from sociallm.orchestration.resume import resume_run
+from sociallm.orchestration.run import Run, default_backbone
+from sociallm.runtime.eventlog import EVENTS_FILE, read_events
 from sociallm.runtime.rundir import MANIFEST, METRICS, RunDirError, read_json, run_hint, write_json_atomic
 
 PLAN_FILE = "sweep.json"
@@ -147,7 +149,6 @@ async def run_sweep(
     progress: Callable[[str, RunEntry, int, int], None] | None = None,
 ) -> SweepResult:
     """Run (or finish) a sweep. `progress(event, entry, done_rounds, total_rounds)` reports along the way."""
-    from sociallm.runtime.run import Run, default_backbone
 
     entries = validate_plan(plan)
     _check_or_write_plan(plan)
@@ -173,7 +174,8 @@ async def run_sweep(
         async with sem:
             on_round = _round_counter(entry, done, tick)
             if (entry.run_dir / MANIFEST).exists():
-                r = Run.resume(entry.run_dir, llm=shared, on_round=on_round)
+                # The one resume path: the run's own interventions.json comes back with it.
+                r = resume_run(entry.run_dir, llm=shared, on_round=on_round)
                 entry.status = "resumed"
                 on_round.base = r.manifest.get("rounds_completed", 0)  # type: ignore[attr-defined]
                 done["rounds"] += on_round.base  # type: ignore[attr-defined]
@@ -181,8 +183,8 @@ async def run_sweep(
                 run_id = f"{slug(entry.condition.name)}-s{entry.seed}"
                 r = Run(entry.spec, entry.run_dir, llm=shared, on_round=on_round, run_id=run_id)
                 save_interventions(entry.run_dir, plan.interventions, entry.condition.name)
+                attach_interventions(r, plan.interventions, entry.condition.name)
                 entry.status = "started"
-            attach_interventions(r, plan.interventions, entry.condition.name)
             tick(entry, "start")
             try:
                 entry.result = await r.execute()
