@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from sociallm.environments.base import ActionSpec, EnvironmentParams
+from sociallm.environments.facts import random_fact, vocab
 from sociallm.environments.games import RoundGame, check_agents, param_error
 from sociallm.runtime.events import Event
 
@@ -77,8 +78,6 @@ class BriefingGame(RoundGame):
         raise self.unknown_action(action)
 
     def round_start(self, tick: int) -> list[Event]:
-        from sociallm.agents.tom_facts import random_fact, vocab
-
         rng = random.Random(f"{self.s['seed']}|{tick}|briefing")
         v = vocab(topics=self.p["vocabulary"])
         fact = random_fact(rng, v)

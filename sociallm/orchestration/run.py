@@ -28,10 +28,11 @@ from sociallm.backbone.encoders import close_shared_encoder
 from sociallm.environments import get_environment
 from sociallm.environments.base import Environment
 from sociallm.orchestration.resources import build_resources
+from sociallm.orchestration.section_summary import summarise_sections
 from sociallm.runtime import registry
 from sociallm.runtime.bus import InProcessBus, Tap
 from sociallm.runtime.control import RunControl
-from sociallm.runtime.eventlog import EVENTS_FILE, EventLog
+from sociallm.runtime.eventlog import EVENTS_FILE, EventLog, read_events
 from sociallm.runtime.events import Event
 from sociallm.runtime.lifecycle import stop_reason
 from sociallm.runtime.metered import MeteredLLM
@@ -505,9 +506,6 @@ class Run:
 
     def _summarise_sections(self) -> None:
         """Per-agent summaries of the sections that ran, from the whole log (a resumed run's too)."""
-        from sociallm.reports.sections import summarise_sections
-        from sociallm.runtime.eventlog import read_events
-
         path = self.run_dir / EVENTS_FILE
         if path.exists():
             self.sections_summary = summarise_sections(read_events(path).events)

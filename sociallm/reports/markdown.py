@@ -20,7 +20,8 @@ from typing import Any
 
 from sociallm.environments import environment_view
 from sociallm.environments.view import EMPTY, Axis, GameView, Plot, benchmarks_of
-from sociallm.reports.sections import markdown_lines, plot_sections, summarise_sections
+from sociallm.orchestration.section_summary import summarise_sections
+from sociallm.reports.sections import markdown_lines, plot_sections
 from sociallm.reports.stats import mean_ci
 from sociallm.runtime.eventlog import EVENTS_FILE, read_events
 from sociallm.runtime.events import Event

@@ -71,7 +71,8 @@ def test_conflicting_claims_score_above_honest_tailoring_and_topic_shift_on_unse
     # A few fixed runs of the test vocabulary (names, templates, topics never trained on): the order
     # holds; how many liars the validation threshold catches there is in the README's figures
     # (`sociallm tom eval --facts N`), not asserted here.
-    from sociallm.agents.tom_facts import make_run, vocab
+    from sociallm.agents.tom_facts import make_run
+    from sociallm.environments.facts import vocab
 
     model, meta = load_model("default")
     cut = meta["duplicity_threshold"]

@@ -10,20 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from sociallm.agents.tom_claims import ClaimLedger, ClaimReader
-from sociallm.agents.tom_facts import (
-    ATTRIBUTES,
-    CLASSES,
-    DECEPTIVE,
-    NAMES,
-    SPLITS,
-    SUBJECTS,
-    TEMPLATES,
-    claim_examples,
-    make_run,
-    make_runs,
-    vocab,
-)
+from sociallm.agents.tom_facts import CLASSES, DECEPTIVE, claim_examples, make_run, make_runs
 from sociallm.agents.tom_shift import auc, auc_ci, best_threshold
+from sociallm.environments.facts import ATTRIBUTES, NAMES, SPLITS, SUBJECTS, TEMPLATES, vocab
 
 
 def _words(texts: list[str]) -> set[str]:

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from sociallm.orchestration.run import Run
+from sociallm.orchestration.section_summary import summarise_sections
 from sociallm.reports.markdown import run_report
-from sociallm.reports.sections import SectionTally, markdown_lines, plot_sections, summarise_sections
+from sociallm.reports.sections import SectionTally, markdown_lines, plot_sections
 from sociallm.runtime.events import Event
 from sociallm.runtime.scenario import load_scenario
 from tests.fakes import FakeLLM
