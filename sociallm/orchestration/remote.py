@@ -254,9 +254,11 @@ class RemoteHub:
     def link_up(self, connection: int) -> None:
         self._link_up.set()
         self._link_gen += 1
+        if connection == 1:
+            return  # the first connection ends no outage: a will now is a worker dying early in the run
         # Wills the broker queued for us while it went down arrive now: they are the outage's too.
         self._outage_until = asyncio.get_running_loop().time() + self.grace_s
-        if connection > 1 and self.owner:
+        if self.owner:
             self._heard.clear()
             self.bus.send_control("down", "_all", payload=Down(kind="ping"))
             self._timer(self._confirm())

@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sociallm.orchestration import run as run_module
 from sociallm.orchestration.experiment import (
     Condition,
     ConditionError,
@@ -31,7 +32,7 @@ from sociallm.orchestration.experiment import (
     slug,
 )
 from sociallm.orchestration.resume import resume_run
-from sociallm.orchestration.run import Run, default_backbone
+from sociallm.orchestration.run import Run
 from sociallm.runtime.eventlog import EVENTS_FILE, read_events
 from sociallm.runtime.rundir import MANIFEST, METRICS, RunDirError, read_json, run_hint, write_json_atomic
 
@@ -166,7 +167,9 @@ async def run_sweep(
     shared = llm
     own = False
     if todo and shared is None:
-        shared = await default_backbone(todo[0].spec)  # ONE backend for every run of the sweep
+        # ONE backend for every run of the sweep; looked up at call time, so that whoever replaces the
+        # run's default backbone (an embedding host, the tests' instant model) replaces the sweep's too.
+        shared = await run_module.default_backbone(todo[0].spec)
         own = True
     sem = asyncio.Semaphore(max(1, jobs))
 

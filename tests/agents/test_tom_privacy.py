@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import pytest
 
+from sociallm.backbone import encoders
 from sociallm.orchestration.run import Run
 from sociallm.runtime.eventlog import read_events
 from sociallm.runtime.scenario import load_scenario
-from tests.runtime.all_sections_run import SECTIONS, ScoringFake, use_fakes
+from tests.runtime.all_sections_run import SECTIONS, HashEncoder384, ScoringFake
 
 pytestmark = pytest.mark.integration  # real ChromaDB for memory
+
+
+@pytest.fixture(autouse=True)
+def hashed_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Patched per test: a module-wide swap would leak the hashed encoder into later tests.
+    monkeypatch.setattr(encoders, "make_encoder", lambda name="minilm", **options: HashEncoder384(name))
+
 
 SCENARIO = """
 name: privacy
@@ -79,7 +87,6 @@ async def _carol_prompts(tmp_path, variant: str, colour: str = "red") -> tuple[l
 
 
 async def test_a_non_members_prompts_do_not_change_with_a_private_channel(tmp_path):
-    use_fakes()
     a, na, texts_a = await _carol_prompts(tmp_path, "a")
     b, nb, texts_b = await _carol_prompts(tmp_path, "b")
     assert na == nb > 0 and texts_a != texts_b  # the backroom did talk, and differently
@@ -89,7 +96,6 @@ async def test_a_non_members_prompts_do_not_change_with_a_private_channel(tmp_pa
 
 async def test_the_same_comparison_sees_a_change_in_what_the_non_member_hears(tmp_path):
     # Without this, byte-identical prompts could come from prompts that ignore the talk altogether.
-    use_fakes()
     a, _, _ = await _carol_prompts(tmp_path, "a")
     c, _, _ = await _carol_prompts(tmp_path, "a", colour="blue")
     assert a != c
