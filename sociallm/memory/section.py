@@ -379,67 +379,11 @@ class Memory(BaseSection):
         except Exception as exc:
             results = []
             repairs.append(f"insight call failed ({type(exc).__name__}); no insights this time")
-        insights: list[dict[str, Any]] = []
-        records: list[MemoryRecord] = []
         usable = [(q, ev) for q, ev in zip(questions, evidence, strict=True) if ev]
+        found: list[tuple[str, refl.Insight | None, dict[str, MemoryRecord]]] = []
         for (q, ev), res in zip(usable, results, strict=True):
-            ins = refl.parse_insight(res.text, [r.id for r in ev])
-            if ins is None:
-                repairs.append(f"no insight text for {q!r}")
-                continue
-            entry: dict[str, Any] = {"question": q, "text": ins.text, "cites": ins.cites}
-            if ins.dropped:
-                entry["dropped_citations"] = ins.dropped
-            if ins.repairs:
-                entry["repairs"] = ins.repairs
-            if not ins.cites:
-                entry["stored"] = False
-                repairs.append(f"insight {ins.text[:40]!r} cites no listed memory, not stored")
-                insights.append(entry)
-                continue
-            cited = [r for r in ev if r.id in ins.cites]
-            rid = f"{self.me}:reflection:{self.reflected}:{len(records)}"
-            records.append(
-                MemoryRecord(
-                    id=rid,
-                    text=f"{self.me} thinks: {ins.text}",
-                    kind="reflection",
-                    created_tick=tick,
-                    created_seq=self.seen_seq,
-                    last_access_tick=tick,
-                    last_access_seq=self.seen_seq,
-                    # No extra model call: a reflection matters as much as the evidence it rests on.
-                    importance=float(np.mean([r.importance for r in cited])),
-                    importance_source="cited",
-                    cites=ins.cites,
-                    repairs=ins.repairs,
-                    order=self.added + len(records),
-                )
-            )
-            entry["id"] = rid
-            insights.append(entry)
-        if records:
-            vecs = await self.encoder.encode([r.text for r in records])
-            await self.store.upsert(records, vecs)
-            self.added += len(records)
-            self.recent.extend([r.id, r.text] for r in records)
-            self.reflections.extend([r.id, r.text] for r in records)
-        before = self.importance_since
-        self.importance_since = 0.0
-        self.reflected += 1
-        await self._emit(
-            tick,
-            {
-                "op": "reflection",
-                "n": self.reflected,
-                "importance_since": round(before, 2),
-                "threshold": self.config.reflect_threshold,
-                "questions": questions,
-                "insights": insights,
-                "ids": [r.id for r in records],
-                **({"repairs": repairs} if repairs else {}),
-            },
-        )
+            found.append((q, refl.parse_insight(res.text, [r.id for r in ev]), {r.id: r for r in ev}))
+        await self._keep_insights(tick, found, repairs, {"questions": questions})
 
     async def _reflect_once(self, tick: int) -> None:
         """Questions and insights in one constrained call over the recent memories (Config.reflection)."""
@@ -469,18 +413,32 @@ class Memory(BaseSection):
         repairs += prepairs
         cited_ids = sorted({c for _, ins in pairs if ins is not None for c in ins.cites})
         known = {r.id: r for r in await self.store.get(cited_ids)} if cited_ids else {}
+        found = [(q, ins, known) for q, ins in pairs]
+        await self._keep_insights(tick, found, repairs, {"calls": 1, "questions": [q for q, _ in pairs]})
+
+    async def _keep_insights(
+        self,
+        tick: int,
+        found: list[tuple[str, refl.Insight | None, dict[str, MemoryRecord]]],
+        repairs: list[str],
+        payload: dict[str, Any],
+    ) -> None:
+        """Store each (question, insight, the memories it could cite) as a reflection and log the reflection.
+
+        Both reflection styles end here, so what is stored, dropped and logged is the same for both.
+        """
         insights: list[dict[str, Any]] = []
         records: list[MemoryRecord] = []
-        for q, ins in pairs:
+        for q, ins, citable in found:
             if ins is None:
                 repairs.append(f"no insight text for {q!r}")
                 continue
-            entry: dict[str, Any] = {"question": q, "text": ins.text, "cites": [c for c in ins.cites if c in known]}
+            entry: dict[str, Any] = {"question": q, "text": ins.text, "cites": [c for c in ins.cites if c in citable]}
             if ins.dropped:
                 entry["dropped_citations"] = ins.dropped
             if ins.repairs:
                 entry["repairs"] = ins.repairs
-            cited = [known[c] for c in entry["cites"]]
+            cited = [citable[c] for c in entry["cites"]]
             if not cited:
                 entry["stored"] = False
                 repairs.append(f"insight {ins.text[:40]!r} cites no listed memory, not stored")
@@ -496,6 +454,7 @@ class Memory(BaseSection):
                     created_seq=self.seen_seq,
                     last_access_tick=tick,
                     last_access_seq=self.seen_seq,
+                    # No extra model call: a reflection matters as much as the evidence it rests on.
                     importance=float(np.mean([r.importance for r in cited])),
                     importance_source="cited",
                     cites=entry["cites"],
@@ -521,8 +480,7 @@ class Memory(BaseSection):
                 "n": self.reflected,
                 "importance_since": round(before, 2),
                 "threshold": self.config.reflect_threshold,
-                "calls": 1,
-                "questions": [q for q, _ in pairs],
+                **payload,
                 "insights": insights,
                 "ids": [r.id for r in records],
                 **({"repairs": repairs} if repairs else {}),
