@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from sociallm.runtime.events import Event
+from sociallm.runtime.lifecycle import Interrupted
 from sociallm.runtime.scenario import ScenarioError
 
 out = Console(soft_wrap=True)
@@ -35,6 +36,15 @@ def warn_unfinished(run: Any) -> None:
     """What the run could not write or close at its end (e.g. its manifest on a disk that stayed full)."""
     for problem in getattr(run, "finish_problems", []):
         err.print("[yellow]warning:[/] " + escape(problem), highlight=False)
+
+
+def exit_interrupted(exc: BaseException, hint: str | None) -> NoReturn:
+    """Ctrl-C or a signal: one line with what continues the work (none when this process owns nothing to
+    continue), then exit 128+N (130 for Ctrl-C)."""
+    if hint:
+        why = f" by {exc.name}" if isinstance(exc, Interrupted) else ""
+        err.print(f"interrupted{why}; {hint}")
+    raise typer.Exit(exc.exit_code if isinstance(exc, Interrupted) else 130) from None
 
 
 def parse_sets(pairs: list[str]) -> dict[str, Any]:

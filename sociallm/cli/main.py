@@ -18,7 +18,16 @@ from rich.progress import (
 )
 
 from sociallm.backbone.base import BackendError
-from sociallm.cli.common import LivePrinter, err, fail, out, parse_sets, report_scenario_error, warn_unfinished
+from sociallm.cli.common import (
+    LivePrinter,
+    err,
+    exit_interrupted,
+    fail,
+    out,
+    parse_sets,
+    report_scenario_error,
+    warn_unfinished,
+)
 from sociallm.cli.report import register as register_report
 from sociallm.cli.reproduce import register as register_reproduce
 from sociallm.cli.serve import register as register_serve
@@ -183,11 +192,8 @@ def run(
             with progress:
                 result = run_main(r.execute())
     except (KeyboardInterrupt, Interrupted) as exc:
-        why = f" by {exc.name}" if isinstance(exc, Interrupted) else ""
         warn_unfinished(r)
-        if r.owns_folder:
-            err.print(f"interrupted{why}; continue with: sociallm run --resume {r.run_dir}")
-        raise typer.Exit(exc.exit_code if isinstance(exc, Interrupted) else 130) from None
+        exit_interrupted(exc, f"continue with: sociallm run --resume {r.run_dir}" if r.owns_folder else None)
     except (BackendError, RunDirError, EnvironmentConfigError, RuntimeError, OSError) as exc:
         err.print("[bold red]error:[/] " + escape(" ".join(str(exc).split())), highlight=False)
         warn_unfinished(r)

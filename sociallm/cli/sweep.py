@@ -18,7 +18,7 @@ from rich.progress import (
 )
 
 from sociallm.backbone.base import BackendError
-from sociallm.cli.common import LivePrinter, err, fail, out, warn_unfinished
+from sociallm.cli.common import LivePrinter, err, exit_interrupted, fail, out, warn_unfinished
 from sociallm.orchestration.experiment import Condition, ConditionError, grid, parse_interventions
 from sociallm.runtime.lifecycle import Interrupted, run_main
 from sociallm.runtime.rundir import RunDirError, open_run_dir, read_checkpoint
@@ -157,9 +157,7 @@ def register(app: typer.Typer) -> None:
             with progress:
                 result = run_main(run_sweep(plan, jobs=jobs, progress=_progress_reporter(progress, len(entries))))
         except (KeyboardInterrupt, Interrupted) as exc:
-            why = f" by {exc.name}" if isinstance(exc, Interrupted) else ""
-            err.print(f"interrupted{why}; finish it with: sociallm sweep --resume {plan.out}")
-            raise typer.Exit(exc.exit_code if isinstance(exc, Interrupted) else 130) from None
+            exit_interrupted(exc, f"finish it with: sociallm sweep --resume {plan.out}")
         except (ConditionError, RunDirError) as exc:
             fail(str(exc), 2)  # the plan or folder was refused before any run started: its own hint says what works
         except BackendError as exc:
@@ -214,11 +212,8 @@ def register(app: typer.Typer) -> None:
             with progress:
                 result = run_main(r.execute())
         except (KeyboardInterrupt, Interrupted) as exc:
-            why = f" by {exc.name}" if isinstance(exc, Interrupted) else ""
             warn_unfinished(r)
-            if r.owns_folder:
-                err.print(f"interrupted{why}; continue with: sociallm resume {run_dir}")
-            raise typer.Exit(exc.exit_code if isinstance(exc, Interrupted) else 130) from None
+            exit_interrupted(exc, f"continue with: sociallm resume {run_dir}" if r.owns_folder else None)
         except (BackendError, RunDirError, RuntimeError, OSError) as exc:
             warn_unfinished(r)
             fail(" ".join(str(exc).split()), 1)

@@ -67,8 +67,8 @@ def markdown_lines(summary: dict[str, Any]) -> list[str]:
         md += [
             "## Theory of mind",
             "",
-            "Analyst view (never shown to agents): each speaker's duplicity (how much the beliefs of all its "
-            "observers disagree) and self–other overlap, over its messages; the surprise it caused, over "
+            "Analyst view (never shown to agents): each speaker's duplicity (how far the claims it made to "
+            "different audiences conflict) and self–other overlap, over its messages; the surprise it caused, over "
             "every observer.",
             "",
             "| speaker | messages | duplicity last | duplicity mean [min, max] | overlap mean | surprise caused mean "
