@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import os
 import resource
@@ -36,7 +35,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np
 
 ACTIONS = ("talk", "price")
 # Concordia 2.4 on this machine, instant model, stock play() (../shared/peers/concordia/README.md, table (a)).
@@ -98,27 +96,6 @@ class InstantLLM:
         return None
 
 
-class HashEncoder384:
-    """Hashed bag of words in 384 dims (the shipped ToM checkpoint's input size): no model load."""
-
-    dim = 384
-
-    def __init__(self, name: str = "minilm") -> None:
-        self.name = name
-
-    async def encode(self, texts: list[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for i, t in enumerate(texts):
-            for w in t.lower().split():
-                h = int.from_bytes(hashlib.blake2b(w.strip('.,!?"').encode(), digest_size=4).digest(), "big")
-                out[i, h % self.dim] += 1.0
-            n = float(np.linalg.norm(out[i]))
-            out[i] = out[i] / n if n else out[i]
-            if not n:
-                out[i, 0] = 1.0
-        return out
-
-
 async def child(n: int, rounds: int, sections: bool | list[str], encoder: str) -> dict[str, Any]:
     import sociallm.backbone.encoders as encoders
     from sociallm.environments.village import society
@@ -126,6 +103,8 @@ async def child(n: int, rounds: int, sections: bool | list[str], encoder: str) -
     from sociallm.runtime.scenario import parse_scenario
 
     if encoder == "hash":
+        from tests.runtime.all_sections_run import HashEncoder384  # the tests' hashed encoder: no model load
+
         encoders.make_encoder = lambda name="minilm", **options: HashEncoder384(name)  # type: ignore[assignment]
     t0 = time.perf_counter()
     spec = parse_scenario(society(n, rounds=rounds, sections=sections), f"village-{n}")
