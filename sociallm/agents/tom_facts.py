@@ -45,9 +45,19 @@ DECEPTIVE = ("conflict_same", "conflict_diff")
 CLASSES = HONEST + DECEPTIVE
 
 
-def _round(rng: random.Random, v: Vocab, kind: str, listeners: list[str]) -> tuple[dict[str, str], bool]:
+def _fact(rng: random.Random, v: Vocab, world: dict[tuple[str, str], str], avoid=None) -> Fact:
+    """A fact of this run's world: a topic told twice keeps its value, so honest speakers never contradict
+    themselves across rounds (a fresh random value per round would make an honest run self-contradictory)."""
+    f = random_fact(rng, v, avoid=avoid)
+    return Fact(f.subject, f.attribute, world.setdefault(f.topic, f.value))
+
+
+def _round(
+    rng: random.Random, v: Vocab, kind: str, listeners: list[str], world: dict[tuple[str, str], str] | None = None
+) -> tuple[dict[str, str], bool]:
     """(listener -> message) of one round of `kind`, and whether the round holds a conflict."""
-    fact = random_fact(rng, v)
+    world = {} if world is None else world
+    fact = _fact(rng, v, world)
     if kind == "verbatim":
         text = realise(rng, v, "", [claim(rng, v, fact)])
         return dict.fromkeys(listeners, text), False
@@ -57,12 +67,12 @@ def _round(rng: random.Random, v: Vocab, kind: str, listeners: list[str]) -> tup
         used: set[tuple[str, str]] = set()
         out = {}
         for n in listeners:
-            f = random_fact(rng, v, avoid=used)
+            f = _fact(rng, v, world, avoid=used)
             used.add(f.topic)
             out[n] = realise(rng, v, n, [claim(rng, v, f)])
         return out, False
     if kind == "partial":
-        extra = random_fact(rng, v, avoid={fact.topic})
+        extra = _fact(rng, v, world, avoid={fact.topic})
         out = {}
         for n in listeners:
             claims = [claim(rng, v, fact)]
@@ -110,9 +120,10 @@ def make_run(
     if deceptive and not any(lies):
         lies[rng.randrange(rounds)] = True
     run = RunData(name or f"{kind}-{seed}", speaker=speaker, deceptive=deceptive, kind=kind)
+    world: dict[tuple[str, str], str] = {}
     for tick in range(1, rounds + 1):
         this = kind if not deceptive or lies[tick - 1] else "paraphrase"
-        said, _ = _round(rng, v, this, listeners)
+        said, _ = _round(rng, v, this, listeners, world)
         for n in listeners:
             run.messages.append(Message(speaker, [n], said[n], tick, (NAN, NAN, NAN)))
         if rng.random() < 0.3:  # a listener answers in public: the speaker is not the only voice
