@@ -122,7 +122,8 @@ def _round(rng: random.Random, scene: Scene, kind: str, listeners: list[str]) ->
         for n, t in zip(listeners, lines, strict=True):
             r = rng.random()
             if r < 0.4:
-                out[n] = (f"{_to(t, n)} {rng.choice(JOINERS)}{aside}", [scene.truth, extra])
+                end = " " if t[-1] in ".!?" else ". "  # a terse line ("raid 9pm ST") gets its full stop
+                out[n] = (f"{_to(t, n)}{end}{rng.choice(JOINERS)}{aside}", [scene.truth, extra])
             elif r < 0.6:
                 out[n] = (aside, [extra])  # told only the other part
             else:
