@@ -175,6 +175,7 @@ def test_eval_cli_prints_the_per_shift_table(tmp_path):
     assert r.exit_code == 0, r.output
     for shift in ("names", "templates", "topics", "all"):
         assert f"shift: unseen {shift}" in r.output
+    assert "shift: hand-written" in r.output  # the held-out set of tom_wild.py, its own block
     assert "baseline: same-round distance" in r.output and "vs paraphrase" in r.output
     r = CliRunner().invoke(app, ["tom", "eval", "--judge", "2", "--synthetic", "1"])
     assert r.exit_code == 2 and "--judge goes with --facts N" in r.output
