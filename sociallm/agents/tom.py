@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sociallm.agents.sections import BaseSection, SectionContext
 from sociallm.agents.tom_bank import StateBank, ToMModel
-from sociallm.agents.tom_claims import ClaimLedger, tokens_for
+from sociallm.agents.tom_claims import ClaimLedger, pieces_for
 from sociallm.backbone.encoders import ENCODERS, Encoder, shared_encoder
 from sociallm.runtime.events import Event
 
@@ -145,10 +145,11 @@ class ToMHub:
             texts = [i["text"] for i in items]
             result = self.bank.step([(i["speaker"], i["observers"]) for i in items], emb, texts)
             self.steps += 1
-            topic, value = self.model.claims.read(emb, await asyncio.to_thread(tokens_for, self.encoder, texts))
+            pieces = await asyncio.to_thread(pieces_for, self.encoder, texts)
+            claims = self.model.claims.read(emb, pieces, texts, [i["audience"] for i in items])
             for n, item in enumerate(items):
                 audience = frozenset(item["audience"])
-                args = (item["speaker"], item["event"], audience, topic[n], value[n])
+                args = (item["speaker"], item["event"], audience, claims[n])
                 new = item.get("new", True)  # a late observer's copy: the speaker and analyst have it
                 if new:
                     self.ledger.add(*args)

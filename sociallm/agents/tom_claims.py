@@ -1,33 +1,44 @@
 """Claim-level duplicity: did a speaker tell different listeners *conflicting* things about one topic?
 
-Each message gets two small unit vectors from its encoding:
-- `topic`: the pooled sentence embedding itself. The encoder already tells topics apart on unseen
-  vocabulary (pairwise AUC 0.99 same topic vs other topic); a learned topic read-out did better on
-  the training topics and worse on unseen ones, which is what matters;
-- `value`: an attention-pooled read-out of the encoder's contextual *token* vectors (MiniLM), trained
-  so that paraphrases of one fact coincide and conflicting values of one attribute separate. Pooling
-  tokens with a learned weight lets the read-out attend to the words that carry the value and skip
-  openers, addresses and filler; a read-out of the pooled sentence vector alone memorised the
-  training values and did not carry to unseen ones (measured: 0.54 AUC against paraphrase).
+Each message becomes a `Claim` sketch: its sentence vector (topic), its word pieces, and for each
+piece how likely it carries content — part of what is claimed (subject, attribute, value) — rather
+than surface (greeting, name, filler, hedge). The content weights come from a linear read-out of
+MiniLM's contextual token vectors, trained on which pieces of the contrast sets' *train* messages
+spell the fact (tom_facts.py; content against surface carries to unseen wording at ~95% recall,
+which subject/attribute against value did not: ~55%).
 
-conflict(a, b) = gate(topic cos) × (1 − value cos) / 2: zero for another topic (a topic shift between
-listeners is not a conflict), small for a paraphrase, large for a conflicting value.
+Two messages A and B conflict when they are about one topic and each claims something the other
+does not:
+- match(t) of a piece t of A: how well some piece of B spells the same word — the cosine of MiniLM's
+  *static* (input) piece embeddings, raised to a power so only the same word or a near-spelling
+  counts (the static space puts "Monday" near "Friday" and "red" near "blue", 0.5-0.6; those are
+  exactly the words that differ between conflicting claims);
+- coverage(A|B) = content-weighted share of A's pieces matched in B; novelty(A|B) = the largest
+  content weight × (1 − match) among A's pieces;
+- conflict = min(novelty both ways) × gate(min coverage) × gate(sentence cosine).
+A paraphrase keeps the content words and changes the surface: low novelty. A topic shift changes
+most content: low coverage and sentence cosine. A conflict keeps the topic and changes a value on
+both sides. An elaboration (one side says more) is novel one way only: the min keeps it out.
 
-A speaker's duplicity compares its messages that went to *different audiences* (two messages with
-one audience are one listener's view, not a disagreement between views): the mean of the `top`
-largest conflicts among such pairs. The `ClaimLedger` keeps each speaker's last messages' vectors and
-its top conflicts, updated only for the speaker of a new message (no recomputation per turn). The
-same ledger, fed only with the messages one agent observed, is that agent's own impression of the
-speaker (tom.py).
+A speaker's duplicity compares its messages that went to *different audiences*: the mean of its
+`top` largest conflicts among such pairs. The `ClaimLedger` keeps each speaker's last messages and
+its top conflicts, updated only for the speaker of a new message. The same ledger, fed only with the
+messages one agent observed, is that agent's own impression of the speaker (tom.py).
 
 What it cannot see: a consistent liar (one false value told to everyone) conflicts with nothing; a
-conflict between a message and what a listener *repeats* of it is not tracked; and with an encoder
-other than MiniLM the value read-out falls back to the pooled vector as a single token.
+conflict between a message and what a listener *repeats* of it is not tracked; paraphrases that
+change the value's *words* ("9:45" / "quarter to ten", "240 pounds" / "two-forty") look like
+conflicts, and a conflict told in wholly different words can look like a paraphrase (README figures
+on hand-written text). With an encoder other than MiniLM there are no token vectors: every word
+outside a list of function words counts as content and words match only when equal.
 """
 
 from __future__ import annotations
 
+import re
 import threading
+import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,131 +46,183 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# Roles of a word piece in the training labels: surface, the claim's subject or attribute, its value.
+SURFACE, KEY, VALUE = 0, 1, 2
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+# Function words for the lexical fallback (no token vectors): never content.
+FUNCTION_WORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has have
+    having he her here hers herself him himself his how i if in into is it its itself just me more most my
+    myself no nor not now of off on once only or other our ours ourselves out over own same she should so
+    some such than that the their theirs them themselves then there these they this those through to too
+    under until up very was we were what when where which while who whom why will with would you your yours
+    yourself yourselves yes oh hey hi hello ok okay well so just really also still yet""".split()
+)
+
+
+@dataclass
+class Claim:
+    """What the ledger keeps of one message: sentence vector, word pieces and their content weights."""
+
+    topic: torch.Tensor  # (d,) unit sentence vector
+    ids: torch.Tensor  # (n,) word-piece ids (MiniLM vocabulary) or word hashes (lexical fallback)
+    content: torch.Tensor  # (n,) weight of each piece as content, in [0, 1]
+    lexical: bool = False  # ids are word hashes: pieces match only when equal
+
+    def state(self) -> list[Any]:
+        return [self.topic.tolist(), self.ids.tolist(), [round(x, 4) for x in self.content.tolist()], self.lexical]
+
+    @classmethod
+    def from_state(cls, s: list[Any]) -> Claim:
+        return cls(torch.tensor(s[0]), torch.tensor(s[1], dtype=torch.long), torch.tensor(s[2]), bool(s[3]))
+
 
 class ClaimReader(nn.Module):
-    def __init__(self, d_model: int = 384, dim: int = 32, gate: float = 0.5, sharpness: float = 0.05) -> None:
+    def __init__(
+        self,
+        d_model: int = 384,
+        power: float = 4.0,
+        coverage_gate: float = 0.4,
+        topic_gate: float = 0.5,
+        sharpness: float = 0.05,
+    ) -> None:
         super().__init__()
-        self.attend = nn.Linear(d_model, 1)
-        self.value = nn.Linear(d_model, dim)
-        # topic cosine above `gate` counts as one topic (soft, over `sharpness`); chosen on the validation split
-        self.register_buffer("gate", torch.tensor(float(gate)))
+        self.role = nn.Linear(d_model, 3)  # surface / key (subject, attribute) / value, per word piece
+        # chosen on the validation split (tom_train.fit_claims); stored in the checkpoint
+        self.register_buffer("power", torch.tensor(float(power)))
+        self.register_buffer("coverage_gate", torch.tensor(float(coverage_gate)))
+        self.register_buffer("topic_gate", torch.tensor(float(topic_gate)))
         self.register_buffer("sharpness", torch.tensor(float(sharpness)))
 
-    def read(self, pooled: torch.Tensor, tokens: list[torch.Tensor] | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(topic, value) unit vectors, (n, dim) each, from pooled embeddings and each text's token vectors."""
+    @torch.no_grad()
+    def read(
+        self,
+        pooled: torch.Tensor,
+        pieces: list[tuple[torch.Tensor, torch.Tensor]] | None,
+        texts: list[str],
+        addressed: list[Iterable[str]] | None = None,
+    ) -> list[Claim]:
+        """One Claim per message from its sentence vector and (ids, contextual vectors) of its word pieces;
+        `pieces` None (an encoder without token vectors): the lexical fallback on `texts`, where the names
+        each message is `addressed` to count as surface (the role read-out learns that by itself)."""
         topic = F.normalize(pooled.float(), dim=-1)
-        if tokens is None:
-            x, mask = pooled.float().unsqueeze(1), torch.ones(len(pooled), 1, dtype=torch.bool)
-        else:
-            x, mask = pad(tokens)
-        w = self.attend(x).squeeze(-1).masked_fill(~mask, float("-inf")).softmax(-1)
-        value = F.normalize(self.value((w.unsqueeze(-1) * x).sum(1)), dim=-1)
-        return topic, value
+        if pieces is None:
+            names = addressed or [()] * len(texts)
+            return [lexical_claim(t, x, n) for t, x, n in zip(topic, texts, names, strict=True)]
+        out = []
+        for t, (ids, vecs) in zip(topic, pieces, strict=True):
+            p = self.role(vecs.float()).softmax(-1)
+            out.append(Claim(t, ids, p[:, KEY] + p[:, VALUE]))
+        return out
 
-    def conflict(self, ta: torch.Tensor, va: torch.Tensor, tb: torch.Tensor, vb: torch.Tensor) -> torch.Tensor:
-        """(len(a), len(b)) conflict of every pair: same-topic gate × value distance, in [0, 1]."""
-        same = torch.sigmoid((ta @ tb.T - self.gate) / self.sharpness)
-        return same * (1.0 - va @ vb.T) / 2.0
-
-
-def pad(tokens: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    length = max(1, max(len(t) for t in tokens))
-    x = torch.zeros(len(tokens), length, tokens[0].shape[-1] if tokens else 1)
-    mask = torch.zeros(len(tokens), length, dtype=torch.bool)
-    for i, t in enumerate(tokens):
-        x[i, : len(t)] = t
-        mask[i, : len(t)] = True
-    return x, mask
-
-
-_TOKEN_LOCK = threading.Lock()
-_TOKENS: dict[str, torch.Tensor] = {}  # text -> token vectors, bounded (cleared when full)
+    @torch.no_grad()
+    def conflict(self, a: Claim, b: Claim) -> float:
+        """How much A and B make different claims about one topic, in [0, 1]."""
+        s = self.sharpness
+        topic = torch.sigmoid((a.topic @ b.topic - self.topic_gate) / s)
+        if topic < 1e-3 or len(a.ids) == 0 or len(b.ids) == 0:
+            return 0.0
+        match = piece_match(a, b, float(self.power))
+        cov_a, nov_a = _one_way(a.content, match.max(1).values)
+        cov_b, nov_b = _one_way(b.content, match.max(0).values)
+        coverage = torch.sigmoid((min(cov_a, cov_b) - self.coverage_gate) / s)
+        return float(min(nov_a, nov_b) * coverage * topic)
 
 
-def token_vectors(texts: list[str]) -> list[torch.Tensor]:
-    """MiniLM's contextual token vectors of each text (the model the `minilm` encoder shares), cached."""
+def _one_way(content: torch.Tensor, match: torch.Tensor) -> tuple[float, float]:
+    total = float(content.sum())
+    if total <= 1e-6:
+        return 0.0, 0.0
+    return float((content * match).sum()) / total, float((content * (1.0 - match)).max())
+
+
+def piece_match(a: Claim, b: Claim, power: float) -> torch.Tensor:
+    """(len(a), len(b)) how much each piece of A spells the same word as each piece of B, in [0, 1]."""
+    if a.lexical or b.lexical:
+        return (a.ids[:, None] == b.ids[None, :]).float()
+    table = static_pieces()
+    return ((F.normalize(table[a.ids], dim=-1) @ F.normalize(table[b.ids], dim=-1).T).clamp(0, 1)) ** power
+
+
+def lexical_claim(topic: torch.Tensor, text: str, names: Iterable[str] = ()) -> Claim:
+    surface = FUNCTION_WORDS | {n.lower() for n in names}
+    words = [w for w in _WORD.findall(text.lower()) if w not in surface]
+    # crc32, not hash(): a checkpoint's ids must mean the same words in the process that resumes it
+    ids = torch.tensor([zlib.crc32(w.encode()) for w in words], dtype=torch.long)
+    return Claim(topic, ids, torch.ones(len(words)), lexical=True)
+
+
+_LOCK = threading.Lock()
+_PIECES: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # text -> (ids, contextual vectors), bounded
+
+
+_TABLE: list[torch.Tensor] = []
+
+
+def static_pieces() -> torch.Tensor:
+    """MiniLM's input embedding table (word piece -> static vector), shared with the loaded model."""
+    if not _TABLE:
+        from sociallm.backbone.encoders import _minilm_model
+
+        _TABLE.append(_minilm_model()[0].auto_model.embeddings.word_embeddings.weight.detach())
+    return _TABLE[0]
+
+
+def token_pieces(texts: list[str]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(word-piece ids, contextual vectors) of each text, without [CLS]/[SEP]; one MiniLM pass per new text."""
     from sociallm.backbone.encoders import _minilm_model
 
-    todo = sorted({t for t in texts if t not in _TOKENS})
+    todo = sorted({t for t in texts if t not in _PIECES})
     if todo:
         model = _minilm_model()
-        with _TOKEN_LOCK, torch.no_grad():
+        with _LOCK, torch.no_grad():
             out = model.encode(todo, output_value="token_embeddings", convert_to_numpy=False, batch_size=64)
-        if len(_TOKENS) + len(todo) > 50_000:
-            _TOKENS.clear()
-        # clone: each is a view of one padded batch, and would keep all of it alive
-        _TOKENS.update(zip(todo, (o.float().cpu().clone() for o in out), strict=True))
-    return [_TOKENS[t] for t in texts]
+            ids = model.tokenizer(todo, truncation=True, max_length=model.max_seq_length)["input_ids"]
+        if len(_PIECES) + len(todo) > 50_000:
+            _PIECES.clear()
+        for text, i, vecs in zip(todo, ids, out, strict=True):
+            # clone: each is a view of one padded batch, and would keep all of it alive
+            _PIECES[text] = (torch.tensor(i[1:-1], dtype=torch.long), vecs[1 : len(i) - 1].float().cpu().clone())
+    return [_PIECES[t] for t in texts]
 
 
-def pooled_of(tokens: list[torch.Tensor]) -> torch.Tensor:
-    """MiniLM's sentence vector from its token vectors (mean pooling, unit norm), without a second pass."""
-    return F.normalize(torch.stack([t.mean(0) for t in tokens]), dim=-1)
+def pooled_of(pieces: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """A sentence vector from the piece vectors (mean, unit norm): close to MiniLM's own, without a second pass."""
+    return F.normalize(torch.stack([v.mean(0) if len(v) else torch.zeros(v.shape[-1]) for _, v in pieces]), dim=-1)
 
 
-def tokens_for(encoder: Any, texts: list[str]) -> list[torch.Tensor] | None:
-    """Token vectors where the encoder is MiniLM itself; None (pooled vector as one token) otherwise."""
+def pieces_for(encoder: Any, texts: list[str]) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+    """Word pieces where the encoder is MiniLM itself; None (the lexical fallback) otherwise."""
     from sociallm.backbone.encoders import MiniLMEncoder
 
-    return token_vectors(texts) if isinstance(encoder, MiniLMEncoder) else None
+    return token_pieces(texts) if isinstance(encoder, MiniLMEncoder) else None
 
 
-def train_reader(
-    reader: ClaimReader,
-    tokens: list[torch.Tensor],
-    topics: list[Any],
-    facts: list[Any],
-    epochs: int = 20,
-    lr: float = 2e-3,
-    seed: int = 0,
-    tau: float = 0.1,
-    group: int = 9,
-    batch: int = 12,
+def train_roles(
+    reader: ClaimReader, vecs: torch.Tensor, labels: torch.Tensor, epochs: int = 300, lr: float = 1e-2, seed: int = 0
 ) -> list[float]:
-    """Supervised contrastive: one fact's messages share a value vector; a conflicting value is a negative.
-
-    Examples come in groups of `group` (tom_facts.claim_examples: one fact in several wordings and a
-    conflicting value of it); a batch holds whole groups, so each one's hard negative is in it.
-    """
-    g = torch.Generator().manual_seed(seed)
-    x, mask = pad(tokens)
-    ids_v = torch.tensor([hash(f) for f in facts])
-    opt = torch.optim.AdamW(reader.parameters(), lr=lr, weight_decay=1e-2)
-    groups = len(tokens) // group
+    """Fit the role read-out on labelled word pieces (tom_facts.role_examples): full-batch cross-entropy."""
+    torch.manual_seed(seed)
+    opt = torch.optim.AdamW(reader.role.parameters(), lr=lr, weight_decay=1e-3)
     losses = []
     reader.train()
-    for _ in range(epochs):
-        total = 0.0
-        order = torch.randperm(groups, generator=g)
-        for i in range(0, groups, batch):
-            idx = torch.cat([torch.arange(j * group, (j + 1) * group) for j in order[i : i + batch].tolist()])
-            keep = mask[idx] & (torch.rand(mask[idx].shape, generator=g) >= 0.1)  # token dropout
-            keep[:, 0] = True
-            w = reader.attend(x[idx]).squeeze(-1).masked_fill(~keep, float("-inf")).softmax(-1)
-            v = F.normalize(reader.value((w.unsqueeze(-1) * x[idx]).sum(1)), dim=-1)
-            loss = _supcon(v, ids_v[idx], tau)
+    with torch.enable_grad():
+        for _ in range(epochs):
+            loss = F.cross_entropy(reader.role(vecs), labels)
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss.detach())
-        losses.append(total)
+            losses.append(float(loss.detach()))
     reader.eval()
     return losses
-
-
-def _supcon(z: torch.Tensor, labels: torch.Tensor, tau: float) -> torch.Tensor:
-    sim = (z @ z.T / tau).masked_fill(torch.eye(len(z), dtype=torch.bool), float("-inf"))
-    pos = (labels.unsqueeze(0) == labels.unsqueeze(1)).fill_diagonal_(False)
-    logp = sim.log_softmax(1).masked_fill(~pos, 0.0)
-    return -(logp.sum(1) / pos.sum(1).clamp_min(1)).mean()
 
 
 @dataclass
 class _Said:
     key: str  # the message's id
     audience: frozenset[str]
-    topic: torch.Tensor
-    value: torch.Tensor
+    claim: Claim
 
 
 @dataclass
@@ -169,7 +232,7 @@ class _Speaker:
 
 
 class ClaimLedger:
-    """Per speaker: its last `keep` messages' claim vectors and its `top` largest cross-audience conflicts."""
+    """Per speaker: its last `keep` messages' claims and its `top` largest cross-audience conflicts."""
 
     def __init__(self, reader: ClaimReader, keep: int = 64, top: int = 3) -> None:
         self.reader = reader
@@ -177,19 +240,13 @@ class ClaimLedger:
         self.topn = top
         self.speakers: dict[str, _Speaker] = {}
 
-    @torch.no_grad()
-    def add(self, speaker: str, key: str, audience: frozenset[str], topic: torch.Tensor, value: torch.Tensor) -> None:
+    def add(self, speaker: str, key: str, audience: frozenset[str], claim: Claim) -> None:
         s = self.speakers.setdefault(speaker, _Speaker())
         others = [r for r in s.said if r.audience != audience]
         if others:
-            c = self.reader.conflict(
-                topic.unsqueeze(0),
-                value.unsqueeze(0),
-                torch.stack([r.topic for r in others]),
-                torch.stack([r.value for r in others]),
-            )[0]
-            s.top = sorted([*s.top, *c.tolist()], reverse=True)[: self.topn]
-        s.said.append(_Said(key, audience, topic, value))
+            c = [self.reader.conflict(claim, r.claim) for r in others]
+            s.top = sorted([*s.top, *c], reverse=True)[: self.topn]
+        s.said.append(_Said(key, audience, claim))
         if len(s.said) > self.keep:
             s.said.pop(0)
 
@@ -202,17 +259,14 @@ class ClaimLedger:
 
     def state(self) -> dict[str, Any]:
         return {
-            name: {
-                "said": [[r.key, sorted(r.audience), r.topic.tolist(), r.value.tolist()] for r in s.said],
-                "top": list(s.top),
-            }
+            name: {"said": [[r.key, sorted(r.audience), r.claim.state()] for r in s.said], "top": list(s.top)}
             for name, s in self.speakers.items()
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.speakers = {
             name: _Speaker(
-                [_Said(k, frozenset(a), torch.tensor(t), torch.tensor(v)) for k, a, t, v in s["said"]],
+                [_Said(k, frozenset(a), Claim.from_state(c)) for k, a, c in s["said"]],
                 [float(x) for x in s["top"]],
             )
             for name, s in state.items()

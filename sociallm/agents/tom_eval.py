@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from sociallm.agents.affect import appraise_text
 from sociallm.agents.tom_bank import StateBank, ToMModel
-from sociallm.agents.tom_claims import ClaimLedger, audience_of, tokens_for
+from sociallm.agents.tom_claims import ClaimLedger, audience_of, pieces_for
 from sociallm.agents.tom_data import NAN, Embedder, Message, RunData
 
 METHODS = {
@@ -75,13 +75,13 @@ def score_run(model: ToMModel, run: RunData, embed: Embedder) -> RunScores:
     probes: dict[str, list] = {"valence": [], "arousal": [], "intent": []}
     texts = [m.text for m in run.messages]
     vecs = embed(texts)
-    topic, value = model.claims.read(vecs, tokens_for(embed.encoder, texts))
+    claims = model.claims.read(vecs, pieces_for(embed.encoder, texts), texts, [m.observers for m in run.messages])
     ledger = ClaimLedger(model.claims)
     said: dict[int, list[tuple[frozenset[str], torch.Tensor]]] = {}
     for i, (m, v) in enumerate(zip(run.messages, vecs, strict=True)):
         if m.speaker == speaker:
             audience = audience_of(m.speaker, m.observers)
-            ledger.add(m.speaker, str(i), audience, topic[i], value[i])
+            ledger.add(m.speaker, str(i), audience, claims[i])
             said.setdefault(m.tick, []).append((audience, F.normalize(v, dim=0)))
         result = bank.step([(m.speaker, m.observers)], v.unsqueeze(0), [m.text])
         _probe(model, bank, m, probes)

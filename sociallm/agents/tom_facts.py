@@ -29,6 +29,7 @@ templates, unseen topics) or all of them.
 from __future__ import annotations
 
 import random
+import re
 
 from sociallm.agents.tom_data import NAN, Message, RunData
 from sociallm.environments.facts import (
@@ -151,20 +152,23 @@ def make_runs(
     ]
 
 
-def claim_examples(
-    rng: random.Random, facts: int, names: str = "train", templates: str = "train", topics: str = "train"
-) -> tuple[list[str], list[tuple[str, str]], list[Fact]]:
-    """Texts with their topic and fact, for the claim read-out: each fact in several wordings (one of
-    them in a template it shares with a conflicting version), next to a conflicting value of it."""
+def role_examples(
+    rng: random.Random, n: int, names: str = "train", templates: str = "train", topics: str = "train"
+) -> list[tuple[str, list[tuple[int, int, int]]]]:
+    """Messages with the character spans that spell their facts, for the claim read-out's role labels:
+    (text, [(start, end, role)]) with role 1 for a subject or attribute, 2 for a value; everything else
+    (names, openers, templates' own words, filler) is surface. A third of the messages carry two facts."""
     v = vocab(names, templates, topics)
-    texts: list[str] = []
-    facts_of: list[Fact] = []
-    for _ in range(facts):
-        f = random_fact(rng, v)
-        other = Fact(f.subject, f.attribute, rng.choice([x for x in v.attributes[f.attribute] if x != f.value]))
-        shared = rng.choice(v.templates)
-        for g in (f, f, other):
-            for t in (None, None, shared):
-                texts.append(realise(rng, v, rng.choice(v.names), [claim(rng, v, g, t)]))
-                facts_of.append(g)
-    return texts, [g.topic for g in facts_of], facts_of
+    out = []
+    for _ in range(n):
+        facts = [random_fact(rng, v)]
+        if rng.random() < 0.33:
+            facts.append(random_fact(rng, v, avoid={facts[0].topic}))
+        text = realise(rng, v, rng.choice(v.names), [claim(rng, v, f) for f in facts])
+        low = text.lower()
+        spans = []
+        for f in facts:
+            for part, role in ((f.subject, 1), (f.attribute, 1), (f.value, 2)):
+                spans += [(m.start(), m.end(), role) for m in re.finditer(re.escape(part.lower()), low)]
+        out.append((text, spans))
+    return out

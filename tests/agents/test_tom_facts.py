@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from sociallm.agents.tom_claims import ClaimLedger, ClaimReader
-from sociallm.agents.tom_facts import CLASSES, DECEPTIVE, claim_examples, make_run, make_runs
+from sociallm.agents.tom_facts import CLASSES, DECEPTIVE, make_run, make_runs, role_examples
 from sociallm.agents.tom_shift import auc, auc_ci, best_threshold
 from sociallm.environments.facts import ATTRIBUTES, NAMES, SPLITS, SUBJECTS, TEMPLATES, vocab
 
@@ -63,33 +63,64 @@ def test_runs_use_only_their_splits_vocabulary():
         vocab("x")
 
 
-def test_claim_examples_come_in_groups_with_one_conflicting_value():
-    texts, _topics, facts = claim_examples(random.Random(0), 3)
-    assert len(texts) == 27
-    group = facts[:9]
-    assert len({f.topic for f in group}) == 1 and len({f.value for f in group}) == 2
+def test_role_examples_mark_the_spans_that_spell_each_fact():
+    data = role_examples(random.Random(0), 40)
+    v = vocab()
+    values = {x.lower() for vals in v.attributes.values() for x in vals}
+    assert any(len([s for s in spans if s[2] == 2]) >= 2 for _, spans in data)  # some carry two facts
+    for text, spans in data:
+        assert any(r == 2 for *_, r in spans) and any(r == 1 for *_, r in spans)
+        assert all(text[a:b].lower() in values for a, b, r in spans if r == 2)
+        names = [n for n in v.names if n in text]
+        assert not any(a <= text.index(n) < b for n in names for a, b, _ in spans)  # the listener's name is surface
 
 
-def _vec(seed: int, dim: int = 8) -> torch.Tensor:
-    return F.normalize(torch.randn(dim, generator=torch.Generator().manual_seed(seed)), dim=0)
+def _lexical(reader: ClaimReader, texts: list[str], topics: list[int]) -> list:
+    """Claims from the lexical fallback, with hand-set sentence vectors (one per topic)."""
+    pooled = torch.stack([F.one_hot(torch.tensor(t), 8).float() for t in topics])
+    names = [[w.strip(",!") for w in t.split()[:2] if w.strip(",!") in {"Bob", "Carol", "Dave", "Erin"}] for t in texts]
+    return reader.read(pooled, None, texts, names)
 
 
-def test_ledger_counts_conflicts_between_audiences_only_on_one_topic():
-    reader = ClaimReader(d_model=8, gate=0.5, sharpness=0.01)
+def test_conflict_needs_one_topic_and_a_new_content_word_on_both_sides():
+    reader = ClaimReader(d_model=8, coverage_gate=0.4, topic_gate=0.5, sharpness=0.02)
+    a, para, liar, more, other, elsewhere = _lexical(
+        reader,
+        [
+            "Hi Bob, the ferry leaves at noon.",
+            "Carol! Ferry leaves noon, so they say.",
+            "Hi Carol, the ferry leaves at dusk.",
+            "Dave, the ferry leaves at noon and tickets cost ten.",
+            "Erin, the ferry leaves at noon.",
+            "Erin, the ferry leaves at dusk.",
+        ],
+        [0, 0, 0, 0, 0, 1],
+    )
+    assert reader.conflict(a, liar) > 0.9  # same topic, "noon" against "dusk"
+    assert reader.conflict(a, other) == 0.0  # same claim to another listener: nothing new either way
+    assert reader.conflict(a, more) < 0.05  # says more to Dave, contradicts nothing
+    assert reader.conflict(a, para) < 0.05 or reader.conflict(a, para) < reader.conflict(a, liar) / 5
+    assert reader.conflict(a, elsewhere) < 0.01  # another topic (sentence vectors apart): not a conflict
+
+
+def test_ledger_counts_conflicts_between_audiences_only():
+    reader = ClaimReader(d_model=8, coverage_gate=0.4, topic_gate=0.5, sharpness=0.02)
+    noon, dusk, prices = _lexical(
+        reader, ["the ferry leaves at noon", "the ferry leaves at dusk", "bread costs two coins"], [0, 0, 1]
+    )
     led = ClaimLedger(reader, top=1)
-    topic, other_topic = _vec(1), _vec(2)
-    red, blue = _vec(3), -_vec(3)
-    led.add("X", "1", frozenset({"A"}), topic, red)
+    led.add("X", "1", frozenset({"A"}), noon)
     assert led.duplicity("X") is None  # one audience: nothing to compare
-    led.add("X", "2", frozenset({"A"}), topic, blue)
+    led.add("X", "2", frozenset({"A"}), dusk)
     assert led.duplicity("X") is None  # told A two things: a change of mind, not two faces
-    led.add("X", "3", frozenset({"B"}), other_topic, blue)
+    led.add("X", "3", frozenset({"B"}), prices)
     assert led.duplicity("X") < 0.05  # another topic to B: not a conflict
-    led.add("X", "4", frozenset({"B"}), topic, red)
-    assert led.duplicity("X") > 0.95  # B heard red where A heard blue
+    led.add("X", "4", frozenset({"B"}), noon)
+    assert led.duplicity("X") > 0.9  # B heard noon where A (the second time) heard dusk
     again = ClaimLedger(reader, top=1)
     again.load_state(led.state())
     assert again.duplicity("X") == led.duplicity("X")
+    assert [r.claim.ids.tolist() for r in again.speakers["X"].said] == [r.claim.ids.tolist() for r in led.speakers["X"].said]
     assert led.duplicity("Y") is None
 
 
