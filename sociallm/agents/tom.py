@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sociallm.agents.sections import BaseSection, SectionContext
 from sociallm.agents.tom_bank import StateBank, ToMModel
-from sociallm.agents.tom_claims import ClaimLedger, tokens_for
+from sociallm.agents.tom_claims import ClaimLedger, tokens_for, wants_tokens
 from sociallm.backbone.encoders import ENCODERS, Encoder, shared_encoder
 from sociallm.runtime.events import Event
 
@@ -145,7 +145,9 @@ class ToMHub:
             texts = [i["text"] for i in items]
             result = self.bank.step([(i["speaker"], i["observers"]) for i in items], emb, texts)
             self.steps += 1
-            topic, value = self.model.claims.read(emb, await asyncio.to_thread(tokens_for, self.encoder, texts))
+            # Token vectors come from MiniLM itself (a model forward: a worker thread); other encoders have none.
+            tokens = await asyncio.to_thread(tokens_for, self.encoder, texts) if wants_tokens(self.encoder) else None
+            topic, value = self.model.claims.read(emb, tokens)
             for n, item in enumerate(items):
                 audience = frozenset(item["audience"])
                 args = (item["speaker"], item["event"], audience, topic[n], value[n])

@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sociallm.agents import tensor_state
+
 
 class ClaimReader(nn.Module):
     def __init__(self, d_model: int = 384, dim: int = 32, gate: float = 0.5, sharpness: float = 0.05) -> None:
@@ -95,6 +97,13 @@ def token_vectors(texts: list[str]) -> list[torch.Tensor]:
 def pooled_of(tokens: list[torch.Tensor]) -> torch.Tensor:
     """MiniLM's sentence vector from its token vectors (mean pooling, unit norm), without a second pass."""
     return F.normalize(torch.stack([t.mean(0) for t in tokens]), dim=-1)
+
+
+def wants_tokens(encoder: Any) -> bool:
+    """Whether `tokens_for` does any work for this encoder (callers skip the worker thread when not)."""
+    from sociallm.backbone.encoders import MiniLMEncoder
+
+    return isinstance(encoder, MiniLMEncoder)
 
 
 def tokens_for(encoder: Any, texts: list[str]) -> list[torch.Tensor] | None:
@@ -160,6 +169,13 @@ class _Said:
     audience: frozenset[str]
     topic: torch.Tensor
     value: torch.Tensor
+    # The vectors as a checkpoint holds them, made once: a claim stays in the ledger for many checkpoints.
+    saved: tuple[dict[str, Any], dict[str, Any]] | None = field(default=None, compare=False, repr=False)
+
+    def encoded(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        if self.saved is None:
+            self.saved = (tensor_state.encode(self.topic), tensor_state.encode(self.value))
+        return self.saved
 
 
 @dataclass
@@ -203,7 +219,7 @@ class ClaimLedger:
     def state(self) -> dict[str, Any]:
         return {
             name: {
-                "said": [[r.key, sorted(r.audience), r.topic.tolist(), r.value.tolist()] for r in s.said],
+                "said": [[r.key, sorted(r.audience), *r.encoded()] for r in s.said],
                 "top": list(s.top),
             }
             for name, s in self.speakers.items()
@@ -212,7 +228,7 @@ class ClaimLedger:
     def load_state(self, state: dict[str, Any]) -> None:
         self.speakers = {
             name: _Speaker(
-                [_Said(k, frozenset(a), torch.tensor(t), torch.tensor(v)) for k, a, t, v in s["said"]],
+                [_Said(k, frozenset(a), tensor_state.decode(t), tensor_state.decode(v)) for k, a, t, v in s["said"]],
                 [float(x) for x in s["top"]],
             )
             for name, s in state.items()

@@ -590,7 +590,7 @@ def build(ctx: SectionContext, config: Config) -> Memory:
             hooks.append(behind.before_checkpoint)
     store = MemoryStore(
         shared_client(ctx.shared, path, config.url),
-        collection_name(ctx.run_dir.name, "memory" if behind is not None else ctx.agent.name),
+        collection_name(ctx.run_dir.name, "lines" if behind is not None else ctx.agent.name),
         where=config.url or str(path),
         retries=config.retries if config.url else 0,
         backoff_s=config.backoff_s,

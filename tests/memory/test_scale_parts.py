@@ -99,20 +99,29 @@ async def test_shared_collection_holds_writes_back_reads_exactly_and_reloads(tmp
     ada, bram = store("Ada"), store("Bram")
     vecs = np.eye(4, 8, dtype=np.float32)
     await ada.upsert([record("Ada", i) for i in range(3)], vecs[:3])
-    await bram.upsert([record("Bram", 0)], vecs[:1])
+    heard = record("Bram", 0).model_copy(update={"text": "Ada memory 1"})  # Bram heard Ada's line 1
+    await bram.upsert([heard], vecs[1:2])
     assert len(behind.records) == 4 and ada._col().count() == 0  # nothing written yet
     got, sim = await ada.query(vecs[1], 2)
     assert [r.id for r in got] == ["Ada:1", "Ada:0"] and sim[0] == np.float64(1.0)  # exact; ties: older first
     assert [r.id for r in (await bram.query(vecs[1], 5))[0]] == ["Bram:0"]  # never another agent's
     await ada.touch(["Ada:1"], 2, 9, mark=1)
     await behind.flush()
-    assert ada._col().count() == 4 and await ada.count() == 3 and not behind.records
+    # One Chroma record per distinct line: Ada's line 1 and Bram's record of it share one.
+    assert ada._col().count() == 3 and await ada.count() == 3 and not behind.records
+    assert sorted(await bram.stored()) == ["Bram:0"] and (await bram.stored())["Bram:0"][0] == "Ada memory 1"
     await ada.touch(["Ada:2"], 3, 12, mark=5)  # after a checkpoint: keeps the access before it
     await behind.flush()
-    meta = ada._col().get(ids=["Ada:2"], include=["metadatas"])["metadatas"][0]
+    _, meta = (await ada.stored())["Ada:2"]
     assert meta["agent"] == "Ada" and meta["last_access_seq"] == 12 and meta["prev_access_seq"] == 1
+    assert (await ada.stored())["Ada:1"][1]["last_access_seq"] == 9
     # A resume: forget what came after seq 0 (nothing), restore accesses after checkpoint 5, reload.
     fresh = store("Ada")
     assert await fresh.undo_touches_after(5) == ["Ada:2"]
     (r2,) = await fresh.get(["Ada:2"])
     assert r2.last_access_seq == 1 and await fresh.count() == 3
+    assert (await fresh.stored())["Ada:2"][1]["last_access_seq"] == 1
+    # Forgetting Bram's record leaves the line to Ada; forgetting all of Ada's removes the lines.
+    assert await store("Bram").delete_after(0) == ["Bram:0"]
+    assert ada._col().count() == 3 and not await bram.stored()
+    assert await store("Ada").delete_after(0) == ["Ada:0", "Ada:1", "Ada:2"] and ada._col().count() == 0
