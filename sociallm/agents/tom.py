@@ -207,6 +207,7 @@ class ToMHub:
         return ledger
 
     def state(self) -> dict[str, Any]:
+        claims: dict[str, list[Any]] = {}  # each claim's vectors once, for all the ledgers below
         return {
             "bank": self.bank.state(),
             "pending": list(self.pending.items()),
@@ -214,8 +215,9 @@ class ToMHub:
             "recent": [[o, t, s] for (o, t), s in self.recent.items()],
             "duplicity": dict(self.duplicity),
             "overlap": dict(self.overlap),
-            "ledger": self.ledger.state(),
-            "locals": {a: led.state() for a, led in self.locals.items()},
+            "ledger": self.ledger.state(claims),
+            "locals": {a: led.state(claims) for a, led in self.locals.items()},
+            "claims": claims,  # filled by the two lines above: keep it after them
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -225,10 +227,11 @@ class ToMHub:
         self.recent = {(o, t): float(s) for o, t, s in state.get("recent", [])}
         self.duplicity = {k: float(v) for k, v in state.get("duplicity", {}).items()}
         self.overlap = {k: float(v) for k, v in state.get("overlap", {}).items()}
-        self.ledger.load_state(state.get("ledger", {}))
+        claims = state.get("claims", {})
+        self.ledger.load_state(state.get("ledger", {}), claims)
         self.locals = {}
         for agent, led in state.get("locals", {}).items():
-            self.local(agent).load_state(led)
+            self.local(agent).load_state(led, claims)
 
 
 class TheoryOfMind(BaseSection):

@@ -296,7 +296,7 @@ class Memory(BaseSection):
         imp = np.array([r.importance for r in records], dtype=np.float64)
         total = scoring.scores(rec, imp, relevance, self.weights)
         best = scoring.top_n(total, n)
-        chosen = [records[i] for i in best]
+        chosen = [records[i].model_copy() for i in best]  # a snapshot: the store's may be its live records
         await self.store.touch([r.id for r in chosen], tick, self.seen_seq, mark=self._committed, records=chosen)
         parts = {"recency": rec[best], "importance": imp[best], "relevance": relevance[best]}
         return chosen, total[best], parts

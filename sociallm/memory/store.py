@@ -150,7 +150,9 @@ class Mirror:
         cand = np.flatnonzero(dist <= np.partition(dist, k - 1)[k - 1]).tolist() if k < n else range(n)
         ids, recs = self._ids, self.records
         best = sorted(cand, key=lambda j: (float(dist[j]), recs[ids[j]].order, ids[j]))[:k]
-        return [recs[ids[j]].model_copy() for j in best], np.asarray([1.0 - float(dist[j]) for j in best])
+        # The mirror's own records, not copies (copying ~40 candidates a turn was a tenth of a memory turn):
+        # callers read them; what they keep they copy (Memory.retrieve keeps its top n).
+        return [recs[ids[j]] for j in best], np.asarray([1.0 - float(dist[j]) for j in best])
 
 
 class MemoryStore:
@@ -265,15 +267,10 @@ class MemoryStore:
             )
 
     async def write_lines(self, metas: dict[str, dict[str, Any]], first: dict[str, tuple[str, np.ndarray]]) -> None:
-        """New lines with their records; new records and accesses on lines already there as key updates
-        (Chroma's update merges keys)."""
+        """Lines not known to be in Chroma as upserts (an upsert merges keys into a line that is there after
+        all, e.g. one written before a resume); records and accesses on known lines as key updates."""
         assert self.behind is not None
         known = self.behind.known
-        unknown = [lid for lid in metas if lid not in known]
-        for start in range(0, len(unknown), MAX_BATCH):
-            ask = unknown[start : start + MAX_BATCH]
-            got = await self._call("find memories", lambda c, ask=ask: c.get(ids=ask, include=[]))
-            known.update(got["ids"])
         new = [lid for lid in metas if lid not in known]
         old = [lid for lid in metas if lid in known]
         for start in range(0, len(new), MAX_BATCH):
@@ -313,7 +310,7 @@ class MemoryStore:
         identical texts tie. So `fetch` (default 4k) neighbours are asked for, by distance only (cheap),
         the k nearest are kept with ties going to the older memory, and only those are read: the same k
         in every run of a seed (exact while the collection holds at most `fetch` records). The mirror
-        (in a run) is exact whatever the size."""
+        (in a run) is exact whatever the size, and gives its own records: read them, copy what you keep."""
         fetch = max(k, fetch if fetch is not None else 4 * k)
         q = np.asarray(embedding, dtype=np.float32).reshape(1, -1)
         if self.mirror is not None:

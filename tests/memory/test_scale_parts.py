@@ -125,3 +125,24 @@ async def test_shared_collection_holds_writes_back_reads_exactly_and_reloads(tmp
     assert await store("Bram").delete_after(0) == ["Bram:0"]
     assert ada._col().count() == 3 and not await bram.stored()
     assert await store("Ada").delete_after(0) == ["Ada:0", "Ada:1", "Ada:2"] and ada._col().count() == 0
+
+
+async def test_a_line_written_before_a_resume_gets_the_new_record_as_one_more_key(tmp_path: Path) -> None:
+    """A new process does not know which lines Chroma holds: its upsert of a line already there must keep
+    the records on it (Chroma merges the keys)."""
+    shared: dict = {}
+    vec = np.eye(1, 8, dtype=np.float32)
+
+    def store(behind: WriteBehind, agent: str) -> MemoryStore:
+        client = shared_client(shared, tmp_path / "m", None)
+        return MemoryStore(client, "mem-run-lines", where="x", inline=True, agent=agent, behind=behind)
+
+    before = WriteBehind()
+    await store(before, "Ada").upsert([record("Ada", 0)], vec)
+    await before.flush()
+    after = WriteBehind()  # the resumed process
+    bram = store(after, "Bram")
+    await bram.upsert([record("Bram", 0).model_copy(update={"text": "Ada memory 0"})], vec)
+    await after.flush()
+    assert bram._col().count() == 1
+    assert sorted(await bram.stored()) == ["Bram:0"] and sorted(await store(after, "Ada").stored()) == ["Ada:0"]
