@@ -597,6 +597,7 @@ def build(ctx: SectionContext, config: Config) -> Memory:
         inline=config.url is None,
         agent=ctx.agent.name if behind is not None else None,
         behind=behind,
+        legacy=collection_name(ctx.run_dir.name, "memory") if behind is not None else None,
     )
     return Memory(ctx, config, encoder, store)
 

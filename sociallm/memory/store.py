@@ -170,6 +170,7 @@ class MemoryStore:
         inline: bool = False,
         agent: str | None = None,
         behind: WriteBehind | None = None,
+        legacy: str | None = None,
     ) -> None:
         self._factory = client_factory
         self.name = name
@@ -184,6 +185,7 @@ class MemoryStore:
         self.retried = 0  # calls that needed more than one attempt
         self.agent = agent  # set: a shared collection, every Chroma read filtered on this agent
         self.behind = behind
+        self.legacy = legacy  # the run's collection before lines (lines.py): read once if this one is empty
         if behind is not None and behind.store is None:
             behind.store = self
         # In a run (write-behind): reads come from the agent's own records in memory (see the module).
@@ -296,9 +298,38 @@ class MemoryStore:
                 got = await self._call(
                     "read memories", lambda c: c.get(include=["metadatas", "documents", "embeddings"])
                 )
+                if not got["ids"] and self.legacy:
+                    got = await self._migrate(self.legacy)
                 self.behind.index = Index(got)
                 self.behind.known.update(got["ids"])
             return self.behind.index
+
+    async def _migrate(self, legacy: str) -> dict[str, Any]:
+        """A run recorded before lines (a record per agent per line, in `legacy`) is resumed: its records
+        are written as lines once, accesses and their pre-checkpoint marks kept; the old collection stays."""
+        from chromadb.errors import NotFoundError
+
+        def read() -> dict[str, Any] | None:
+            try:
+                old = self._factory().get_collection(legacy, embedding_function=None)
+            except NotFoundError:
+                return None
+            return old.get(include=["metadatas", "documents", "embeddings"])
+
+        got = read() if self.inline else await asyncio.to_thread(read)
+        if got is None:
+            return {"ids": [], "documents": [], "metadatas": [], "embeddings": []}
+        metas: dict[str, dict[str, Any]] = {}
+        first: dict[str, tuple[str, np.ndarray]] = {}
+        for rid, doc, meta, vec in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True):
+            record = MemoryRecord.from_chroma(rid, doc, meta)
+            v = np.asarray(vec, dtype=np.float32)
+            lid = line_id(record.text, v)
+            prev = {k: meta[k] for k in ("prev_access_tick", "prev_access_seq") if k in meta}
+            metas.setdefault(lid, {})[KEY + rid] = blob(record, prev)
+            first.setdefault(lid, (record.text, v))
+        await self.write_lines(metas, first)
+        return await self._call("read memories", lambda c: c.get(include=["metadatas", "documents", "embeddings"]))
 
     async def query(
         self, embedding: np.ndarray, k: int, fetch: int | None = None

@@ -146,3 +146,23 @@ async def test_a_line_written_before_a_resume_gets_the_new_record_as_one_more_ke
     await after.flush()
     assert bram._col().count() == 1
     assert sorted(await bram.stored()) == ["Bram:0"] and sorted(await store(after, "Ada").stored()) == ["Ada:0"]
+
+
+async def test_a_run_recorded_before_lines_resumes_with_its_memories(tmp_path: Path) -> None:
+    """Its collection held a record per agent per line: the first resume writes them as lines."""
+    shared: dict = {}
+    client = shared_client(shared, tmp_path / "m", None)
+    vecs = np.eye(2, 8, dtype=np.float32)
+    old = MemoryStore(client, "mem-run-memory", where="x", inline=True)  # the old layout: a row per record
+    written = [record("Ada", i).model_copy(update={"agent": "Ada"}) for i in range(2)]
+    await old.upsert(written, vecs)
+    await old.touch(["Ada:1"], 3, 12, mark=5, records=written[1:])  # accessed after checkpoint 5
+    ada = MemoryStore(
+        client, "mem-run-lines", where="x", inline=True, agent="Ada", behind=WriteBehind(), legacy="mem-run-memory"
+    )
+    assert await ada.undo_touches_after(5) == ["Ada:1"]  # the mark came across
+    assert await ada.count() == 2 and ada._col().count() == 2
+    (r1,) = await ada.get(["Ada:1"])
+    assert r1.last_access_seq == 1 and r1.text == "Ada memory 1"
+    got, _ = await ada.query(vecs[0], 1)
+    assert [r.id for r in got] == ["Ada:0"]
