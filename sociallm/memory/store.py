@@ -3,8 +3,8 @@
 In a run: one collection for all agents holding each distinct line once, with every agent's record
 of it as a metadata key (lines.py), writes held back and sent once per round for everyone
 (`WriteBehind`), and reads answered exactly from an in-process mirror of the agent's own records
-(vectors and metadata). Measured here: Chroma's fixed cost per
-write call (a transaction and its fsync) is 30–40 ms against ~0.5 ms a record, so one upsert and
+(vectors and metadata). Measured here: Chroma's fixed cost per write call (a transaction and its
+fsync) is 30–40 ms against ~0.5 ms a record, so one upsert and
 one update per agent turn were most of a turn's own time; and a query filtered on `agent` in one
 shared collection took 8 ms at 32 agents and 110 ms at 256 (the filter scans the collection), while
 an agent's own few hundred vectors are scored in microseconds. What it trades: an agent's stream
@@ -183,7 +183,7 @@ class MemoryStore:
         # cost more than the call. A server's calls wait on the network and go to a thread.
         self.inline = inline
         self.retried = 0  # calls that needed more than one attempt
-        self.agent = agent  # set: a shared collection, every Chroma read filtered on this agent
+        self.agent = agent  # set: a shared collection (lines), where this agent's records are its keys
         self.behind = behind
         self.legacy = legacy  # the run's collection before lines (lines.py): read once if this one is empty
         if behind is not None and behind.store is None:
