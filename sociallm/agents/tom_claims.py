@@ -35,6 +35,7 @@ outside a list of function words counts as content and words match only when equ
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 import zlib
@@ -45,6 +46,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from sociallm.agents import tensor_state
 
 # Roles of a word piece in the training labels: surface, the claim's subject or attribute, its value.
 SURFACE, KEY, VALUE = 0, 1, 2
@@ -66,16 +69,33 @@ class Claim:
     """What the ledger keeps of one message: sentence vector, word pieces and their content weights."""
 
     topic: torch.Tensor  # (d,) unit sentence vector
-    ids: torch.Tensor  # (n,) word-piece ids (MiniLM vocabulary) or word hashes (lexical fallback)
+    ids: torch.Tensor  # (n,) word-piece ids (MiniLM vocabulary) or word crc32s (lexical fallback)
     content: torch.Tensor  # (n,) weight of each piece as content, in [0, 1]
     lexical: bool = False  # ids are word hashes: pieces match only when equal
+    # The claim as a checkpoint holds it (exact bytes) and its digest, made once: a claim stays in the
+    # ledgers for many checkpoints, and every observer's ledger holds the same message's claim.
+    saved: tuple[dict[str, Any], str] | None = field(default=None, compare=False, repr=False)
 
-    def state(self) -> list[Any]:
-        return [self.topic.tolist(), self.ids.tolist(), [round(x, 4) for x in self.content.tolist()], self.lexical]
+    def encoded(self) -> tuple[dict[str, Any], str]:
+        if self.saved is None:
+            blob = {
+                "topic": tensor_state.encode(self.topic.float()),
+                "ids": tensor_state.encode(self.ids),
+                "content": tensor_state.encode(self.content.float()),
+                "lexical": self.lexical,
+            }
+            raw = "".join(blob[k]["b64"] for k in ("topic", "ids", "content")) + str(self.lexical)
+            self.saved = (blob, hashlib.blake2b(raw.encode("ascii"), digest_size=12).hexdigest())
+        return self.saved
 
     @classmethod
-    def from_state(cls, s: list[Any]) -> Claim:
-        return cls(torch.tensor(s[0]), torch.tensor(s[1], dtype=torch.long), torch.tensor(s[2]), bool(s[3]))
+    def decode(cls, blob: dict[str, Any]) -> Claim:
+        return cls(
+            tensor_state.decode(blob["topic"]),
+            tensor_state.decode(blob["ids"], torch.long),
+            tensor_state.decode(blob["content"]),
+            bool(blob["lexical"]),
+        )
 
 
 class ClaimReader(nn.Module):
@@ -192,11 +212,16 @@ def pooled_of(pieces: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
     return F.normalize(torch.stack([v.mean(0) if len(v) else torch.zeros(v.shape[-1]) for _, v in pieces]), dim=-1)
 
 
-def pieces_for(encoder: Any, texts: list[str]) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
-    """Word pieces where the encoder is MiniLM itself; None (the lexical fallback) otherwise."""
+def wants_pieces(encoder: Any) -> bool:
+    """Whether `pieces_for` does any work for this encoder (callers skip the worker thread when not)."""
     from sociallm.backbone.encoders import MiniLMEncoder
 
-    return token_pieces(texts) if isinstance(encoder, MiniLMEncoder) else None
+    return isinstance(encoder, MiniLMEncoder)
+
+
+def pieces_for(encoder: Any, texts: list[str]) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+    """Word pieces where the encoder is MiniLM itself; None (the lexical fallback) otherwise."""
+    return token_pieces(texts) if wants_pieces(encoder) else None
 
 
 def train_roles(
@@ -257,20 +282,39 @@ class ClaimLedger:
             return None
         return sum(s.top) / len(s.top)
 
-    def state(self) -> dict[str, Any]:
-        return {
-            name: {"said": [[r.key, sorted(r.audience), r.claim.state()] for r in s.said], "top": list(s.top)}
-            for name, s in self.speakers.items()
-        }
+    def state(self, table: dict[str, Any] | None = None) -> dict[str, Any]:
+        """With `table` (shared by the ledgers of one checkpoint): each claim goes into it once under its
+        digest and the ledger names the digest (every observer's ledger holds the same message's claim)."""
 
-    def load_state(self, state: dict[str, Any]) -> None:
-        self.speakers = {
-            name: _Speaker(
-                [_Said(k, frozenset(a), Claim.from_state(c)) for k, a, c in s["said"]],
-                [float(x) for x in s["top"]],
-            )
-            for name, s in state.items()
-        }
+        def said(r: _Said) -> list[Any]:
+            blob, digest = r.claim.encoded()
+            if table is None:
+                return [r.key, sorted(r.audience), blob]
+            table.setdefault(digest, blob)
+            return [r.key, sorted(r.audience), digest]
+
+        return {name: {"said": [said(r) for r in s.said], "top": list(s.top)} for name, s in self.speakers.items()}
+
+    def load_state(self, state: dict[str, Any], table: dict[str, Any] | None = None) -> None:
+        """A ledger entry of an older format (topic and value vectors, before claims by word pieces) is
+        dropped: its speaker keeps its top conflicts, and new messages are compared with new ones only."""
+        decoded: dict[str, Claim] = {}
+
+        def claim(ref: Any) -> Claim | None:
+            if isinstance(ref, str):
+                if ref not in decoded and ref in (table or {}):
+                    decoded[ref] = Claim.decode((table or {})[ref])
+                return decoded.get(ref)
+            return Claim.decode(ref) if isinstance(ref, dict) and "ids" in ref else None
+
+        self.speakers = {}
+        for name, s in state.items():
+            said = []
+            for entry in s["said"]:
+                c = claim(entry[2]) if len(entry) == 3 else None
+                if c is not None:
+                    said.append(_Said(entry[0], frozenset(entry[1]), c))
+            self.speakers[name] = _Speaker(said, [float(x) for x in s["top"]])
 
 
 def audience_of(speaker: str, observers: list[str]) -> frozenset[str]:

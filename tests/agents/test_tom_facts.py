@@ -122,6 +122,21 @@ def test_ledger_counts_conflicts_between_audiences_only():
     assert again.duplicity("X") == led.duplicity("X")
     assert [r.claim.ids.tolist() for r in again.speakers["X"].said] == [r.claim.ids.tolist() for r in led.speakers["X"].said]
     assert led.duplicity("Y") is None
+    # A checkpoint's ledgers share one table of claims: a claim is stored once, exactly.
+    table: dict = {}
+    shared = ClaimLedger(reader, top=1)
+    shared.load_state(led.state(table), table)
+    assert len(table) == 3  # messages 1 and 4 carry the same claim
+    pairs = list(zip(shared.speakers["X"].said, led.speakers["X"].said, strict=True))
+    assert len(pairs) == 4
+    for a, b in pairs:
+        assert torch.equal(a.claim.topic, b.claim.topic) and torch.equal(a.claim.ids, b.claim.ids)
+        assert torch.equal(a.claim.content, b.claim.content) and a.claim.lexical == b.claim.lexical
+    # A ledger of the previous format (topic and value vectors) loads without its entries, keeping its top.
+    old = {"X": {"said": [["1", ["A"], [0.0] * 8, [0.0] * 4]], "top": [0.5]}}
+    legacy = ClaimLedger(reader, top=1)
+    legacy.load_state(old)
+    assert legacy.duplicity("X") == 0.5 and legacy.speakers["X"].said == []
 
 
 def test_auc_threshold_and_bootstrap_interval():
