@@ -247,7 +247,7 @@ def _loss(
 
 
 # -- the shipped default --------------------------------------------------------------------------------
-def fit_claims(model: ToMModel, seed: int, examples: int = 6000, per_class: int = 25, log: Any = print) -> dict[str, Any]:
+def fit_claims(model: ToMModel, seed: int, examples: int = 6000, per_class: int = 50, log: Any = print) -> dict[str, Any]:
     """Train the claim read-out's roles on the train vocabulary; choose its match power, gates and
     duplicity threshold on the validation vocabulary (names, templates and topics all unseen in training)."""
     from sociallm.agents.tom_claims import token_pieces, train_roles
