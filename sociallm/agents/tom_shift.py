@@ -1,8 +1,9 @@
 """The per-shift duplicity table of `sociallm tom eval --facts N`: contrast sets with unseen vocabulary.
 
 For each scorer (the claim read-out and the baselines of tom_eval.METHODS) a threshold is chosen on
-the validation split (names, templates and topics all from `val`: the one that maximises detection
-rate minus false-flag rate over all honest and deceptive runs there). Then, on each shift of the test
+the validation split (names, templates and topics all from `val`: the lowest that flags at most
+MAX_FALSE_FLAGS of the honest runs there; a researcher reads a flag as "this speaker lies", so its
+false-flag rate is what is held fixed). Then, on each shift of the test
 vocabulary — unseen names only, unseen templates only, unseen topics only, all three — per honest
 class against the deceptive runs: AUC with a 95% bootstrap interval, and the share of that honest
 class flagged at the validation threshold (false flags); and each deceptive class's detection rate.
@@ -54,6 +55,22 @@ def auc_ci(pos: np.ndarray, neg: np.ndarray, reps: int = 1000, seed: int = 0) ->
         return point, math.nan, math.nan
     boots = [auc(rng.choice(pos, len(pos)), rng.choice(neg, len(neg))) for _ in range(reps)]
     return point, float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))
+
+
+# A flag must be rare on honest speakers: the threshold lets at most this share of the validation
+# split's honest runs through (Youden's J, the previous rule, let 35% of unseen paraphrasers through).
+MAX_FALSE_FLAGS = 0.05
+
+
+def flag_threshold(neg: np.ndarray, rate: float = MAX_FALSE_FLAGS) -> float:
+    """The lowest cut that flags (score > cut) at most `rate` of the honest scores `neg`."""
+    if len(neg) == 0:
+        return 0.0
+    values = np.sort(np.unique(neg))
+    for v in values:
+        if (neg > v).mean() <= rate:
+            return float(v)
+    return float(values[-1])
 
 
 def best_threshold(pos: np.ndarray, neg: np.ndarray) -> float:
@@ -109,9 +126,7 @@ def evaluate_shifts(
     val = _scores(model, embed, make_runs(per_class, "val", "val", "val", seed=seed, rounds=rounds), judge)
     thresholds = {}
     for m in val:
-        pos = np.concatenate([val[m][k] for k in DECEPTIVE])
-        neg = np.concatenate([val[m][k] for k in HONEST])
-        thresholds[m] = best_threshold(pos, neg)
+        thresholds[m] = flag_threshold(np.concatenate([val[m][k] for k in HONEST]))
     result = ShiftResult(per_class, rounds, thresholds)
     for i, (name, splits) in enumerate(shifts.items()):
         runs = make_runs(per_class, *splits, seed=seed + 1 + i, rounds=rounds)
@@ -145,7 +160,8 @@ def format_shift_table(result: ShiftResult, title: str = "") -> str:
     lines = [title] if title else []
     lines.append(
         f"contrast sets (tom_facts.py): {result.per_class} runs per class per shift, {result.rounds} rounds, "
-        "3-5 listeners; deceptive = conflict_same + conflict_diff; thresholds chosen on the validation split"
+        "3-5 listeners; deceptive = conflict_same + conflict_diff; thresholds chosen on the validation split "
+        f"(each flags at most {MAX_FALSE_FLAGS:.0%} of its honest runs)"
     )
     for shift, by_method in s.items():
         if shift in SHIFTS:

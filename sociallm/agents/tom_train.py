@@ -247,7 +247,9 @@ def _loss(
 
 
 # -- the shipped default --------------------------------------------------------------------------------
-def fit_claims(model: ToMModel, seed: int, examples: int = 6000, per_class: int = 50, log: Any = print) -> dict[str, Any]:
+def fit_claims(
+    model: ToMModel, seed: int, examples: int = 6000, per_class: int = 50, log: Any = print
+) -> dict[str, Any]:
     """Train the claim read-out's roles on the train vocabulary; choose its match power, gates and
     duplicity threshold on the validation vocabulary (names, templates and topics all unseen in training)."""
     from sociallm.agents.tom_claims import token_pieces, train_roles
@@ -264,7 +266,8 @@ def fit_claims(model: ToMModel, seed: int, examples: int = 6000, per_class: int 
         for (a, b), x in zip(off[1:-1], v, strict=False):
             vecs.append(x)
             labels.append(max([r for s0, e0, r in spans if a >= s0 and b <= e0], default=0))
-    log(f"claim read-out: {len(texts)} messages, {len(vecs)} word pieces encoded in {time.perf_counter() - start:.0f} s")
+    took = time.perf_counter() - start
+    log(f"claim read-out: {len(texts)} messages, {len(vecs)} word pieces encoded in {took:.0f} s")
     losses = train_roles(model.claims, torch.stack(vecs), torch.tensor(labels), seed=seed)
     log(f"  role loss {losses[0]:.3f} -> {losses[-1]:.3f}")
     return choose_claim_settings(model, make_runs_val(per_class, seed), log=log)
@@ -281,14 +284,15 @@ GRID = {"power": (2.0, 4.0), "coverage_gate": (0.3, 0.4, 0.5), "topic_gate": (0.
 
 def choose_claim_settings(model: ToMModel, val: list[RunData], log: Any = print) -> dict[str, Any]:
     """The grid point whose *worst* AUC against any honest class on the validation runs is highest (a
-    setting must not buy paraphrase at the price of topic shift), and its Youden threshold there."""
+    setting must not buy paraphrase at the price of topic shift), and the threshold that flags at most
+    MAX_FALSE_FLAGS of the honest validation runs there."""
     import itertools
 
     import numpy as np
 
     from sociallm.agents.tom_claims import ClaimLedger, audience_of, pieces_for
     from sociallm.agents.tom_facts import DECEPTIVE, HONEST
-    from sociallm.agents.tom_shift import auc, best_threshold
+    from sociallm.agents.tom_shift import MAX_FALSE_FLAGS, auc, flag_threshold
 
     embed = Embedder()
     said = []
@@ -312,12 +316,15 @@ def choose_claim_settings(model: ToMModel, val: list[RunData], log: Any = print)
         worst = min(auc(pos, np.asarray(scores[h])) for h in HONEST)
         if best is None or worst > best[0]:
             neg = np.asarray([x for h in HONEST for x in scores[h]])
-            best = (worst, setting, best_threshold(pos, neg))
+            best = (worst, setting, flag_threshold(neg))
     assert best is not None
     worst, setting, threshold = best
     for name, value in setting.items():
         getattr(model.claims, name).fill_(value)
-    log(f"  chosen on validation: {setting}, worst AUC against an honest class {worst:.3f}, threshold {threshold:.3f}")
+    log(
+        f"  chosen on validation: {setting}, worst AUC against an honest class {worst:.3f}, threshold "
+        f"{threshold:.3f} (flags at most {MAX_FALSE_FLAGS:.0%} of honest validation runs)"
+    )
     return {
         **{f"claim_{k}": v for k, v in setting.items()},
         "validation_worst_auc": round(worst, 4),

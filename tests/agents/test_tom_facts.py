@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from sociallm.agents.tom_claims import ClaimLedger, ClaimReader
 from sociallm.agents.tom_facts import CLASSES, DECEPTIVE, make_run, make_runs, role_examples
-from sociallm.agents.tom_shift import auc, auc_ci, best_threshold
+from sociallm.agents.tom_shift import auc, auc_ci, best_threshold, flag_threshold
 from sociallm.environments.facts import ATTRIBUTES, NAMES, SPLITS, SUBJECTS, TEMPLATES, vocab
 
 
@@ -120,7 +120,9 @@ def test_ledger_counts_conflicts_between_audiences_only():
     again = ClaimLedger(reader, top=1)
     again.load_state(led.state())
     assert again.duplicity("X") == led.duplicity("X")
-    assert [r.claim.ids.tolist() for r in again.speakers["X"].said] == [r.claim.ids.tolist() for r in led.speakers["X"].said]
+    assert [r.claim.ids.tolist() for r in again.speakers["X"].said] == [
+        r.claim.ids.tolist() for r in led.speakers["X"].said
+    ]
     assert led.duplicity("Y") is None
     # A checkpoint's ledgers share one table of claims: a claim is stored once, exactly.
     table: dict = {}
@@ -144,6 +146,8 @@ def test_auc_threshold_and_bootstrap_interval():
     assert auc(pos, neg) == pytest.approx(8 / 9)
     a, lo, hi = auc_ci(pos, neg, reps=200)
     assert lo <= a <= hi and 0.0 <= lo and hi <= 1.0
+    assert flag_threshold(np.arange(20.0)) == 18.0  # 1 of 20 above the cut: 5%
+    assert flag_threshold(np.arange(20.0), rate=0.0) == 19.0
     cut = best_threshold(pos, neg)
     assert (pos > cut).mean() - (neg > cut).mean() == pytest.approx(2 / 3)
 
