@@ -150,7 +150,7 @@ class ToMHub:
             claims = self.model.claims.read(emb, pieces, texts, [i["audience"] for i in items])
             for n, item in enumerate(items):
                 audience = frozenset(item["audience"])
-                args = (item["speaker"], item["event"], audience, claims[n])
+                args = (item["speaker"], item["event"], audience, claims[n], int(item["tick"]))
                 new = item.get("new", True)  # a late observer's copy: the speaker and analyst have it
                 if new:
                     self.ledger.add(*args)

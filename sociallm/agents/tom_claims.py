@@ -20,8 +20,9 @@ A paraphrase keeps the content words and changes the surface: low novelty. A top
 most content: low coverage and sentence cosine. A conflict keeps the topic and changes a value on
 both sides. An elaboration (one side says more) is novel one way only: the min keeps it out.
 
-A speaker's duplicity compares its messages that went to *different audiences*: the mean of its
-`top` largest conflicts among such pairs. The `ClaimLedger` keeps each speaker's last messages and
+A speaker's duplicity compares its messages that went to *different audiences* within `window`
+rounds of each other (default 0: the same round; what a speaker says may change between rounds):
+the mean of its `top` largest conflicts among such pairs. The `ClaimLedger` keeps each speaker's last messages and
 its top conflicts, updated only for the speaker of a new message. The same ledger, fed only with the
 messages one agent observed, is that agent's own impression of the speaker (tom.py).
 
@@ -106,6 +107,7 @@ class ClaimReader(nn.Module):
         coverage_gate: float = 0.4,
         topic_gate: float = 0.5,
         sharpness: float = 0.05,
+        window: int = 0,
     ) -> None:
         super().__init__()
         self.role = nn.Linear(d_model, 3)  # surface / key (subject, attribute) / value, per word piece
@@ -114,6 +116,10 @@ class ClaimReader(nn.Module):
         self.register_buffer("coverage_gate", torch.tensor(float(coverage_gate)))
         self.register_buffer("topic_gate", torch.tensor(float(topic_gate)))
         self.register_buffer("sharpness", torch.tensor(float(sharpness)))
+        # Claims are compared only within `window` rounds of each other: what a speaker says changes
+        # over a run (prices move, plans change, a story unfolds), and an update told to Bob in round
+        # 4 is not a lie to Carol in round 1.
+        self.register_buffer("window", torch.tensor(int(window)))
 
     @torch.no_grad()
     def read(
@@ -248,6 +254,7 @@ class _Said:
     key: str  # the message's id
     audience: frozenset[str]
     claim: Claim
+    tick: int = 0
 
 
 @dataclass
@@ -265,13 +272,14 @@ class ClaimLedger:
         self.topn = top
         self.speakers: dict[str, _Speaker] = {}
 
-    def add(self, speaker: str, key: str, audience: frozenset[str], claim: Claim) -> None:
+    def add(self, speaker: str, key: str, audience: frozenset[str], claim: Claim, tick: int = 0) -> None:
         s = self.speakers.setdefault(speaker, _Speaker())
-        others = [r for r in s.said if r.audience != audience]
+        window = int(self.reader.window)
+        others = [r for r in s.said if r.audience != audience and abs(r.tick - tick) <= window]
         if others:
             c = [self.reader.conflict(claim, r.claim) for r in others]
             s.top = sorted([*s.top, *c], reverse=True)[: self.topn]
-        s.said.append(_Said(key, audience, claim))
+        s.said.append(_Said(key, audience, claim, tick))
         if len(s.said) > self.keep:
             s.said.pop(0)
 
@@ -289,9 +297,9 @@ class ClaimLedger:
         def said(r: _Said) -> list[Any]:
             blob, digest = r.claim.encoded()
             if table is None:
-                return [r.key, sorted(r.audience), blob]
+                return [r.key, sorted(r.audience), blob, r.tick]
             table.setdefault(digest, blob)
-            return [r.key, sorted(r.audience), digest]
+            return [r.key, sorted(r.audience), digest, r.tick]
 
         return {name: {"said": [said(r) for r in s.said], "top": list(s.top)} for name, s in self.speakers.items()}
 
@@ -311,9 +319,9 @@ class ClaimLedger:
         for name, s in state.items():
             said = []
             for entry in s["said"]:
-                c = claim(entry[2]) if len(entry) == 3 else None
+                c = claim(entry[2]) if len(entry) == 4 else None
                 if c is not None:
-                    said.append(_Said(entry[0], frozenset(entry[1]), c))
+                    said.append(_Said(entry[0], frozenset(entry[1]), c, int(entry[3])))
             self.speakers[name] = _Speaker(said, [float(x) for x in s["top"]])
 
 

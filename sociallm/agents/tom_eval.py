@@ -85,8 +85,8 @@ def score_run(model: ToMModel, run: RunData, embed: Embedder) -> RunScores:
     for i, (m, v) in enumerate(zip(run.messages, vecs, strict=True)):
         if m.speaker == speaker:
             audience = audience_of(m.speaker, m.observers)
-            ledger.add(m.speaker, str(i), audience, claims[i])
-            words.add(m.speaker, str(i), audience, plain[i])
+            ledger.add(m.speaker, str(i), audience, claims[i], m.tick)
+            words.add(m.speaker, str(i), audience, plain[i], m.tick)
             said.setdefault(m.tick, []).append((audience, F.normalize(v, dim=0)))
         result = bank.step([(m.speaker, m.observers)], v.unsqueeze(0), [m.text])
         _probe(model, bank, m, probes)

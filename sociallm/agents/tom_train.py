@@ -300,7 +300,7 @@ def choose_claim_settings(model: ToMModel, val: list[RunData], log: Any = print)
         ms = [m for m in r.messages if m.speaker == r.speaker]
         texts = [m.text for m in ms]
         claims = model.claims.read(embed(texts), pieces_for(embed.encoder, texts), texts, [m.observers for m in ms])
-        said.append([(audience_of(m.speaker, m.observers), c) for m, c in zip(ms, claims, strict=True)])
+        said.append([(audience_of(m.speaker, m.observers), c, m.tick) for m, c in zip(ms, claims, strict=True)])
     best: tuple[float, dict[str, float], float] | None = None
     for values in itertools.product(*GRID.values()):
         setting = dict(zip(GRID, values, strict=True))
@@ -309,8 +309,8 @@ def choose_claim_settings(model: ToMModel, val: list[RunData], log: Any = print)
         scores: dict[str, list[float]] = {}
         for r, msgs in zip(val, said, strict=True):
             ledger = ClaimLedger(model.claims)
-            for i, (audience, claim) in enumerate(msgs):
-                ledger.add(r.speaker or "", str(i), audience, claim)
+            for i, (audience, claim, tick) in enumerate(msgs):
+                ledger.add(r.speaker or "", str(i), audience, claim, tick)
             scores.setdefault(str(r.kind), []).append(ledger.duplicity(r.speaker or "") or 0.0)
         pos = np.asarray([x for k in DECEPTIVE for x in scores[k]])
         worst = min(auc(pos, np.asarray(scores[h])) for h in HONEST)

@@ -124,6 +124,13 @@ def test_ledger_counts_conflicts_between_audiences_only():
         r.claim.ids.tolist() for r in led.speakers["X"].said
     ]
     assert led.duplicity("Y") is None
+    # Claims of other rounds are not compared: a speaker may change what it says between rounds.
+    rounds = ClaimLedger(reader, top=1)
+    rounds.add("X", "1", frozenset({"A"}), noon, tick=1)
+    rounds.add("X", "2", frozenset({"B"}), dusk, tick=2)
+    assert rounds.duplicity("X") is None
+    rounds.add("X", "3", frozenset({"C"}), noon, tick=2)
+    assert rounds.duplicity("X") > 0.9  # B and C heard different times in round 2
     # A checkpoint's ledgers share one table of claims: a claim is stored once, exactly.
     table: dict = {}
     shared = ClaimLedger(reader, top=1)
@@ -135,7 +142,7 @@ def test_ledger_counts_conflicts_between_audiences_only():
         assert torch.equal(a.claim.topic, b.claim.topic) and torch.equal(a.claim.ids, b.claim.ids)
         assert torch.equal(a.claim.content, b.claim.content) and a.claim.lexical == b.claim.lexical
     # A ledger of the previous format (topic and value vectors) loads without its entries, keeping its top.
-    old = {"X": {"said": [["1", ["A"], [0.0] * 8, [0.0] * 4]], "top": [0.5]}}
+    old = {"X": {"said": [["1", ["A"], [0.0] * 8, [0.0] * 4]], "top": [0.5]}}  # key, audience, topic, value
     legacy = ClaimLedger(reader, top=1)
     legacy.load_state(old)
     assert legacy.duplicity("X") == 0.5 and legacy.speakers["X"].said == []
