@@ -3,7 +3,8 @@
 A section that would otherwise label each own message with a second model call (emotion's self-label)
 offers a `TalkSuffix` instead. Where the backend can enforce it (llama.cpp: a GBNF grammar; vLLM: a
 regex), the talk call's grammar lets the model write its utterance, close the quote, and then pick one
-word of the vocabulary: `Alice: "Fine, I will match your price." [feeling: calm]`. The agent publishes
+word of the vocabulary: `Alice: "Fine, I will match your price." [feeling: calm]` (or the same after a
+newline, where the model ends the line without closing the quote). The agent publishes
 only the utterance (`split_suffix`), and hands the label to the section privately (`Folded`); the
 published text and its `raw` never hold the suffix (the `llm_call` event, private to the agent, does).
 """
@@ -14,8 +15,12 @@ from dataclasses import dataclass
 
 from sociallm.backbone.base import SuffixChoiceConstraint
 
-# The quote that ends an utterance in the transcript (see prompts.py): the grammar's hand-over point.
+# What ends an utterance (see prompts.py): its closing quote, or the end of the line where the model
+# leaves the quote open, as the plain talk call stops at either. With the quote alone, a reply the
+# model wanted to end at a newline could only run on (a whole village run gave replies of 74 characters
+# on average against 38); with both, paired calls on the same prompt and seed gave the same messages.
 CLOSE = '"'
+ENDS = CLOSE + "\n"
 
 
 @dataclass(frozen=True)
@@ -33,7 +38,7 @@ class TalkSuffix:
         return self.lead.strip()
 
     def constraint(self) -> SuffixChoiceConstraint:
-        return SuffixChoiceConstraint(close=CLOSE, lead=self.lead, options=list(self.options), end=self.end)
+        return SuffixChoiceConstraint(close=ENDS, lead=self.lead, options=list(self.options), end=self.end)
 
 
 @dataclass(frozen=True)

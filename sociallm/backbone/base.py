@@ -41,15 +41,17 @@ class RegexConstraint(BaseModel):
 
 
 class SuffixChoiceConstraint(BaseModel):
-    """Free text up to `close`, then `lead`, one of `options`, and `end`: a label folded into a reply.
+    """Free text up to one of the `close` characters, then `lead`, one of `options`, and `end`: a label
+    folded into a reply.
 
-    E.g. close='"', lead=' [feeling: ', end=']' makes a quoted utterance end with `" [feeling: calm]`,
-    so one call gives both the message and its label. The text may hold neither `close` nor a newline,
-    so the model decides where the message ends and the grammar takes over from there.
+    E.g. close='"\\n', lead=' [feeling: ', end=']' makes a quoted utterance end with `" [feeling: calm]`
+    (or, where the model would have ended the line instead, `\\n [feeling: calm]`), so one call gives both
+    the message and its label. The text holds none of the `close` characters and no newline, so the model
+    decides where the message ends and the grammar takes over from there.
     """
 
     kind: Literal["suffix_choice"] = "suffix_choice"
-    close: str = Field(min_length=1, max_length=1)
+    close: str = Field(min_length=1)
     lead: str
     options: list[str] = Field(min_length=1)
     end: str = ""

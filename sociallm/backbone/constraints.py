@@ -130,15 +130,20 @@ def choice_grammar(options: list[str]) -> str:
 
 
 def suffix_choice_grammar(constraint: SuffixChoiceConstraint) -> str:
-    """GBNF: text without the closing character or a newline, then close + lead, an option, end.
-
-    Once the root is complete llama.cpp allows only end-of-text, so the label ends the generation."""
-    code = ord(constraint.close)
-    close = f"\\x{code:02X}" if code < 0x100 else f"\\u{code:04X}"
+    """GBNF: text without a closing character or a newline, then one closing character, the lead, an
+    option, the end. Once the root is complete llama.cpp allows only end-of-text, so the label ends it."""
+    closing = "".join(_class_char(c) for c in dict.fromkeys(constraint.close))
+    banned = "".join(_class_char(c) for c in dict.fromkeys(constraint.close + "\n\r"))
     options = " | ".join(gbnf_literal(o) for o in dict.fromkeys(constraint.options))
-    tail = gbnf_literal(constraint.close + constraint.lead)
     end = f" {gbnf_literal(constraint.end)}" if constraint.end else ""
-    return f"root ::= text {tail} ({options}){end}\ntext ::= [^{close}\\n\\r]+"
+    lead = gbnf_literal(constraint.lead)
+    return f"root ::= text [{closing}] {lead} ({options}){end}\ntext ::= [^{banned}]+"
+
+
+def _class_char(ch: str) -> str:
+    # Every character of a GBNF class as a code escape: no quoting rules to get wrong inside [...].
+    code = ord(ch)
+    return f"\\x{code:02X}" if code < 0x100 else f"\\u{code:04X}" if code < 0x10000 else f"\\U{code:08X}"
 
 
 def _regex_literal(text: str) -> str:
@@ -147,13 +152,15 @@ def _regex_literal(text: str) -> str:
 
 
 _REGEX_META = set(".^$*+?{}[]\\|()-")
+_REGEX_CLASS = {"\n": "\\n", "\r": "\\r", "\\": "\\\\", "]": "\\]", "^": "\\^", "-": "\\-"}
 
 
 def suffix_choice_regex(constraint: SuffixChoiceConstraint) -> str:
     """The same language as `suffix_choice_grammar`, as a regex (for vLLM's structured_outputs)."""
+    closing = "".join(_REGEX_CLASS.get(c, c) for c in dict.fromkeys(constraint.close))
+    banned = "".join(_REGEX_CLASS.get(c, c) for c in dict.fromkeys(constraint.close + "\n\r"))
     options = "|".join(_regex_literal(o) for o in dict.fromkeys(constraint.options))
-    close = _regex_literal(constraint.close)
-    return f"[^{close}\\n\\r]+{close}{_regex_literal(constraint.lead)}({options}){_regex_literal(constraint.end)}"
+    return f"[^{banned}]+[{closing}]{_regex_literal(constraint.lead)}({options}){_regex_literal(constraint.end)}"
 
 
 # ---- numbers ----------------------------------------------------------------------------------------

@@ -36,7 +36,9 @@ def test_the_message_is_cut_at_the_first_marker_so_none_is_ever_published() -> N
     assert message == "a" and label == "wary" and tail.startswith("[feeling: wary]")
 
 
-def test_the_constraint_hands_over_at_the_closing_quote() -> None:
+def test_the_constraint_hands_over_at_the_closing_quote_or_the_end_of_the_line() -> None:
     c = FEELING.constraint()
-    assert (c.close, c.lead, c.options, c.end) == ('"', " [feeling: ", ["calm", "angry", "wary"], "]")
+    assert (c.close, c.lead, c.options, c.end) == ('"\n', " [feeling: ", ["calm", "angry", "wary"], "]")
     assert FEELING.marker == "[feeling:"
+    # A reply the model ended at a newline (the quote left open) reads like one cut at the newline stop.
+    assert split_suffix("Fine by me\n [feeling: calm]", FEELING)[::2] == ("Fine by me", "calm")

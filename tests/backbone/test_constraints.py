@@ -76,25 +76,28 @@ def test_llamacpp_refuses_regex() -> None:
         request_fields(RegexConstraint(pattern="[a-z]+"), "llamacpp")
 
 
-FEELING = SuffixChoiceConstraint(close='"', lead=" [feeling: ", options=["calm", "angry", "calm"], end="]")
+FEELING = SuffixChoiceConstraint(close='"\n', lead=" [feeling: ", options=["calm", "angry", "calm"], end="]")
 
 
-def test_suffix_choice_grammar_lets_text_run_to_the_quote_then_forces_the_label() -> None:
+def test_suffix_choice_grammar_lets_text_run_to_a_closing_character_then_forces_the_label() -> None:
     grammar = suffix_choice_grammar(FEELING)
-    assert grammar == 'root ::= text "\\" [feeling: " ("calm" | "angry") "]"\ntext ::= [^\\x22\\n\\r]+'
+    assert grammar == ('root ::= text [\\x22\\x0A] " [feeling: " ("calm" | "angry") "]"\ntext ::= [^\\x22\\x0A\\x0D]+')
     assert request_fields(FEELING, "llamacpp") == {"grammar": grammar}
     bare = suffix_choice_grammar(SuffixChoiceConstraint(close="|", lead=" ", options=["a"]))
-    assert bare.splitlines()[0] == 'root ::= text "| " ("a")' and "[^\\x7C" in bare
+    assert bare == 'root ::= text [\\x7C] " " ("a")\ntext ::= [^\\x7C\\x0A\\x0D]+'
 
 
 def test_suffix_choice_regex_is_the_same_language_for_vllm() -> None:
     pattern = suffix_choice_regex(FEELING)
     assert request_fields(FEELING, "vllm") == {"structured_outputs": {"regex": pattern}}
-    assert re.fullmatch(pattern, 'Fine, I will match it." [feeling: calm]')
+    for right in ['Fine, I will match it." [feeling: calm]', "Left open\n [feeling: angry]"]:
+        assert re.fullmatch(pattern, right), right
     wrong_ones = ['No label."', 'Two "quotes" [feeling: calm]', 'x" [feeling: happy]', 'a\nb" [feeling: calm]']
-    for wrong in [*wrong_ones, '" [feeling: calm]']:
+    for wrong in [*wrong_ones, '" [feeling: calm]', 'a"\n [feeling: calm]']:
         assert not re.fullmatch(pattern, wrong), wrong
     assert "\\ " not in pattern  # spaces stay literal: not every server's regex engine reads an escaped space
+    odd = suffix_choice_regex(SuffixChoiceConstraint(close="]-", lead=" ", options=["a"]))
+    assert re.fullmatch(odd, "x- a") and re.fullmatch(odd, "x] a") and not re.fullmatch(odd, "x-y] a")
 
 
 # ---- vLLM ---------------------------------------------------------------------------------------------
