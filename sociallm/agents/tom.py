@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sociallm.agents.sections import BaseSection, SectionContext
 from sociallm.agents.tom_bank import StateBank, ToMModel
-from sociallm.agents.tom_claims import ClaimLedger, tokens_for
+from sociallm.agents.tom_claims import ClaimLedger, tokens_for, wants_tokens
 from sociallm.backbone.encoders import ENCODERS, Encoder, shared_encoder
 from sociallm.runtime.events import Event
 
@@ -145,7 +145,9 @@ class ToMHub:
             texts = [i["text"] for i in items]
             result = self.bank.step([(i["speaker"], i["observers"]) for i in items], emb, texts)
             self.steps += 1
-            topic, value = self.model.claims.read(emb, await asyncio.to_thread(tokens_for, self.encoder, texts))
+            # Token vectors come from MiniLM itself (a model forward: a worker thread); other encoders have none.
+            tokens = await asyncio.to_thread(tokens_for, self.encoder, texts) if wants_tokens(self.encoder) else None
+            topic, value = self.model.claims.read(emb, tokens)
             for n, item in enumerate(items):
                 audience = frozenset(item["audience"])
                 args = (item["speaker"], item["event"], audience, topic[n], value[n])
@@ -205,6 +207,7 @@ class ToMHub:
         return ledger
 
     def state(self) -> dict[str, Any]:
+        claims: dict[str, list[Any]] = {}  # each claim's vectors once, for all the ledgers below
         return {
             "bank": self.bank.state(),
             "pending": list(self.pending.items()),
@@ -212,8 +215,9 @@ class ToMHub:
             "recent": [[o, t, s] for (o, t), s in self.recent.items()],
             "duplicity": dict(self.duplicity),
             "overlap": dict(self.overlap),
-            "ledger": self.ledger.state(),
-            "locals": {a: led.state() for a, led in self.locals.items()},
+            "ledger": self.ledger.state(claims),
+            "locals": {a: led.state(claims) for a, led in self.locals.items()},
+            "claims": claims,  # filled by the two lines above: keep it after them
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -223,10 +227,11 @@ class ToMHub:
         self.recent = {(o, t): float(s) for o, t, s in state.get("recent", [])}
         self.duplicity = {k: float(v) for k, v in state.get("duplicity", {}).items()}
         self.overlap = {k: float(v) for k, v in state.get("overlap", {}).items()}
-        self.ledger.load_state(state.get("ledger", {}))
+        claims = state.get("claims", {})
+        self.ledger.load_state(state.get("ledger", {}), claims)
         self.locals = {}
         for agent, led in state.get("locals", {}).items():
-            self.local(agent).load_state(led)
+            self.local(agent).load_state(led, claims)
 
 
 class TheoryOfMind(BaseSection):

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sociallm.agents import tensor_state
 from sociallm.agents.tom_claims import ClaimReader
 from sociallm.backbone.ssm import SelectiveSSM, SSMConfig
 
@@ -326,7 +327,7 @@ class StateBank:
         return {
             "names": list(self.names),
             "rows": self._rows[:n, :n].tolist(),
-            "states": self.states[: self.pairs].tolist(),
+            "states": tensor_state.encode(self.states[: self.pairs]),
             "steps": self.steps[: self.pairs].tolist(),
         }
 
@@ -345,5 +346,5 @@ class StateBank:
         self.states = torch.zeros(capacity, c.d_inner, c.d_state)
         self.steps = torch.zeros(capacity, dtype=torch.long)
         if self.pairs:
-            self.states[: self.pairs] = torch.tensor(state["states"])
+            self.states[: self.pairs] = tensor_state.decode(state["states"])
             self.steps[: self.pairs] = torch.tensor(state["steps"])

@@ -296,7 +296,7 @@ class Memory(BaseSection):
         imp = np.array([r.importance for r in records], dtype=np.float64)
         total = scoring.scores(rec, imp, relevance, self.weights)
         best = scoring.top_n(total, n)
-        chosen = [records[i] for i in best]
+        chosen = [records[i].model_copy() for i in best]  # a snapshot: the store's may be its live records
         await self.store.touch([r.id for r in chosen], tick, self.seen_seq, mark=self._committed, records=chosen)
         parts = {"recency": rec[best], "importance": imp[best], "relevance": relevance[best]}
         return chosen, total[best], parts
@@ -590,13 +590,14 @@ def build(ctx: SectionContext, config: Config) -> Memory:
             hooks.append(behind.before_checkpoint)
     store = MemoryStore(
         shared_client(ctx.shared, path, config.url),
-        collection_name(ctx.run_dir.name, "memory" if behind is not None else ctx.agent.name),
+        collection_name(ctx.run_dir.name, "lines" if behind is not None else ctx.agent.name),
         where=config.url or str(path),
         retries=config.retries if config.url else 0,
         backoff_s=config.backoff_s,
         inline=config.url is None,
         agent=ctx.agent.name if behind is not None else None,
         behind=behind,
+        legacy=collection_name(ctx.run_dir.name, "memory") if behind is not None else None,
     )
     return Memory(ctx, config, encoder, store)
 

@@ -1,9 +1,10 @@
 """The memory stream's storage: ChromaDB, embedded (default) or a server.
 
-In a run: one collection for all agents, each record tagged with its `agent`, writes held back and
-sent once per round for everyone (`WriteBehind`), and reads answered exactly from an in-process
-mirror of the agent's own records (vectors and metadata). Measured here: Chroma's fixed cost per
-write call (a transaction and its fsync) is 30–40 ms against ~0.5 ms a record, so one upsert and
+In a run: one collection for all agents holding each distinct line once, with every agent's record
+of it as a metadata key (lines.py), writes held back and sent once per round for everyone
+(`WriteBehind`), and reads answered exactly from an in-process mirror of the agent's own records
+(vectors and metadata). Measured here: Chroma's fixed cost per write call (a transaction and its
+fsync) is 30–40 ms against ~0.5 ms a record, so one upsert and
 one update per agent turn were most of a turn's own time; and a query filtered on `agent` in one
 shared collection took 8 ms at 32 agents and 110 ms at 256 (the filter scans the collection), while
 an agent's own few hundred vectors are scored in microseconds. What it trades: an agent's stream
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import re
 import threading
 from collections.abc import Callable
@@ -26,6 +28,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from sociallm.backbone.base import BackendError
+from sociallm.memory.lines import KEY, Index, blob, line_id
 from sociallm.memory.records import MemoryRecord
 
 T = TypeVar("T")
@@ -70,14 +73,20 @@ def make_client(path: Path | None = None, url: str | None = None) -> Any:
 
 
 class WriteBehind:
-    """Records and access marks of all agents, held back until the run's next checkpoint (`flush`)."""
+    """Records and access marks of all agents, held back until the run's next checkpoint (`flush`), and
+    written as lines (lines.py): one Chroma record per distinct line, one metadata key per agent record."""
 
     def __init__(self) -> None:
         self.records: dict[str, tuple[MemoryRecord, np.ndarray]] = {}
-        self.touches: dict[str, dict[str, Any]] = {}
+        # A touched record already in Chroma, and its access before the last checkpoint (if this is its first).
+        self.touches: dict[str, tuple[MemoryRecord, dict[str, Any]]] = {}
         self.store: MemoryStore | None = None  # any store on the shared collection, to send with
         self.collections: dict[str, Any] = {}  # one handle per collection for all agents' stores
         self.flushes = 0
+        self.line_of: dict[str, str] = {}  # record id -> its line, for records in Chroma
+        self.known: set[str] = set()  # lines known to be in Chroma
+        self.index: Index | None = None  # the collection as read after a resume; dropped by the next write
+        self.lock = asyncio.Lock()
 
     async def before_checkpoint(self) -> None:
         await self.flush()
@@ -85,18 +94,21 @@ class WriteBehind:
     async def flush(self) -> None:
         if self.store is None or (not self.records and not self.touches):
             return
-        # Copies: the mirror's records keep changing (accesses) while the write is under way.
-        records = [r.model_copy() for r, _ in self.records.values()]
-        vecs = np.stack([v for _, v in self.records.values()]) if records else np.zeros((0, 0))
-        touches = dict(self.touches)
+        # Built before the first await: the mirror's records keep changing once the run goes on.
+        metas: dict[str, dict[str, Any]] = {}
+        first: dict[str, tuple[str, np.ndarray]] = {}
+        for r, v in self.records.values():
+            lid = line_id(r.text, v)
+            self.line_of[r.id] = lid
+            metas.setdefault(lid, {})[KEY + r.id] = blob(r)
+            first.setdefault(lid, (r.text, v))
+        for rid, (r, prev) in self.touches.items():
+            metas.setdefault(self.line_of[rid], {})[KEY + rid] = blob(r, _prev(prev))
         self.records.clear()
         self.touches.clear()
+        self.index = None
         self.flushes += 1
-        await self.store.write(records, vecs)
-        if touches:
-            ids = list(touches)
-            metas = [touches[i] for i in ids]
-            await self.store._call("update memories", lambda c: c.update(ids=ids, metadatas=metas))
+        await self.store.write_lines(metas, first)
 
 
 class Mirror:
@@ -104,34 +116,43 @@ class Mirror:
 
     def __init__(self) -> None:
         self.records: dict[str, MemoryRecord] = {}
-        self._rows: list[np.ndarray] = []
         self._ids: list[str] = []
-        self._matrix: np.ndarray | None = None
+        self._row: dict[str, int] = {}
+        # Rows grow in place (capacity doubles): re-stacking every vector after each turn's writes cost
+        # O(records) per query.
+        self._matrix = np.zeros((0, 0), dtype=np.float32)
 
     def add(self, record: MemoryRecord, vec: np.ndarray) -> None:
         v = np.asarray(vec, dtype=np.float32).reshape(-1)
         n = float(np.linalg.norm(v))
         v = v / n if n else v
-        if record.id in self.records:  # an upsert: replace the row
-            self._rows[self._ids.index(record.id)] = v
-        else:
+        row = self._row.get(record.id)
+        if row is None:  # not an upsert of a record already here
+            row = self._row[record.id] = len(self._ids)
             self._ids.append(record.id)
-            self._rows.append(v)
+            if row >= self._matrix.shape[0]:
+                grown = np.zeros((max(16, 2 * row), v.shape[0]), dtype=np.float32)
+                if row:
+                    grown[:row] = self._matrix[:row]
+                self._matrix = grown
+        self._matrix[row] = v
         self.records[record.id] = record
-        self._matrix = None
 
     def query(self, q: np.ndarray, k: int) -> tuple[list[MemoryRecord], np.ndarray]:
-        if not self._ids or k <= 0:
+        n = len(self._ids)
+        if not n or k <= 0:
             return [], np.zeros(0)
-        if self._matrix is None:
-            self._matrix = np.stack(self._rows)
         qn = float(np.linalg.norm(q))
-        sim = self._matrix @ (q / qn if qn else q)
+        sim = self._matrix[:n] @ (q / qn if qn else q)
         # Cosine distance in float32, as Chroma reports it; ties go to the older memory, as in `query`.
         dist = (np.float32(1.0) - sim).astype(np.float32)
-        recs = [self.records[i] for i in self._ids]
-        best = sorted(range(len(recs)), key=lambda j: (float(dist[j]), recs[j].order, recs[j].id))[:k]
-        return [recs[j].model_copy() for j in best], np.asarray([1.0 - float(dist[j]) for j in best])
+        # Only the k nearest and whatever ties with the k-th are sorted by the full key, not every record.
+        cand = np.flatnonzero(dist <= np.partition(dist, k - 1)[k - 1]).tolist() if k < n else range(n)
+        ids, recs = self._ids, self.records
+        best = sorted(cand, key=lambda j: (float(dist[j]), recs[ids[j]].order, ids[j]))[:k]
+        # The mirror's own records, not copies (copying ~40 candidates a turn was a tenth of a memory turn):
+        # callers read them; what they keep they copy (Memory.retrieve keeps its top n).
+        return [recs[ids[j]] for j in best], np.asarray([1.0 - float(dist[j]) for j in best])
 
 
 class MemoryStore:
@@ -149,6 +170,7 @@ class MemoryStore:
         inline: bool = False,
         agent: str | None = None,
         behind: WriteBehind | None = None,
+        legacy: str | None = None,
     ) -> None:
         self._factory = client_factory
         self.name = name
@@ -161,8 +183,9 @@ class MemoryStore:
         # cost more than the call. A server's calls wait on the network and go to a thread.
         self.inline = inline
         self.retried = 0  # calls that needed more than one attempt
-        self.agent = agent  # set: a shared collection, every Chroma read filtered on this agent
+        self.agent = agent  # set: a shared collection (lines), where this agent's records are its keys
         self.behind = behind
+        self.legacy = legacy  # the run's collection before lines (lines.py): read once if this one is empty
         if behind is not None and behind.store is None:
             behind.store = self
         # In a run (write-behind): reads come from the agent's own records in memory (see the module).
@@ -245,6 +268,69 @@ class MemoryStore:
                 ),
             )
 
+    async def write_lines(self, metas: dict[str, dict[str, Any]], first: dict[str, tuple[str, np.ndarray]]) -> None:
+        """Lines not known to be in Chroma as upserts (an upsert merges keys into a line that is there after
+        all, e.g. one written before a resume); records and accesses on known lines as key updates."""
+        assert self.behind is not None
+        known = self.behind.known
+        new = [lid for lid in metas if lid not in known]
+        old = [lid for lid in metas if lid in known]
+        for start in range(0, len(new), MAX_BATCH):
+            ids = new[start : start + MAX_BATCH]
+            await self._call(
+                "add memories",
+                lambda c, ids=ids: c.upsert(
+                    ids=ids,
+                    embeddings=np.stack([first[i][1] for i in ids]).astype(np.float32),
+                    documents=[first[i][0] for i in ids],
+                    metadatas=[metas[i] for i in ids],
+                ),
+            )
+            known.update(ids)
+        for start in range(0, len(old), MAX_BATCH):
+            ids = old[start : start + MAX_BATCH]
+            await self._call("update memories", lambda c, ids=ids: c.update(ids=ids, metadatas=[metas[i] for i in ids]))
+
+    async def _index(self) -> Index:
+        assert self.behind is not None
+        async with self.behind.lock:
+            if self.behind.index is None:
+                got = await self._call(
+                    "read memories", lambda c: c.get(include=["metadatas", "documents", "embeddings"])
+                )
+                if not got["ids"] and self.legacy:
+                    got = await self._migrate(self.legacy)
+                self.behind.index = Index(got)
+                self.behind.known.update(got["ids"])
+            return self.behind.index
+
+    async def _migrate(self, legacy: str) -> dict[str, Any]:
+        """A run recorded before lines (a record per agent per line, in `legacy`) is resumed: its records
+        are written as lines once, accesses and their pre-checkpoint marks kept; the old collection stays."""
+        from chromadb.errors import NotFoundError
+
+        def read() -> dict[str, Any] | None:
+            try:
+                old = self._factory().get_collection(legacy, embedding_function=None)
+            except NotFoundError:
+                return None
+            return old.get(include=["metadatas", "documents", "embeddings"])
+
+        got = read() if self.inline else await asyncio.to_thread(read)
+        if got is None:
+            return {"ids": [], "documents": [], "metadatas": [], "embeddings": []}
+        metas: dict[str, dict[str, Any]] = {}
+        first: dict[str, tuple[str, np.ndarray]] = {}
+        for rid, doc, meta, vec in zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True):
+            record = MemoryRecord.from_chroma(rid, doc, meta)
+            v = np.asarray(vec, dtype=np.float32)
+            lid = line_id(record.text, v)
+            prev = {k: meta[k] for k in ("prev_access_tick", "prev_access_seq") if k in meta}
+            metas.setdefault(lid, {})[KEY + rid] = blob(record, prev)
+            first.setdefault(lid, (record.text, v))
+        await self.write_lines(metas, first)
+        return await self._call("read memories", lambda c: c.get(include=["metadatas", "documents", "embeddings"]))
+
     async def query(
         self, embedding: np.ndarray, k: int, fetch: int | None = None
     ) -> tuple[list[MemoryRecord], np.ndarray]:
@@ -255,7 +341,7 @@ class MemoryStore:
         identical texts tie. So `fetch` (default 4k) neighbours are asked for, by distance only (cheap),
         the k nearest are kept with ties going to the older memory, and only those are read: the same k
         in every run of a seed (exact while the collection holds at most `fetch` records). The mirror
-        (in a run) is exact whatever the size."""
+        (in a run) is exact whatever the size, and gives its own records: read them, copy what you keep."""
         fetch = max(k, fetch if fetch is not None else 4 * k)
         q = np.asarray(embedding, dtype=np.float32).reshape(1, -1)
         if self.mirror is not None:
@@ -305,12 +391,14 @@ class MemoryStore:
                 if "touched_after" in meta:
                     r.touched_after = meta["touched_after"]
                 pending = self.behind.touches.get(i)
-                self.behind.touches[i] = meta if pending is None else {**meta, **_prev(pending)}
+                self.behind.touches[i] = (r, meta if pending is None else {**meta, **_prev(pending[1])})
             return
         await self._call("update memories", lambda c: c.update(ids=ids, metadatas=metas))
 
     async def undo_touches_after(self, mark: int) -> list[str]:
         """Give records accessed after checkpoint `mark` their access as of that checkpoint back."""
+        if self.behind is not None:
+            return await self._undo_lines(mark)
         where = self._where({"touched_after": mark})
         res = await self._call("find memories to restore", lambda c: c.get(where=where, include=["metadatas"]))
         ids, metas = [], []
@@ -327,6 +415,27 @@ class MemoryStore:
         if ids:
             await self._call("restore memories", lambda c: c.update(ids=ids, metadatas=metas))
         self._stale = self.mirror is not None
+        return ids
+
+    async def _undo_lines(self, mark: int) -> list[str]:
+        idx = await self._index()
+        mine = idx.by_agent.get(self.agent or "", {})
+        ids = sorted(
+            (i for i, (_, m) in mine.items() if m.get("touched_after") == mark and "prev_access_tick" in m),
+            key=lambda i: (int(mine[i][1].get("order", 0)), i),
+        )
+        updates: dict[str, dict[str, Any]] = {}
+        for i in ids:
+            lid, m = mine[i]
+            m = {k: v for k, v in m.items() if k not in ("prev_access_tick", "prev_access_seq")}
+            m.update(last_access_tick=int(mine[i][1]["prev_access_tick"]), touched_after=-1)
+            m["last_access_seq"] = int(mine[i][1]["prev_access_seq"])
+            mine[i] = (lid, m)
+            updates.setdefault(lid, {})[KEY + i] = json.dumps(m, separators=(",", ":"))
+        if updates:
+            lids = list(updates)
+            await self._call("restore memories", lambda c: c.update(ids=lids, metadatas=[updates[x] for x in lids]))
+        self._stale = True
         return ids
 
     async def get(self, ids: list[str]) -> list[MemoryRecord]:
@@ -350,6 +459,7 @@ class MemoryStore:
                 if r.created_seq > seq and i in self.behind.records:
                     del self.behind.records[i]
                     dropped.append(i)
+            return dropped + await self._forget_lines(seq)
         where = self._where({"created_seq": {"$gt": seq}})
         res = await self._call("find memories to forget", lambda c: c.get(where=where, include=[]))
         ids = list(res["ids"])
@@ -358,11 +468,45 @@ class MemoryStore:
         self._stale = self.mirror is not None
         return dropped + ids
 
+    async def _forget_lines(self, seq: int) -> list[str]:
+        assert self.behind is not None
+        idx = await self._index()
+        mine = idx.by_agent.get(self.agent or "", {})
+        gone = sorted(
+            (i for i, (_, m) in mine.items() if int(m["created_seq"]) > seq),
+            key=lambda i: (int(mine[i][1].get("order", 0)), i),
+        )
+        updates: dict[str, dict[str, Any]] = {}
+        empty: list[str] = []
+        for i in gone:
+            lid, last = idx.drop(self.agent or "", i)
+            self.behind.line_of.pop(i, None)
+            updates.setdefault(lid, {})[KEY + i] = None  # Chroma's update drops a key set to None
+            if last:
+                empty.append(lid)
+        keep = [lid for lid in updates if lid not in set(empty)]
+        if keep:
+            await self._call("forget memories", lambda c: c.update(ids=keep, metadatas=[updates[x] for x in keep]))
+        if empty:
+            await self._call("forget memories", lambda c: c.delete(ids=empty))
+            self.behind.known.difference_update(empty)
+        self._stale = True
+        return gone
+
     async def load(self) -> None:
         """(Re)build the mirror from the collection (and what is still held back): after a resume."""
         if self.mirror is None:
             return
         self._stale = False
+        if self.behind is not None:
+            idx = await self._index()
+            rows = []
+            for r, v, lid in idx.records(self.agent or ""):
+                self.behind.line_of[r.id] = lid
+                rows.append((r, v))
+            rows += [(r, v) for r, v in self.behind.records.values() if r.agent == self.agent]
+            self._fill(rows)
+            return
         where = self._where()
         res = await self._call(
             "read memories", lambda c: c.get(where=where, include=["metadatas", "documents", "embeddings"])
@@ -371,8 +515,9 @@ class MemoryStore:
             (MemoryRecord.from_chroma(i, d, m), np.asarray(e, dtype=np.float32))
             for i, d, m, e in zip(res["ids"], res["documents"], res["metadatas"], res["embeddings"], strict=True)
         ]
-        if self.behind is not None:
-            rows += [(r, v) for r, v in self.behind.records.values() if r.agent == self.agent]
+        self._fill(rows)
+
+    def _fill(self, rows: list[tuple[MemoryRecord, np.ndarray]]) -> None:
         rows.sort(key=lambda x: (x[0].order, x[0].id))
         mirror = Mirror()
         for r, v in rows:
@@ -383,6 +528,15 @@ class MemoryStore:
         """Rebuild the mirror when a resume's clean-up changed the collection under it."""
         if self._stale:
             await self.load()
+
+    async def stored(self) -> dict[str, tuple[str, dict[str, Any]]]:
+        """This agent's records as Chroma holds them now: id -> (text, metadata). For checks and tools."""
+        if self.behind is None:
+            res = await self._call("read memories", lambda c: c.get(include=["metadatas", "documents"]))
+            return {i: (d, m) for i, d, m in zip(res["ids"], res["documents"], res["metadatas"], strict=True)}
+        res = await self._call("read memories", lambda c: c.get(include=["metadatas", "documents", "embeddings"]))
+        idx = Index(res)
+        return {i: (idx.texts[lid], m) for i, (lid, m) in idx.by_agent.get(self.agent or "", {}).items()}
 
     async def count(self) -> int:
         if self.mirror is not None:

@@ -91,6 +91,24 @@ def test_ledger_counts_conflicts_between_audiences_only_on_one_topic():
     again.load_state(led.state())
     assert again.duplicity("X") == led.duplicity("X")
     assert led.duplicity("Y") is None
+    # A checkpoint's ledgers share one table of vectors: a claim's vectors are stored once, exactly.
+    table: dict = {}
+    shared = ClaimLedger(reader, top=1)
+    shared.load_state(led.state(table), table)
+    assert len(table) == 3  # claims 1 and 4 carry the same vectors
+    pairs = list(zip(shared.speakers["X"].said, led.speakers["X"].said, strict=True))
+    assert len(pairs) == 4 and all(torch.equal(a.value, b.value) and torch.equal(a.topic, b.topic) for a, b in pairs)
+    # A checkpoint written before (vectors as nested lists) still loads.
+    old = {
+        n: {"said": [[r.key, sorted(r.audience), r.topic.tolist(), r.value.tolist()] for r in sp.said], "top": sp.top}
+        for n, sp in led.speakers.items()
+    }
+    legacy = ClaimLedger(reader, top=1)
+    legacy.load_state(old)
+    assert legacy.duplicity("X") == led.duplicity("X")
+    assert all(
+        torch.equal(a.topic, b.topic) for a, b in zip(legacy.speakers["X"].said, led.speakers["X"].said, strict=True)
+    )
 
 
 def test_auc_threshold_and_bootstrap_interval():

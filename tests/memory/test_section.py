@@ -28,12 +28,10 @@ def memory_events(run_dir: Path, op: str | None = None):
     return [e for e in events if e.kind == "memory" and (op is None or e.payload["op"] == op)]
 
 
-def all_records(run: Run, agent: str):
+async def all_records(run: Run, agent: str):
     store = run.agents[agent].sections[0].store
-    col = store._col()
-    # One collection per run: an agent's records are those tagged with its name.
-    got = col.get(where={"agent": agent}, include=["metadatas", "documents"])
-    return dict(zip(got["ids"], got["metadatas"], strict=True))
+    # One collection per run, a line per distinct text: an agent's records are its keys on the lines.
+    return {i: meta for i, (_, meta) in (await store.stored()).items()}
 
 
 async def test_run_adds_retrieves_reflects_with_valid_citations(tmp_path: Path) -> None:
@@ -62,9 +60,9 @@ async def test_run_adds_retrieves_reflects_with_valid_citations(tmp_path: Path) 
     assert any(len(b) > 1 for b in rating_calls)  # several memories rated in ONE generate() call
     refl = memory_events(tmp_path / "r", "reflection")
     assert refl, "threshold 25 should trigger a reflection within 4 rounds"
-    records = all_records(run, "Alice")
+    records = await all_records(run, "Alice")
     for e in refl:
-        mine = all_records(run, e.source)
+        mine = await all_records(run, e.source)
         for ins in e.payload["insights"]:
             if "id" in ins:
                 assert ins["cites"] and all(c in mine for c in ins["cites"])
@@ -78,7 +76,7 @@ async def test_run_adds_retrieves_reflects_with_valid_citations(tmp_path: Path) 
     assert "Alice's conclusions so far:" in prompt
     # Retrieval marked the chosen memories accessed at that tick.
     last = retrieves[-1]
-    touched = all_records(run, last.source)
+    touched = await all_records(run, last.source)
     assert all(touched[i]["last_access_tick"] == last.tick for i in last.payload["ids"])
     ckpt = json.loads((tmp_path / "r" / "checkpoint.json").read_text())
     st = ckpt["agents"]["Alice"]["sections"]["memory"]
@@ -122,7 +120,7 @@ async def test_resume_forgets_the_discarded_half_round(tmp_path: Path) -> None:
     assert forgets, "memories of the discarded half round must be deleted on resume"
     assert all(e.payload["after_seq"] <= ckpt["seq"] for e in forgets)
     for name in ("Alice", "Bob"):
-        records = all_records(resumed, name)
+        records = await all_records(resumed, name)
         # Every record comes from an event in the kept log (no replayed memory remembered twice).
         kept = {e.id for e in read_events(run_dir / "events.jsonl").events}
         for rid, meta in records.items():
