@@ -151,7 +151,7 @@ def _regex_literal(text: str) -> str:
     return "".join("\\" + ch if ch in _REGEX_META else ch for ch in text)
 
 
-_REGEX_META = set(".^$*+?{}[]\\|()-")
+_REGEX_META = set(".^$*+?{}[]\\|()")
 _REGEX_CLASS = {"\n": "\\n", "\r": "\\r", "\\": "\\\\", "]": "\\]", "^": "\\^", "-": "\\-"}
 
 
