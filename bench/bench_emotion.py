@@ -6,7 +6,12 @@ Prints, per arm: how far valence and arousal travel (min/max/std per agent), how
 self-label agrees with the VADER appraisal of the same text (same valence sign; same circumplex
 quadrant), the label distribution, extra model calls per turn, and wall time per turn.
 
-    python bench/bench_emotion.py [--rounds 20] [--seed 7] [--keep DIR]
+With `--arms loop,folded` it compares the two self-label modes: the separate constrained call after each
+message against the label folded into the talk call as a grammar-constrained suffix (calls per action,
+share of talk turns whose folded label was valid, sign agreement with the lexicon per mode, message
+length and silent replies, talk-call latency, wall time).
+
+    python bench/bench_emotion.py [--rounds 20] [--seed 7] [--arms plain,loop,loop-off,folded] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -28,10 +33,16 @@ from sociallm.reports.report import affect_series, summarize
 from sociallm.runtime.eventlog import read_events
 from sociallm.runtime.scenario import load_scenario
 
+FOLDED = {"sections.emotion.self_label": "folded"}
 ARMS: dict[str, tuple[str, dict[str, Any]]] = {
     "plain": ("bertrand", {}),
     "loop": ("bertrand-emotion", {}),
     "loop-off": ("bertrand-emotion", {"sections.emotion.loop": False}),
+    # The self-label as a grammar-constrained suffix of the talk call instead of a second call.
+    "folded": ("bertrand-emotion", FOLDED),
+    # The society scenario (emotion, memory and theory of mind on), both label modes.
+    "village": ("village", {}),
+    "village-folded": ("village", FOLDED),
 }
 
 
@@ -50,10 +61,37 @@ async def play(arm: str, rounds: int, seed: int, llm: Any, folder: Path) -> dict
     signed = [e.payload["details"].get("agrees_sign") for e in labels if "agrees_sign" in e.payload["details"]]
     quads = [q for e in labels if (q := e.payload["details"].get("agrees_quadrant")) is not None]
     talk_tokens = [c.payload["completion_tokens"] for c in calls if c.payload["purpose"] == "talk"]
+    said = [e for e in events if e.kind == "message" and "phase" in e.payload]
+    actions = len(said) + sum(1 for e in events if e.kind == "action")
+    modes = Counter(e.payload["details"].get("mode", "separate") for e in labels)
+    agree_by_mode: dict[str, list[bool]] = {}
+    for e in labels:
+        if "agrees_sign" in e.payload["details"]:
+            agree_by_mode.setdefault(e.payload["details"].get("mode", "separate"), []).append(
+                e.payload["details"]["agrees_sign"]
+            )
+    # A label that only repeats the state word the prompt showed ("Alice feels calm") reads nothing.
+    echoes = Counter(
+        e.payload["details"].get("mode", "separate")
+        for e in labels
+        if e.payload["details"].get("label") == e.payload["before"]["word"]
+    )
+    spoken = [e.payload["text"] for e in said if not e.payload.get("silent")]
     return {
         "arm": arm,
         "wall_s": wall,
         "turns": turns,
+        "actions": actions,
+        "calls": len(calls),
+        "modes": modes,
+        "echoes": echoes,
+        "agree_by_mode": {m: (sum(v), len(v)) for m, v in agree_by_mode.items()},
+        "message_chars": statistics.mean(len(t) for t in spoken) if spoken else 0.0,
+        "silent": sum(1 for e in said if e.payload.get("silent")),
+        "messages": len(said),
+        "talk_latency": statistics.mean(
+            [c.payload["latency_s"] for c in calls if c.payload["purpose"] == "talk"] or [0.0]
+        ),
         "talk_turns": purposes["talk"],
         "extra_calls": purposes["emotion_label"],
         "summary": summarize(affect_series(events)),
@@ -76,7 +114,7 @@ def show(r: dict[str, Any], plain_wall_per_turn: float | None) -> None:
         f"\n[{r['arm']}] {r['turns']} turns ({r['talk_turns']} talk), wall {r['wall_s']:.1f} s = {per_turn:.3f} s/turn"
         f"{added}; extra calls {r['extra_calls']} = {r['extra_calls'] / r['turns']:.2f}/turn "
         f"({r['extra_calls'] / max(r['talk_turns'], 1):.2f}/talk turn), label latency {r['label_latency']:.3f} s; "
-        f"talk tokens {r['talk_tokens']:.1f}; mean price {r['metrics']['mean_price']:.3f}"
+        f"talk tokens {r['talk_tokens']:.1f}; mean price {r['metrics'].get('mean_price', float('nan')):.3f}"
     )
     for agent, s in r["summary"].items():
         v, a = s["valence"], s["arousal"]
@@ -85,7 +123,21 @@ def show(r: dict[str, Any], plain_wall_per_turn: float | None) -> None:
             f"last {v['last']:+.3f}; arousal min {a['min']:.3f} max {a['max']:.3f} sd {a['std']:.3f} "
             f"last {a['last']:.3f}"
         )
-    if r["extra_calls"]:
+    print(
+        f"  {r['calls']} model calls over {r['actions']} actions = "
+        f"{r['calls'] / max(r['actions'], 1):.2f} calls/action; "
+        f"talk call latency {r['talk_latency']:.3f} s; messages {r['messages']}, silent {r['silent']}, "
+        f"mean length {r['message_chars']:.1f} chars"
+    )
+    if r["modes"]:
+        labelled = sum(r["modes"].values())
+        by_mode = ", ".join(
+            f"{m} {n} ({100 * n / labelled:.0f}%; sign agrees {a}/{k}; repeats the shown state {r['echoes'][m]})"
+            for m, n in r["modes"].most_common()
+            for a, k in [r["agree_by_mode"].get(m, (0, 0))]
+        )
+        print(f"  self-labels by mode: {by_mode}")
+    if r["modes"]:
         (sa, sn), (qa, qn) = r["agree_sign"], r["agree_quadrant"]
         print(
             f"  self-label vs lexicon: same valence class (+, neutral, -) {sa}/{sn} ({100 * sa / max(sn, 1):.0f}%), "
@@ -110,7 +162,8 @@ async def main() -> None:
             results = [await play(arm, args.rounds, args.seed, llm, folder) for arm in args.arms.split(",")]
     finally:
         await llm.aclose()
-    print(f"bertrand, {args.rounds} rounds, seed {args.seed}, embedded Gemma 3 270M")
+    scenarios = ", ".join(dict.fromkeys(ARMS[a][0] for a in args.arms.split(",")))
+    print(f"{scenarios}, {args.rounds} rounds, seed {args.seed}, embedded Gemma 3 270M")
     plain = next((r for r in results if r["arm"] == "plain"), None)
     base = plain["wall_s"] / plain["turns"] if plain else None
     for r in results:

@@ -41,6 +41,9 @@ class FakeLLM:
             )
         return out
 
+    def supports(self, constraint: Any) -> bool:
+        return True  # the reply function decides what comes back
+
     def describe(self) -> dict[str, Any]:
         return {"kind": "fake"}
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from sociallm.agents.prompts import clean_reply, stable_prefix, talk_cue
 from sociallm.agents.sections import PromptSection
+from sociallm.agents.talk_suffix import Folded, TalkSuffix, split_suffix
 from sociallm.agents.transcript import Transcript
 from sociallm.backbone.base import (
     LLM,
@@ -21,6 +22,7 @@ from sociallm.backbone.base import (
     GenerationRequest,
     GenerationResult,
     NumberConstraint,
+    supports,
 )
 from sociallm.backbone.constraints import parse_number
 from sociallm.runtime.events import Event, make_event
@@ -152,20 +154,25 @@ class Agent:
         others = self._others(phase.channel, window)
         stops = ['"', "\n"] + [f"{n}:" for n in others]
         max_tokens = phase.max_tokens or self.backbone.max_tokens
+        options: dict[str, Any] = {"max_tokens": max_tokens, "stop": stops}
+        # A section's label folded into this call; `suffix` stays None where the backend cannot enforce it.
+        asker, suffix = self._folding()
+        if suffix is not None and not supports(self.llm, suffix.constraint()):
+            suffix = None
+        if suffix is not None:
+            # The grammar closes the quote and forbids newlines, so those two stops would cut the suffix off.
+            options = {"max_tokens": max_tokens + suffix.tokens, "stop": stops[2:], "constraint": suffix.constraint()}
         repairs: list[str] = []
         text, raw, result = "", "", None
+        tail, word, why = "", None, "the backend cannot enforce a suffix"  # the folded label, if any
         for attempt in range(2):
             req = self._request(
-                turn,
-                prompt,
-                attempt,
-                max_tokens=max_tokens,
-                stop=stops,
-                purpose="talk",
-                repetition_guard=self.backbone.repetition_guard,
+                turn, prompt, attempt, purpose="talk", repetition_guard=self.backbone.repetition_guard, **options
             )
             (result,) = await self.llm.generate([req])
             raw = result.text
+            if suffix is not None:
+                raw, tail, word, why = split_suffix(raw, suffix, result.finish_reason)
             text, fixes = clean_reply(
                 raw, self.name, others, self.scenario.agent.max_reply_chars, result.finish_reason == "length"
             )
@@ -179,7 +186,18 @@ class Agent:
         if repairs:
             payload["repairs"] = repairs
         to = [] if not private else [m for m in members if m != self.name]
+        if asker is not None:
+            asker.take_suffix(Folded(text=payload["text"], label=word, raw=tail, why=why))
         return make_event("message", self.name, channel=phase.channel, to=to, tick=turn.tick, payload=payload)
+
+    def _folding(self) -> tuple[Any, TalkSuffix | None]:
+        """The first section that wants its label folded into this talk call, and the suffix it asks for."""
+        for section in self.sections:
+            ask = getattr(section, "talk_suffix", None)
+            suffix = ask() if ask is not None else None
+            if suffix is not None:
+                return section, suffix
+        return None, None
 
     async def _decide(self, turn: Turn, spec: ActionSpec) -> Event:
         cue = spec.cue.format(agent=self.name, name=spec.name, tick=turn.tick)

@@ -4,8 +4,10 @@
   text-intensity estimate (arousal), weighted by who said it; every outcome is appraised by the
   environment's optional `appraise(event, agent)` hook (see environments/base.py).
 - Speak: the state is rendered into the prompt ("Alice feels wary (valence -0.32, arousal 0.61).").
-- Self-label: once the agent's own message is published, one constrained model call labels it with
-  a word of the vocabulary, and the label's coordinates pull the state (the closed loop).
+- Self-label: the agent's own message gets a word of the vocabulary, and the label's coordinates pull
+  the state (the closed loop). `self_label: separate` asks one constrained call once the message is
+  published; `folded` asks for it inside the talk call, as a grammar-constrained suffix the agent strips
+  (talk_suffix.py), and falls back to the separate call when the suffix is missing; `off` labels nothing.
 - Between rounds the state decays toward the persona's baseline.
 
 Every change is an `affect` event (private to the agent: others must not read its feelings for free).
@@ -19,13 +21,14 @@ do not move the state, so both arms make the same model calls), `show: false` (t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sociallm.agents.affect import NEUTRAL_AROUSAL, VOCABULARY, AffectState, appraise_text, quadrant
 from sociallm.agents.agent import derive_seed
 from sociallm.agents.sections import BaseSection, SectionContext
+from sociallm.agents.talk_suffix import Folded, TalkSuffix
 from sociallm.backbone.base import ChoiceConstraint, GenerationRequest
 from sociallm.runtime.events import Event, make_event
 from sociallm.runtime.resources import Appraiser, Need, TrustSource
@@ -41,8 +44,15 @@ VADER_NEUTRAL = 0.05
 LABEL_NEUTRAL = 0.25
 
 
+# The folded form: the reply ends `" [feeling: calm]` (see talk_suffix.py).
+FEELING = TalkSuffix(lead=" [feeling: ", options=tuple(VOCABULARY), end="]")
+
+
 def valence_class(v: float, neutral: float) -> str:
     return "+" if v >= neutral else "-" if v <= -neutral else ""
+
+
+SelfLabel = Literal["separate", "folded", "off"]
 
 
 class Config(BaseModel):
@@ -63,7 +73,14 @@ class Config(BaseModel):
     source_weights: dict[str, Annotated[float, Field(ge=0.0, le=2.0)]] = Field(
         default_factory=dict, description="How much each speaker's messages move this agent (default 1.0)."
     )
-    self_label: bool = Field(default=True, description="Ask the model to label each own message (1 call per talk).")
+    self_label: SelfLabel = Field(
+        default="separate",
+        description=(
+            "How each own message gets its label: 'separate' (1 constrained call per talk turn), 'folded' (a "
+            "constrained suffix of the talk call itself where the backend enforces grammars, else separate), "
+            "'off'. true/false mean separate/off."
+        ),
+    )
     label_temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     loop: bool = Field(default=True, description="Let the self-label move the state (false: record only).")
     fixed: bool = Field(default=False, description="The state never moves from the baseline.")
@@ -74,6 +91,14 @@ class Config(BaseModel):
         le=2.0,
         description="Sampling temperature shift per unit of arousal above baseline (0 = off).",
     )
+
+    @field_validator("self_label", mode="before")
+    @classmethod
+    def _boolean_self_label(cls, value: Any) -> Any:
+        # The option was a boolean before labels could be folded into the talk call; scenarios still say so.
+        if isinstance(value, bool):
+            return "separate" if value else "off"
+        return value
 
 
 # What emotion asks of the run (checked when the sections are built; see runtime/resources.py).
@@ -122,6 +147,8 @@ class Emotion(BaseSection):
         # Appraisals seen by `observe` and not yet applied: JSON-safe dicts, so checkpoints carry them.
         self.pending: list[dict[str, Any]] = []
         self.labels = 0
+        # The label the agent's last talk call carried (folded mode), until after_act reads it.
+        self.folded: Folded | None = None
 
     # -- what others read ---------------------------------------------------------------------
     def affect(self) -> tuple[float, float]:
@@ -210,17 +237,39 @@ class Emotion(BaseSection):
         s = self.affect_state
         return f"{self.me} feels {s.word} (valence {s.valence:.2f}, arousal {s.arousal:.2f})."
 
+    def talk_suffix(self) -> TalkSuffix | None:
+        """Agent hook: the suffix that carries the label inside the talk call (folded mode only)."""
+        return FEELING if self.config.self_label == "folded" else None
+
+    def take_suffix(self, folded: Folded) -> None:
+        """Agent hook: what the talk call's suffix said, kept private until `after_act` reads it."""
+        self.folded = folded
+
     async def after_act(self, event: Event) -> None:
         if event.kind != "message" or event.source != self.me:
             return  # price actions cost no extra call
+        folded, self.folded = self.folded, None
         await self._flush(event.tick)
-        if not self.config.self_label or event.payload.get("silent") or not event.text:
+        if self.config.self_label == "off" or event.payload.get("silent") or not event.text:
             return
-        label, raw = await self._label(event)
+        mode, repairs = self.config.self_label, []
+        if mode == "folded" and folded is not None and folded.text == event.text and folded.label is not None:
+            label, raw = folded.label, folded.raw
+        else:
+            if mode == "folded":
+                # A missing folded label costs the separate call, not a step of the loop: the loop and the
+                # agreement figures stay comparable across modes, and the cost shows as calls.
+                why = folded.why if folded is not None and folded.text == event.text else "no talk suffix"
+                suffix = f" {folded.raw!r}" if folded is not None and folded.raw else ""
+                repairs.append(f"folded label missing ({why}){suffix}: asked with a separate call")
+                mode = "fallback"
+            label, raw = await self._label(event)
         own = appraise_text(event.text)
         before = self.affect_state.snapshot()
         applied = label is not None and self.config.loop and not self.config.fixed
-        details: dict[str, Any] = {"label": label, "raw": raw, **own.details()}
+        details: dict[str, Any] = {"label": label, "raw": raw, "mode": mode, **own.details()}
+        if repairs:
+            details["repairs"] = repairs
         if label is not None:
             lv, la = VOCABULARY[label]
             # Agreement with the lexicon on the same text: the figure that says whether labels are signal.

@@ -5,7 +5,10 @@ there), does its async work before the agent's turn (`prepare`: retrieval, batch
 a state step), renders one block of the prompt between the stable prefix and the recent transcript
 (`render`), and reacts to the agent's own published event (`after_act`: e.g. label its affect).
 It publishes what it measures through `ctx.emit` and calls the model through `ctx.llm`, so every
-call is accounted for. State goes into checkpoints through `state()` / `load_state()`.
+call is accounted for. Two optional hooks let a section ride on the talk call instead of making its
+own: `talk_suffix()` returns the constrained suffix it wants after the utterance (or None), and
+`take_suffix(folded)` receives what came back (agents/talk_suffix.py; emotion's `self_label: folded`).
+State goes into checkpoints through `state()` / `load_state()`.
 
 A scenario turns sections on by name, with options, for all agents; an agent may override them:
 

@@ -40,8 +40,25 @@ class RegexConstraint(BaseModel):
     pattern: str
 
 
+class SuffixChoiceConstraint(BaseModel):
+    """Free text up to one of the `close` characters, then `lead`, one of `options`, and `end`: a label
+    folded into a reply.
+
+    E.g. close='"\\n', lead=' [feeling: ', end=']' makes a quoted utterance end with `" [feeling: calm]`
+    (or, where the model would have ended the line instead, `\\n [feeling: calm]`), so one call gives both
+    the message and its label. The text holds none of the `close` characters and no newline, so the model
+    decides where the message ends and the grammar takes over from there.
+    """
+
+    kind: Literal["suffix_choice"] = "suffix_choice"
+    close: str = Field(min_length=1)
+    lead: str
+    options: list[str] = Field(min_length=1)
+    end: str = ""
+
+
 Constraint = Annotated[
-    ChoiceConstraint | NumberConstraint | JsonSchemaConstraint | RegexConstraint,
+    ChoiceConstraint | NumberConstraint | JsonSchemaConstraint | RegexConstraint | SuffixChoiceConstraint,
     Field(discriminator="kind"),
 ]
 
@@ -93,6 +110,13 @@ class LLM(Protocol):
     def describe(self) -> dict[str, Any]: ...
 
     async def aclose(self) -> None: ...
+
+
+def supports(llm: Any, constraint: Any) -> bool:
+    """Whether `llm` can enforce `constraint`; False for a backend that does not say (callers then take
+    a path that needs no such constraint, instead of sending one that would be ignored or refused)."""
+    check = getattr(llm, "supports", None)
+    return bool(check is not None and check(constraint))
 
 
 class BackendError(RuntimeError):

@@ -29,12 +29,13 @@ from sociallm.backbone.base import (
     JsonSchemaConstraint,
     NumberConstraint,
     RegexConstraint,
+    SuffixChoiceConstraint,
 )
 
 Dialect = Literal["llamacpp", "vllm", "openai"]
 DIALECTS: tuple[str, ...] = ("llamacpp", "vllm", "openai")
 
-AnyConstraint = ChoiceConstraint | NumberConstraint | JsonSchemaConstraint | RegexConstraint
+AnyConstraint = ChoiceConstraint | NumberConstraint | JsonSchemaConstraint | RegexConstraint | SuffixChoiceConstraint
 
 
 def request_fields(
@@ -59,6 +60,8 @@ def _llamacpp(constraint: AnyConstraint, *, compact_json: bool, chat: bool) -> d
         return {"grammar": choice_grammar(constraint.options)}
     if isinstance(constraint, NumberConstraint):
         return {"grammar": number_grammar(constraint)}
+    if isinstance(constraint, SuffixChoiceConstraint):
+        return {"grammar": suffix_choice_grammar(constraint)}
     if isinstance(constraint, JsonSchemaConstraint):
         schema = constraint.json_schema
         if compact_json and "x-guidance" not in schema:
@@ -73,6 +76,8 @@ def _vllm(constraint: AnyConstraint, **_: bool) -> dict[str, Any]:
         return {"structured_outputs": {"choice": list(constraint.options)}}
     if isinstance(constraint, NumberConstraint):
         return {"structured_outputs": {"regex": number_regex(constraint)}}
+    if isinstance(constraint, SuffixChoiceConstraint):
+        return {"structured_outputs": {"regex": suffix_choice_regex(constraint)}}
     if isinstance(constraint, JsonSchemaConstraint):
         return {"structured_outputs": {"json": constraint.json_schema}}
     return {"structured_outputs": {"regex": constraint.pattern}}
@@ -122,6 +127,40 @@ def gbnf_literal(text: str) -> str:
 def choice_grammar(options: list[str]) -> str:
     alternatives = " | ".join(gbnf_literal(o) for o in dict.fromkeys(options))
     return f'root ::= " "? ({alternatives})'
+
+
+def suffix_choice_grammar(constraint: SuffixChoiceConstraint) -> str:
+    """GBNF: text without a closing character or a newline, then one closing character, the lead, an
+    option, the end. Once the root is complete llama.cpp allows only end-of-text, so the label ends it."""
+    closing = "".join(_class_char(c) for c in dict.fromkeys(constraint.close))
+    banned = "".join(_class_char(c) for c in dict.fromkeys(constraint.close + "\n\r"))
+    options = " | ".join(gbnf_literal(o) for o in dict.fromkeys(constraint.options))
+    end = f" {gbnf_literal(constraint.end)}" if constraint.end else ""
+    lead = gbnf_literal(constraint.lead)
+    return f"root ::= text [{closing}] {lead} ({options}){end}\ntext ::= [^{banned}]+"
+
+
+def _class_char(ch: str) -> str:
+    # Every character of a GBNF class as a code escape: no quoting rules to get wrong inside [...].
+    code = ord(ch)
+    return f"\\x{code:02X}" if code < 0x100 else f"\\u{code:04X}" if code < 0x10000 else f"\\U{code:08X}"
+
+
+def _regex_literal(text: str) -> str:
+    # Only the metacharacters: re.escape also escapes spaces, which not every server's regex engine reads.
+    return "".join("\\" + ch if ch in _REGEX_META else ch for ch in text)
+
+
+_REGEX_META = set(".^$*+?{}[]\\|()")
+_REGEX_CLASS = {"\n": "\\n", "\r": "\\r", "\\": "\\\\", "]": "\\]", "^": "\\^", "-": "\\-"}
+
+
+def suffix_choice_regex(constraint: SuffixChoiceConstraint) -> str:
+    """The same language as `suffix_choice_grammar`, as a regex (for vLLM's structured_outputs)."""
+    closing = "".join(_REGEX_CLASS.get(c, c) for c in dict.fromkeys(constraint.close))
+    banned = "".join(_REGEX_CLASS.get(c, c) for c in dict.fromkeys(constraint.close + "\n\r"))
+    options = "|".join(_regex_literal(o) for o in dict.fromkeys(constraint.options))
+    return f"[^{banned}]+[{closing}]{_regex_literal(constraint.lead)}({options}){_regex_literal(constraint.end)}"
 
 
 # ---- numbers ----------------------------------------------------------------------------------------

@@ -252,6 +252,15 @@ class OpenAICompatLLM:
     def describe(self) -> dict[str, Any]:
         return {"kind": "openai", "url": self.base_url, "model": self.model, "dialect": self.dialect}
 
+    def supports(self, constraint: Any) -> bool:
+        """Whether this server's dialect can enforce `constraint` (a generic server, or one whose dialect is
+        not known yet, says no: an unenforced grammar would be ignored, not refused)."""
+        try:
+            self.server_dialect.constraint_fields(constraint, chat=False)
+        except ValueError:
+            return False
+        return True
+
     # ---- generation -----------------------------------------------------------------------------
 
     async def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:

@@ -58,6 +58,7 @@ class ReplayLLM:
             if ev.kind == "llm_call" and "text" in ev.payload:
                 self.recorded += 1
                 self._queues[(ev.source, str(ev.payload.get("purpose", "")))].append((pos, ev))
+        self.kinds = {str(e.payload["constraint"]) for e in kept if e.kind == "llm_call" and "constraint" in e.payload}
         self.served = 0
 
     def observe(self, event: Event) -> None:
@@ -104,6 +105,10 @@ class ReplayLLM:
                 )
             )
         return out
+
+    def supports(self, constraint: Any) -> bool:
+        # The recording decides: a run that folded its labels into talk calls logged them with that kind.
+        return constraint.kind in self.kinds
 
     def unused(self) -> int:
         return sum(len(q) for q in self._queues.values())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sociallm.backbone.base import LLM, GenerationRequest, GenerationResult
+from sociallm.backbone.base import LLM, GenerationRequest, GenerationResult, supports
 from sociallm.runtime.events import Event, make_event
 
 LLM_CHANNEL = "llm"
@@ -155,6 +155,9 @@ class MeteredLLM:
                     },
                 )
             )
+
+    def supports(self, constraint: Any) -> bool:
+        return supports(self.inner, constraint)
 
     def describe(self) -> dict[str, Any]:
         return self.inner.describe()

@@ -209,6 +209,22 @@ async def test_bertrand_emotion_on_the_embedded_model(tmp_path: Path) -> None:
     assert sum(c.payload["purpose"] == "emotion_label" for c in calls) == 4
 
 
+@pytest.mark.integration
+async def test_folded_labels_on_the_embedded_model(tmp_path: Path) -> None:
+    spec = load_scenario("bertrand-emotion", {"rounds": 2, "sections.emotion.self_label": "folded"})
+    result = await Run(spec, tmp_path / "r").execute()
+    assert result.status == "completed"
+    events = read_events(tmp_path / "r" / "events.jsonl").events
+    talk = [e for e in events if e.kind == "llm_call" and e.payload["purpose"] == "talk"]
+    assert talk and all(c.payload["constraint"] == "suffix_choice" for c in talk)  # llama.cpp took the grammar
+    labels = self_labels(tmp_path / "r")
+    assert len(labels) == 4 and all(e.payload["details"]["label"] in VOCABULARY for e in labels)
+    fallbacks = sum(e.payload["details"]["mode"] == "fallback" for e in labels)
+    assert sum(c.payload["purpose"] == "emotion_label" for c in events if c.kind == "llm_call") == fallbacks
+    messages = [e for e in events if e.kind == "message" and e.source in ("Alice", "Bob")]
+    assert all("[feeling" not in e.payload["text"] + e.payload["raw"] for e in messages)
+
+
 async def test_arousal_temperature_shifts_sampling_when_switched_on(tmp_path: Path) -> None:
     spec = load_scenario(
         "bertrand-emotion", {"rounds": 2, "sections.emotion.arousal_temperature": 1.0, "backbone.temperature": 0.7}
@@ -221,3 +237,86 @@ async def test_arousal_temperature_shifts_sampling_when_switched_on(tmp_path: Pa
     plain = FakeLLM(reply)
     await Run(load_scenario("bertrand-emotion", {"rounds": 2}), tmp_path / "p", llm=plain).execute()
     assert all(abs(r.temperature - 0.7) < 1e-6 for r in plain.requests if r.purpose == "talk")
+
+
+def folded_reply(req: GenerationRequest) -> str:
+    """What a server enforcing the suffix grammar sends: the utterance, the closing quote, the label.
+    Bob's replies stop before their suffix (as a stop string would), so his labels are asked separately."""
+    if req.purpose == "talk" and req.constraint is not None and req.constraint.kind == "suffix_choice":
+        text = reply(req)
+        return text if req.agent == "Bob" else f'{text}" [feeling: delighted]'
+    return reply(req)
+
+
+def self_labels(run_dir: Path) -> list[Event]:
+    events = read_events(run_dir / "events.jsonl").events
+    return [e for e in events if e.kind == "affect" and e.payload["cause"] == "self_label"]
+
+
+async def test_folded_labels_ride_on_the_talk_call_and_never_reach_the_message(tmp_path: Path) -> None:
+    spec = load_scenario("bertrand-emotion", {"rounds": 2, "sections.emotion.self_label": "folded"})
+    llm = FakeLLM(folded_reply)
+    await Run(spec, tmp_path / "r", llm=llm).execute()
+    talk = [r for r in llm.requests if r.purpose == "talk"]
+    assert talk and all(r.constraint is not None and r.constraint.kind == "suffix_choice" for r in talk)
+    assert all('"' not in r.stop and "\n" not in r.stop and r.max_tokens == 40 + 10 for r in talk)
+    # Alice's labels came with her talk calls; Bob's replies had none, so each cost the separate call.
+    labelled = [r.agent for r in llm.requests if r.purpose == "emotion_label"]
+    assert labelled == ["Bob", "Bob"]
+    events = read_events(tmp_path / "r" / "events.jsonl").events
+    messages = [e for e in events if e.kind == "message" and e.source in ("Alice", "Bob")]
+    assert len(messages) == 4
+    assert all("feeling" not in e.payload["text"] and "feeling" not in e.payload["raw"] for e in messages)
+    assert all(not e.payload.get("repairs") for e in messages if e.source == "Alice")  # the quote is the grammar's
+    labels = self_labels(tmp_path / "r")
+    by_agent = {(e.source, e.payload["details"]["mode"], e.payload["details"]["label"]) for e in labels}
+    assert by_agent == {("Alice", "folded", "delighted"), ("Bob", "fallback", "angry")}
+    bob = next(e for e in labels if e.source == "Bob")
+    assert bob.payload["details"]["repairs"] == [
+        "folded label missing (the reply ended before the suffix): asked with a separate call"
+    ]
+    alice = next(e for e in labels if e.source == "Alice")
+    assert alice.payload["applied"] is True and alice.payload["details"]["raw"] == "[feeling: delighted]"
+
+
+class NoGrammarLLM(FakeLLM):
+    """A backend that cannot enforce the suffix (e.g. a generic OpenAI-compatible server)."""
+
+    def supports(self, constraint: Any) -> bool:
+        return False
+
+
+async def test_folded_on_a_backend_without_grammars_asks_separately_and_says_why(tmp_path: Path) -> None:
+    spec = load_scenario("bertrand-emotion", {"rounds": 1, "sections.emotion.self_label": "folded"})
+    llm = NoGrammarLLM(folded_reply)
+    await Run(spec, tmp_path / "r", llm=llm).execute()
+    talk = [r for r in llm.requests if r.purpose == "talk"]
+    assert all(r.constraint is None and r.stop[:2] == ['"', "\n"] and r.max_tokens == 40 for r in talk)
+    assert sum(r.purpose == "emotion_label" for r in llm.requests) == len(talk) == 2
+    for ev in self_labels(tmp_path / "r"):
+        assert ev.payload["details"]["mode"] == "fallback"
+        assert ev.payload["details"]["repairs"] == [
+            "folded label missing (the backend cannot enforce a suffix): asked with a separate call"
+        ]
+
+
+async def test_separate_mode_ignores_suffixes_and_off_makes_no_label_call(tmp_path: Path) -> None:
+    llm = FakeLLM(folded_reply)
+    await Run(load_scenario("bertrand-emotion", {"rounds": 1}), tmp_path / "s", llm=llm).execute()
+    assert all(r.constraint is None for r in llm.requests if r.purpose == "talk")
+    assert {e.payload["details"]["mode"] for e in self_labels(tmp_path / "s")} == {"separate"}
+    off = FakeLLM(folded_reply)
+    spec = load_scenario("bertrand-emotion", {"rounds": 1, "sections.emotion.self_label": "off"})
+    await Run(spec, tmp_path / "o", llm=off).execute()
+    assert not any(r.purpose == "emotion_label" for r in off.requests) and not self_labels(tmp_path / "o")
+
+
+def test_the_old_boolean_self_label_still_reads() -> None:
+    assert Config(self_label=True).self_label == "separate"
+    assert Config(self_label=False).self_label == "off"
+    assert Config().self_label == "separate"
+    deception = load_scenario("deception")  # says `self_label: false`
+    assert deception.sections["emotion"]["self_label"] is False
+    assert Config.model_validate(deception.sections["emotion"]).self_label == "off"
+    with pytest.raises(ScenarioError):
+        load_scenario("bertrand-emotion", {"sections.emotion.self_label": "sometimes"})

@@ -9,6 +9,7 @@ from sociallm.backbone.base import (
     JsonSchemaConstraint,
     NumberConstraint,
     RegexConstraint,
+    SuffixChoiceConstraint,
 )
 from sociallm.backbone.constraints import (
     choice_grammar,
@@ -17,6 +18,8 @@ from sociallm.backbone.constraints import (
     number_regex,
     parse_number,
     request_fields,
+    suffix_choice_grammar,
+    suffix_choice_regex,
 )
 
 SCHEMA = {"type": "object", "properties": {"mood": {"type": "string"}}, "required": ["mood"]}
@@ -71,6 +74,30 @@ def test_llamacpp_json_schema_is_compact_by_default() -> None:
 def test_llamacpp_refuses_regex() -> None:
     with pytest.raises(ValueError, match=r"not supported by llama\.cpp"):
         request_fields(RegexConstraint(pattern="[a-z]+"), "llamacpp")
+
+
+FEELING = SuffixChoiceConstraint(close='"\n', lead=" [feeling: ", options=["calm", "angry", "calm"], end="]")
+
+
+def test_suffix_choice_grammar_lets_text_run_to_a_closing_character_then_forces_the_label() -> None:
+    grammar = suffix_choice_grammar(FEELING)
+    assert grammar == ('root ::= text [\\x22\\x0A] " [feeling: " ("calm" | "angry") "]"\ntext ::= [^\\x22\\x0A\\x0D]+')
+    assert request_fields(FEELING, "llamacpp") == {"grammar": grammar}
+    bare = suffix_choice_grammar(SuffixChoiceConstraint(close="|", lead=" ", options=["a"]))
+    assert bare == 'root ::= text [\\x7C] " " ("a")\ntext ::= [^\\x7C\\x0A\\x0D]+'
+
+
+def test_suffix_choice_regex_is_the_same_language_for_vllm() -> None:
+    pattern = suffix_choice_regex(FEELING)
+    assert request_fields(FEELING, "vllm") == {"structured_outputs": {"regex": pattern}}
+    for right in ['Fine, I will match it." [feeling: calm]', "Left open\n [feeling: angry]"]:
+        assert re.fullmatch(pattern, right), right
+    wrong_ones = ['No label."', 'Two "quotes" [feeling: calm]', 'x" [feeling: happy]', 'a\nb" [feeling: calm]']
+    for wrong in [*wrong_ones, '" [feeling: calm]', 'a"\n [feeling: calm]']:
+        assert not re.fullmatch(pattern, wrong), wrong
+    assert "\\ " not in pattern  # spaces stay literal: not every server's regex engine reads an escaped space
+    odd = suffix_choice_regex(SuffixChoiceConstraint(close="]-", lead=" ", options=["a"]))
+    assert re.fullmatch(odd, "x- a") and re.fullmatch(odd, "x] a") and not re.fullmatch(odd, "x-y] a")
 
 
 # ---- vLLM ---------------------------------------------------------------------------------------------
@@ -140,7 +167,7 @@ def test_openai_json_schema_only_on_chat() -> None:
 
 @pytest.mark.parametrize(
     "constraint",
-    [ChoiceConstraint(options=["a"]), NumberConstraint(), RegexConstraint(pattern="a")],
+    [ChoiceConstraint(options=["a"]), NumberConstraint(), RegexConstraint(pattern="a"), FEELING],
 )
 def test_openai_refuses_other_constraints(constraint) -> None:
     with pytest.raises(ValueError, match="not supported by generic OpenAI-compatible servers"):

@@ -17,8 +17,11 @@ from sociallm.backbone.base import (
     ChoiceConstraint,
     GenerationRequest,
     NumberConstraint,
+    SuffixChoiceConstraint,
+    supports,
 )
 from sociallm.backbone.openai_compat import OpenAICompatLLM, detect_dialect, normalise_base_url
+from sociallm.runtime.metered import MeteredLLM
 
 URL = "http://model.test:8000"
 
@@ -470,3 +473,17 @@ def test_repetition_guard_maps_to_each_servers_sampler(dialect: str, expected: d
         assert body[key] == pytest.approx(value)
     _, plain = llm.build_body(GenerationRequest(prompt="p"))
     assert not set(expected) & set(plain)
+
+
+def test_supports_says_which_servers_can_enforce_a_folded_label() -> None:
+    feeling = SuffixChoiceConstraint(close='"', lead=" [feeling: ", options=["calm", "angry"], end="]")
+    said = {d: OpenAICompatLLM("http://x/v1", "m", dialect=d).supports(feeling) for d in ("llamacpp", "vllm", "openai")}
+    assert said == {"llamacpp": True, "vllm": True, "openai": False}
+    assert not OpenAICompatLLM("http://x/v1", "m").supports(feeling)  # dialect not asked yet: say no
+    llamacpp = OpenAICompatLLM("http://x/v1", "m", dialect="llamacpp")
+    assert supports(MeteredLLM(llamacpp, _no_emit, lambda: 0), feeling)  # the metering wrapper asks inside
+    assert not supports(object(), feeling)  # a backend that does not say cannot
+
+
+async def _no_emit(event: Any) -> None:
+    return None

@@ -14,7 +14,7 @@ from sociallm.cli.sweep import register
 from sociallm.orchestration.api import arun
 from sociallm.orchestration.experiment import Intervention
 from sociallm.orchestration.replay import ReplayMismatch, compare_logs, normalised_log, replay_run
-from tests.fakes import FakeLLM
+from tests.fakes import FakeLLM, default_reply
 
 
 class RacingLLM(FakeLLM):
@@ -45,6 +45,23 @@ async def test_replay_reproduces_the_log_byte_for_byte(tmp_path: Path) -> None:
     assert normalised_log(tmp_path / "orig") == normalised_log(tmp_path / "copy")
     assert compare_logs(tmp_path / "orig", tmp_path / "copy") is None
     assert (tmp_path / "copy" / "manifest.json").read_text().count('"kind": "replay"') == 1
+
+
+def _folding(req: GenerationRequest) -> str:
+    text = default_reply(req)
+    if req.constraint is not None and req.constraint.kind == "suffix_choice":
+        # Every other talk reply misses its suffix, so the replay also serves the fallback label calls.
+        return text if req.seed is not None and req.seed % 2 else f'{text}" [feeling: calm]'
+    return text
+
+
+async def test_a_run_with_folded_labels_replays_with_its_talk_grammar_and_fallbacks(tmp_path: Path) -> None:
+    folded = {"sections.emotion.self_label": "folded"}
+    await arun("bertrand-emotion", tmp_path / "orig", llm=FakeLLM(_folding), rounds=4, **folded)
+    result, llm = await replay_run(tmp_path / "orig", tmp_path / "copy")
+    assert result.status == "completed" and llm.served == llm.recorded > 0 and llm.unused() == 0
+    assert "suffix_choice" in llm.kinds
+    assert compare_logs(tmp_path / "orig", tmp_path / "copy") is None
 
 
 def test_replay_command_and_a_changed_scenario_is_a_clear_mismatch(tmp_path: Path) -> None:
