@@ -69,10 +69,11 @@ FUNCTION_WORDS = frozenset(
 class Claim:
     """What the ledger keeps of one message: sentence vector, word pieces and their content weights."""
 
-    topic: torch.Tensor  # (d,) unit sentence vector
+    topic: torch.Tensor  # (k, d) a unit vector per sentence (the lexical fallback: the message's, k = 1)
     ids: torch.Tensor  # (n,) word-piece ids (MiniLM vocabulary) or word crc32s (lexical fallback)
     content: torch.Tensor  # (n,) weight of each piece as content, in [0, 1]
     lexical: bool = False  # ids are word hashes: pieces match only when equal
+    sent: torch.Tensor | None = None  # (n,) the sentence of each piece (None: all in sentence 0)
     # The claim as a checkpoint holds it (exact bytes) and its digest, made once: a claim stays in the
     # ledgers for many checkpoints, and every observer's ledger holds the same message's claim.
     saved: tuple[dict[str, Any], str] | None = field(default=None, compare=False, repr=False)
@@ -83,9 +84,10 @@ class Claim:
                 "topic": tensor_state.encode(self.topic.float()),
                 "ids": tensor_state.encode(self.ids),
                 "content": tensor_state.encode(self.content.float()),
+                "sent": tensor_state.encode(self.sentences()),
                 "lexical": self.lexical,
             }
-            raw = "".join(blob[k]["b64"] for k in ("topic", "ids", "content")) + str(self.lexical)
+            raw = "".join(blob[k]["b64"] for k in ("topic", "ids", "content", "sent")) + str(self.lexical)
             self.saved = (blob, hashlib.blake2b(raw.encode("ascii"), digest_size=12).hexdigest())
         return self.saved
 
@@ -96,7 +98,11 @@ class Claim:
             tensor_state.decode(blob["ids"], torch.long),
             tensor_state.decode(blob["content"]),
             bool(blob["lexical"]),
+            tensor_state.decode(blob["sent"], torch.long),
         )
+
+    def sentences(self) -> torch.Tensor:
+        return self.sent if self.sent is not None else torch.zeros(len(self.ids), dtype=torch.long)
 
 
 class ClaimReader(nn.Module):
@@ -137,23 +143,41 @@ class ClaimReader(nn.Module):
             names = addressed or [()] * len(texts)
             return [lexical_claim(t, x, n) for t, x, n in zip(topic, texts, names, strict=True)]
         out = []
+        ends = sentence_ends()
         for t, (ids, vecs) in zip(topic, pieces, strict=True):
             p = self.role(vecs.float()).softmax(-1)
-            out.append(Claim(t, ids, p[:, KEY] + p[:, VALUE]))
+            sent = sentence_index(ids, ends)
+            k = int(sent.max()) + 1 if len(sent) else 0
+            # A sentence's vector: the mean of its pieces' contextual vectors (they saw the whole message).
+            tops = (
+                torch.stack([F.normalize(vecs[sent == i].float().mean(0), dim=-1) for i in range(k)]) if k else t[None]
+            )
+            out.append(Claim(tops, ids, p[:, KEY] + p[:, VALUE], sent=sent))
         return out
 
     @torch.no_grad()
     def conflict(self, a: Claim, b: Claim) -> float:
-        """How much A and B make different claims about one topic, in [0, 1]."""
+        """How much a sentence of A and a sentence of B make different claims about one topic, in [0, 1].
+
+        Sentence by sentence: the greetings, asides and sign-offs around a claim are sentences of their
+        own, about something else, so they neither pair with the other message's claim nor add novelty to it."""
         s = self.sharpness
-        topic = torch.sigmoid((a.topic @ b.topic - self.topic_gate) / s)
-        if topic < 1e-3 or len(a.ids) == 0 or len(b.ids) == 0:
+        topic = torch.sigmoid((a.topic @ b.topic.T - self.topic_gate) / s)
+        if len(a.ids) == 0 or len(b.ids) == 0 or float(topic.max()) < 1e-3:
             return 0.0
         match = piece_match(a, b, float(self.power))
-        cov_a, nov_a = _one_way(a.content, match.max(1).values)
-        cov_b, nov_b = _one_way(b.content, match.max(0).values)
-        coverage = torch.sigmoid((min(cov_a, cov_b) - self.coverage_gate) / s)
-        return float(min(nov_a, nov_b) * coverage * topic)
+        sa, sb = a.sentences(), b.sentences()
+        best = 0.0
+        for i, j in (topic >= 1e-3).nonzero().tolist():
+            rows, cols = sa == i, sb == j
+            if not rows.any() or not cols.any():
+                continue
+            m = match[rows][:, cols]
+            cov_a, nov_a = _one_way(a.content[rows], m.max(1).values)
+            cov_b, nov_b = _one_way(b.content[cols], m.max(0).values)
+            coverage = torch.sigmoid((min(cov_a, cov_b) - self.coverage_gate) / s)
+            best = max(best, float(min(nov_a, nov_b) * coverage * topic[i, j]))
+        return best
 
 
 def _one_way(content: torch.Tensor, match: torch.Tensor) -> tuple[float, float]:
@@ -171,12 +195,30 @@ def piece_match(a: Claim, b: Claim, power: float) -> torch.Tensor:
     return ((F.normalize(table[a.ids], dim=-1) @ F.normalize(table[b.ids], dim=-1).T).clamp(0, 1)) ** power
 
 
+_ENDS: list[torch.Tensor] = []
+
+
+def sentence_ends() -> torch.Tensor:
+    """Word-piece ids that end a sentence in MiniLM's vocabulary ('.', '!', '?', ';')."""
+    if not _ENDS:
+        from sociallm.backbone.encoders import _minilm_model
+
+        _ENDS.append(torch.tensor(_minilm_model().tokenizer.convert_tokens_to_ids([".", "!", "?", ";"])))
+    return _ENDS[0]
+
+
+def sentence_index(ids: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
+    """The sentence of each piece: a sentence ends with its end mark (which belongs to it)."""
+    is_end = torch.isin(ids, ends).long()
+    return torch.cumsum(is_end, 0) - is_end
+
+
 def lexical_claim(topic: torch.Tensor, text: str, names: Iterable[str] = ()) -> Claim:
     surface = FUNCTION_WORDS | {n.lower() for n in names}
     words = [w for w in _WORD.findall(text.lower()) if w not in surface]
     # crc32, not hash(): a checkpoint's ids must mean the same words in the process that resumes it
     ids = torch.tensor([zlib.crc32(w.encode()) for w in words], dtype=torch.long)
-    return Claim(topic, ids, torch.ones(len(words)), lexical=True)
+    return Claim(topic[None], ids, torch.ones(len(words)), lexical=True)
 
 
 _LOCK = threading.Lock()
