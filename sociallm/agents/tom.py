@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sociallm.agents.sections import BaseSection, SectionContext
 from sociallm.agents.tom_bank import StateBank, ToMModel
-from sociallm.agents.tom_claims import ClaimLedger, tokens_for, wants_tokens
+from sociallm.agents.tom_claims import ClaimLedger, pieces_for, wants_pieces
 from sociallm.backbone.encoders import ENCODERS, Encoder, shared_encoder
 from sociallm.runtime.events import Event
 
@@ -145,12 +145,12 @@ class ToMHub:
             texts = [i["text"] for i in items]
             result = self.bank.step([(i["speaker"], i["observers"]) for i in items], emb, texts)
             self.steps += 1
-            # Token vectors come from MiniLM itself (a model forward: a worker thread); other encoders have none.
-            tokens = await asyncio.to_thread(tokens_for, self.encoder, texts) if wants_tokens(self.encoder) else None
-            topic, value = self.model.claims.read(emb, tokens)
+            # Word pieces come from MiniLM itself (a model forward: a worker thread); other encoders have none.
+            pieces = await asyncio.to_thread(pieces_for, self.encoder, texts) if wants_pieces(self.encoder) else None
+            claims = self.model.claims.read(emb, pieces, texts, [i["audience"] for i in items])
             for n, item in enumerate(items):
                 audience = frozenset(item["audience"])
-                args = (item["speaker"], item["event"], audience, topic[n], value[n])
+                args = (item["speaker"], item["event"], audience, claims[n], int(item["tick"]))
                 new = item.get("new", True)  # a late observer's copy: the speaker and analyst have it
                 if new:
                     self.ledger.add(*args)

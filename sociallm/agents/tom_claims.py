@@ -1,34 +1,46 @@
 """Claim-level duplicity: did a speaker tell different listeners *conflicting* things about one topic?
 
-Each message gets two small unit vectors from its encoding:
-- `topic`: the pooled sentence embedding itself. The encoder already tells topics apart on unseen
-  vocabulary (pairwise AUC 0.99 same topic vs other topic); a learned topic read-out did better on
-  the training topics and worse on unseen ones, which is what matters;
-- `value`: an attention-pooled read-out of the encoder's contextual *token* vectors (MiniLM), trained
-  so that paraphrases of one fact coincide and conflicting values of one attribute separate. Pooling
-  tokens with a learned weight lets the read-out attend to the words that carry the value and skip
-  openers, addresses and filler; a read-out of the pooled sentence vector alone memorised the
-  training values and did not carry to unseen ones (measured: 0.54 AUC against paraphrase).
+Each message becomes a `Claim` sketch: its sentence vector (topic), its word pieces, and for each
+piece how likely it carries content — part of what is claimed (subject, attribute, value) — rather
+than surface (greeting, name, filler, hedge). The content weights come from a linear read-out of
+MiniLM's contextual token vectors, trained on which pieces of the contrast sets' *train* messages
+spell the fact (tom_facts.py; content against surface carries to unseen wording at ~95% recall,
+which subject/attribute against value did not: ~55%).
 
-conflict(a, b) = gate(topic cos) × (1 − value cos) / 2: zero for another topic (a topic shift between
-listeners is not a conflict), small for a paraphrase, large for a conflicting value.
+Two messages A and B conflict when they are about one topic and each claims something the other
+does not:
+- match(t) of a piece t of A: how well some piece of B spells the same word — the cosine of MiniLM's
+  *static* (input) piece embeddings, raised to a power so only the same word or a near-spelling
+  counts (the static space puts "Monday" near "Friday" and "red" near "blue", 0.5-0.6; those are
+  exactly the words that differ between conflicting claims);
+- coverage(A|B) = content-weighted share of A's pieces matched in B; novelty(A|B) = the largest
+  content weight × (1 − match) among A's pieces;
+- conflict = min(novelty both ways) × gate(min coverage) × gate(sentence cosine).
+A paraphrase keeps the content words and changes the surface: low novelty. A topic shift changes
+most content: low coverage and sentence cosine. A conflict keeps the topic and changes a value on
+both sides. An elaboration (one side says more) is novel one way only: the min keeps it out.
 
-A speaker's duplicity compares its messages that went to *different audiences* (two messages with
-one audience are one listener's view, not a disagreement between views): the mean of the `top`
-largest conflicts among such pairs. The `ClaimLedger` keeps each speaker's last messages' vectors and
-its top conflicts, updated only for the speaker of a new message (no recomputation per turn). The
-same ledger, fed only with the messages one agent observed, is that agent's own impression of the
-speaker (tom.py).
+A speaker's duplicity compares its messages that went to *different audiences* within `window`
+rounds of each other (default 0: the same round; what a speaker says may change between rounds):
+the mean of its `top` largest conflicts among such pairs. The `ClaimLedger` keeps each speaker's last messages and
+its top conflicts, updated only for the speaker of a new message. The same ledger, fed only with the
+messages one agent observed, is that agent's own impression of the speaker (tom.py).
 
 What it cannot see: a consistent liar (one false value told to everyone) conflicts with nothing; a
-conflict between a message and what a listener *repeats* of it is not tracked; and with an encoder
-other than MiniLM the value read-out falls back to the pooled vector as a single token.
+conflict between a message and what a listener *repeats* of it is not tracked; paraphrases that
+change the value's *words* ("9:45" / "quarter to ten", "240 pounds" / "two-forty") look like
+conflicts, and a conflict told in wholly different words can look like a paraphrase (README figures
+on hand-written text). With an encoder other than MiniLM there are no token vectors: every word
+outside a list of function words counts as content and words match only when equal.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
+import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,148 +50,253 @@ from torch import nn
 
 from sociallm.agents import tensor_state
 
+# Roles of a word piece in the training labels: surface, the claim's subject or attribute, its value.
+SURFACE, KEY, VALUE = 0, 1, 2
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+# Function words for the lexical fallback (no token vectors): never content.
+FUNCTION_WORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has have
+    having he her here hers herself him himself his how i if in into is it its itself just me more most my
+    myself no nor not now of off on once only or other our ours ourselves out over own same she should so
+    some such than that the their theirs them themselves then there these they this those through to too
+    under until up very was we were what when where which while who whom why will with would you your yours
+    yourself yourselves yes oh hey hi hello ok okay well so just really also still yet""".split()
+)
+
+
+@dataclass
+class Claim:
+    """What the ledger keeps of one message: sentence vector, word pieces and their content weights."""
+
+    topic: torch.Tensor  # (k, d) a unit vector per sentence (the lexical fallback: the message's, k = 1)
+    ids: torch.Tensor  # (n,) word-piece ids (MiniLM vocabulary) or word crc32s (lexical fallback)
+    content: torch.Tensor  # (n,) weight of each piece as content, in [0, 1]
+    lexical: bool = False  # ids are word hashes: pieces match only when equal
+    sent: torch.Tensor | None = None  # (n,) the sentence of each piece (None: all in sentence 0)
+    # The claim as a checkpoint holds it (exact bytes) and its digest, made once: a claim stays in the
+    # ledgers for many checkpoints, and every observer's ledger holds the same message's claim.
+    saved: tuple[dict[str, Any], str] | None = field(default=None, compare=False, repr=False)
+
+    def encoded(self) -> tuple[dict[str, Any], str]:
+        if self.saved is None:
+            blob = {
+                "topic": tensor_state.encode(self.topic.float()),
+                "ids": tensor_state.encode(self.ids),
+                "content": tensor_state.encode(self.content.float()),
+                "sent": tensor_state.encode(self.sentences()),
+                "lexical": self.lexical,
+            }
+            raw = "".join(blob[k]["b64"] for k in ("topic", "ids", "content", "sent")) + str(self.lexical)
+            self.saved = (blob, hashlib.blake2b(raw.encode("ascii"), digest_size=12).hexdigest())
+        return self.saved
+
+    @classmethod
+    def decode(cls, blob: dict[str, Any]) -> Claim:
+        return cls(
+            tensor_state.decode(blob["topic"]),
+            tensor_state.decode(blob["ids"], torch.long),
+            tensor_state.decode(blob["content"]),
+            bool(blob["lexical"]),
+            tensor_state.decode(blob["sent"], torch.long),
+        )
+
+    def sentences(self) -> torch.Tensor:
+        return self.sent if self.sent is not None else torch.zeros(len(self.ids), dtype=torch.long)
+
 
 class ClaimReader(nn.Module):
-    def __init__(self, d_model: int = 384, dim: int = 32, gate: float = 0.5, sharpness: float = 0.05) -> None:
+    def __init__(
+        self,
+        d_model: int = 384,
+        power: float = 4.0,
+        coverage_gate: float = 0.4,
+        topic_gate: float = 0.5,
+        sharpness: float = 0.05,
+        window: int = 0,
+    ) -> None:
         super().__init__()
-        self.attend = nn.Linear(d_model, 1)
-        self.value = nn.Linear(d_model, dim)
-        # topic cosine above `gate` counts as one topic (soft, over `sharpness`); chosen on the validation split
-        self.register_buffer("gate", torch.tensor(float(gate)))
+        self.role = nn.Linear(d_model, 3)  # surface / key (subject, attribute) / value, per word piece
+        # chosen on the validation split (tom_train.fit_claims); stored in the checkpoint
+        self.register_buffer("power", torch.tensor(float(power)))
+        self.register_buffer("coverage_gate", torch.tensor(float(coverage_gate)))
+        self.register_buffer("topic_gate", torch.tensor(float(topic_gate)))
         self.register_buffer("sharpness", torch.tensor(float(sharpness)))
+        # Claims are compared only within `window` rounds of each other: what a speaker says changes
+        # over a run (prices move, plans change, a story unfolds), and an update told to Bob in round
+        # 4 is not a lie to Carol in round 1.
+        self.register_buffer("window", torch.tensor(int(window)))
 
-    def read(self, pooled: torch.Tensor, tokens: list[torch.Tensor] | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(topic, value) unit vectors, (n, dim) each, from pooled embeddings and each text's token vectors."""
+    @torch.no_grad()
+    def read(
+        self,
+        pooled: torch.Tensor,
+        pieces: list[tuple[torch.Tensor, torch.Tensor]] | None,
+        texts: list[str],
+        addressed: list[Iterable[str]] | None = None,
+    ) -> list[Claim]:
+        """One Claim per message from its sentence vector and (ids, contextual vectors) of its word pieces;
+        `pieces` None (an encoder without token vectors): the lexical fallback on `texts`, where the names
+        each message is `addressed` to count as surface (the role read-out learns that by itself)."""
         topic = F.normalize(pooled.float(), dim=-1)
-        if tokens is None:
-            x, mask = pooled.float().unsqueeze(1), torch.ones(len(pooled), 1, dtype=torch.bool)
-        else:
-            x, mask = pad(tokens)
-        w = self.attend(x).squeeze(-1).masked_fill(~mask, float("-inf")).softmax(-1)
-        value = F.normalize(self.value((w.unsqueeze(-1) * x).sum(1)), dim=-1)
-        return topic, value
+        if pieces is None:
+            names = addressed or [()] * len(texts)
+            return [lexical_claim(t, x, n) for t, x, n in zip(topic, texts, names, strict=True)]
+        out = []
+        ends = sentence_ends()
+        for t, (ids, vecs) in zip(topic, pieces, strict=True):
+            p = self.role(vecs.float()).softmax(-1)
+            sent = sentence_index(ids, ends)
+            k = int(sent.max()) + 1 if len(sent) else 0
+            # A sentence's vector: the mean of its pieces' contextual vectors (they saw the whole message).
+            tops = (
+                torch.stack([F.normalize(vecs[sent == i].float().mean(0), dim=-1) for i in range(k)]) if k else t[None]
+            )
+            out.append(Claim(tops, ids, p[:, KEY] + p[:, VALUE], sent=sent))
+        return out
 
-    def conflict(self, ta: torch.Tensor, va: torch.Tensor, tb: torch.Tensor, vb: torch.Tensor) -> torch.Tensor:
-        """(len(a), len(b)) conflict of every pair: same-topic gate × value distance, in [0, 1]."""
-        same = torch.sigmoid((ta @ tb.T - self.gate) / self.sharpness)
-        return same * (1.0 - va @ vb.T) / 2.0
+    @torch.no_grad()
+    def conflict(self, a: Claim, b: Claim) -> float:
+        """How much a sentence of A and a sentence of B make different claims about one topic, in [0, 1].
+
+        Sentence by sentence: the greetings, asides and sign-offs around a claim are sentences of their
+        own, about something else, so they neither pair with the other message's claim nor add novelty to it."""
+        s = self.sharpness
+        topic = torch.sigmoid((a.topic @ b.topic.T - self.topic_gate) / s)
+        if len(a.ids) == 0 or len(b.ids) == 0 or float(topic.max()) < 1e-3:
+            return 0.0
+        match = piece_match(a, b, float(self.power))
+        sa, sb = a.sentences(), b.sentences()
+        best = 0.0
+        for i, j in (topic >= 1e-3).nonzero().tolist():
+            rows, cols = sa == i, sb == j
+            if not rows.any() or not cols.any():
+                continue
+            m = match[rows][:, cols]
+            cov_a, nov_a = _one_way(a.content[rows], m.max(1).values)
+            cov_b, nov_b = _one_way(b.content[cols], m.max(0).values)
+            coverage = torch.sigmoid((min(cov_a, cov_b) - self.coverage_gate) / s)
+            best = max(best, float(min(nov_a, nov_b) * coverage * topic[i, j]))
+        return best
 
 
-def pad(tokens: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    length = max(1, max(len(t) for t in tokens))
-    x = torch.zeros(len(tokens), length, tokens[0].shape[-1] if tokens else 1)
-    mask = torch.zeros(len(tokens), length, dtype=torch.bool)
-    for i, t in enumerate(tokens):
-        x[i, : len(t)] = t
-        mask[i, : len(t)] = True
-    return x, mask
+def _one_way(content: torch.Tensor, match: torch.Tensor) -> tuple[float, float]:
+    total = float(content.sum())
+    if total <= 1e-6:
+        return 0.0, 0.0
+    return float((content * match).sum()) / total, float((content * (1.0 - match)).max())
 
 
-_TOKEN_LOCK = threading.Lock()
-_TOKENS: dict[str, torch.Tensor] = {}  # text -> token vectors, bounded (cleared when full)
+def piece_match(a: Claim, b: Claim, power: float) -> torch.Tensor:
+    """(len(a), len(b)) how much each piece of A spells the same word as each piece of B, in [0, 1]."""
+    if a.lexical or b.lexical:
+        return (a.ids[:, None] == b.ids[None, :]).float()
+    table = static_pieces()
+    return ((F.normalize(table[a.ids], dim=-1) @ F.normalize(table[b.ids], dim=-1).T).clamp(0, 1)) ** power
 
 
-def token_vectors(texts: list[str]) -> list[torch.Tensor]:
-    """MiniLM's contextual token vectors of each text (the model the `minilm` encoder shares), cached."""
+_ENDS: list[torch.Tensor] = []
+
+
+def sentence_ends() -> torch.Tensor:
+    """Word-piece ids that end a sentence in MiniLM's vocabulary ('.', '!', '?', ';')."""
+    if not _ENDS:
+        from sociallm.backbone.encoders import _minilm_model
+
+        _ENDS.append(torch.tensor(_minilm_model().tokenizer.convert_tokens_to_ids([".", "!", "?", ";"])))
+    return _ENDS[0]
+
+
+def sentence_index(ids: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
+    """The sentence of each piece: a sentence ends with its end mark (which belongs to it)."""
+    is_end = torch.isin(ids, ends).long()
+    return torch.cumsum(is_end, 0) - is_end
+
+
+def lexical_claim(topic: torch.Tensor, text: str, names: Iterable[str] = ()) -> Claim:
+    surface = FUNCTION_WORDS | {n.lower() for n in names}
+    words = [w for w in _WORD.findall(text.lower()) if w not in surface]
+    # crc32, not hash(): a checkpoint's ids must mean the same words in the process that resumes it
+    ids = torch.tensor([zlib.crc32(w.encode()) for w in words], dtype=torch.long)
+    return Claim(topic[None], ids, torch.ones(len(words)), lexical=True)
+
+
+_LOCK = threading.Lock()
+_PIECES: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # text -> (ids, contextual vectors), bounded
+
+
+_TABLE: list[torch.Tensor] = []
+
+
+def static_pieces() -> torch.Tensor:
+    """MiniLM's input embedding table (word piece -> static vector), shared with the loaded model."""
+    if not _TABLE:
+        from sociallm.backbone.encoders import _minilm_model
+
+        _TABLE.append(_minilm_model()[0].auto_model.embeddings.word_embeddings.weight.detach())
+    return _TABLE[0]
+
+
+def token_pieces(texts: list[str]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(word-piece ids, contextual vectors) of each text, without [CLS]/[SEP]; one MiniLM pass per new text."""
     from sociallm.backbone.encoders import _minilm_model
 
-    todo = sorted({t for t in texts if t not in _TOKENS})
+    todo = sorted({t for t in texts if t not in _PIECES})
     if todo:
         model = _minilm_model()
-        with _TOKEN_LOCK, torch.no_grad():
+        with _LOCK, torch.no_grad():
             out = model.encode(todo, output_value="token_embeddings", convert_to_numpy=False, batch_size=64)
-        if len(_TOKENS) + len(todo) > 50_000:
-            _TOKENS.clear()
-        # clone: each is a view of one padded batch, and would keep all of it alive
-        _TOKENS.update(zip(todo, (o.float().cpu().clone() for o in out), strict=True))
-    return [_TOKENS[t] for t in texts]
+            ids = model.tokenizer(todo, truncation=True, max_length=model.max_seq_length)["input_ids"]
+        if len(_PIECES) + len(todo) > 50_000:
+            _PIECES.clear()
+        for text, i, vecs in zip(todo, ids, out, strict=True):
+            # clone: each is a view of one padded batch, and would keep all of it alive
+            _PIECES[text] = (torch.tensor(i[1:-1], dtype=torch.long), vecs[1 : len(i) - 1].float().cpu().clone())
+    return [_PIECES[t] for t in texts]
 
 
-def pooled_of(tokens: list[torch.Tensor]) -> torch.Tensor:
-    """MiniLM's sentence vector from its token vectors (mean pooling, unit norm), without a second pass."""
-    return F.normalize(torch.stack([t.mean(0) for t in tokens]), dim=-1)
+def pooled_of(pieces: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """A sentence vector from the piece vectors (mean, unit norm): close to MiniLM's own, without a second pass."""
+    return F.normalize(torch.stack([v.mean(0) if len(v) else torch.zeros(v.shape[-1]) for _, v in pieces]), dim=-1)
 
 
-def wants_tokens(encoder: Any) -> bool:
-    """Whether `tokens_for` does any work for this encoder (callers skip the worker thread when not)."""
+def wants_pieces(encoder: Any) -> bool:
+    """Whether `pieces_for` does any work for this encoder (callers skip the worker thread when not)."""
     from sociallm.backbone.encoders import MiniLMEncoder
 
     return isinstance(encoder, MiniLMEncoder)
 
 
-def tokens_for(encoder: Any, texts: list[str]) -> list[torch.Tensor] | None:
-    """Token vectors where the encoder is MiniLM itself; None (pooled vector as one token) otherwise."""
-    from sociallm.backbone.encoders import MiniLMEncoder
-
-    return token_vectors(texts) if isinstance(encoder, MiniLMEncoder) else None
+def pieces_for(encoder: Any, texts: list[str]) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+    """Word pieces where the encoder is MiniLM itself; None (the lexical fallback) otherwise."""
+    return token_pieces(texts) if wants_pieces(encoder) else None
 
 
-def train_reader(
-    reader: ClaimReader,
-    tokens: list[torch.Tensor],
-    topics: list[Any],
-    facts: list[Any],
-    epochs: int = 20,
-    lr: float = 2e-3,
-    seed: int = 0,
-    tau: float = 0.1,
-    group: int = 9,
-    batch: int = 12,
+def train_roles(
+    reader: ClaimReader, vecs: torch.Tensor, labels: torch.Tensor, epochs: int = 300, lr: float = 1e-2, seed: int = 0
 ) -> list[float]:
-    """Supervised contrastive: one fact's messages share a value vector; a conflicting value is a negative.
-
-    Examples come in groups of `group` (tom_facts.claim_examples: one fact in several wordings and a
-    conflicting value of it); a batch holds whole groups, so each one's hard negative is in it.
-    """
-    g = torch.Generator().manual_seed(seed)
-    x, mask = pad(tokens)
-    ids_v = torch.tensor([hash(f) for f in facts])
-    opt = torch.optim.AdamW(reader.parameters(), lr=lr, weight_decay=1e-2)
-    groups = len(tokens) // group
+    """Fit the role read-out on labelled word pieces (tom_facts.role_examples): full-batch cross-entropy."""
+    torch.manual_seed(seed)
+    opt = torch.optim.AdamW(reader.role.parameters(), lr=lr, weight_decay=1e-3)
     losses = []
     reader.train()
-    for _ in range(epochs):
-        total = 0.0
-        order = torch.randperm(groups, generator=g)
-        for i in range(0, groups, batch):
-            idx = torch.cat([torch.arange(j * group, (j + 1) * group) for j in order[i : i + batch].tolist()])
-            keep = mask[idx] & (torch.rand(mask[idx].shape, generator=g) >= 0.1)  # token dropout
-            keep[:, 0] = True
-            w = reader.attend(x[idx]).squeeze(-1).masked_fill(~keep, float("-inf")).softmax(-1)
-            v = F.normalize(reader.value((w.unsqueeze(-1) * x[idx]).sum(1)), dim=-1)
-            loss = _supcon(v, ids_v[idx], tau)
+    with torch.enable_grad():
+        for _ in range(epochs):
+            loss = F.cross_entropy(reader.role(vecs), labels)
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss.detach())
-        losses.append(total)
+            losses.append(float(loss.detach()))
     reader.eval()
     return losses
-
-
-def _supcon(z: torch.Tensor, labels: torch.Tensor, tau: float) -> torch.Tensor:
-    sim = (z @ z.T / tau).masked_fill(torch.eye(len(z), dtype=torch.bool), float("-inf"))
-    pos = (labels.unsqueeze(0) == labels.unsqueeze(1)).fill_diagonal_(False)
-    logp = sim.log_softmax(1).masked_fill(~pos, 0.0)
-    return -(logp.sum(1) / pos.sum(1).clamp_min(1)).mean()
 
 
 @dataclass
 class _Said:
     key: str  # the message's id
     audience: frozenset[str]
-    topic: torch.Tensor
-    value: torch.Tensor
-    # The vectors as a checkpoint holds them and their digest, made once: a claim stays in the ledger for
-    # many checkpoints.
-    saved: tuple[dict[str, Any], dict[str, Any], str] | None = field(default=None, compare=False, repr=False)
-
-    def encoded(self) -> tuple[dict[str, Any], dict[str, Any], str]:
-        if self.saved is None:
-            t, v = tensor_state.encode(self.topic), tensor_state.encode(self.value)
-            digest = hashlib.blake2b((t["b64"] + v["b64"]).encode("ascii"), digest_size=12).hexdigest()
-            self.saved = (t, v, digest)
-        return self.saved
+    claim: Claim
+    tick: int = 0
 
 
 @dataclass
@@ -189,7 +306,7 @@ class _Speaker:
 
 
 class ClaimLedger:
-    """Per speaker: its last `keep` messages' claim vectors and its `top` largest cross-audience conflicts."""
+    """Per speaker: its last `keep` messages' claims and its `top` largest cross-audience conflicts."""
 
     def __init__(self, reader: ClaimReader, keep: int = 64, top: int = 3) -> None:
         self.reader = reader
@@ -197,19 +314,14 @@ class ClaimLedger:
         self.topn = top
         self.speakers: dict[str, _Speaker] = {}
 
-    @torch.no_grad()
-    def add(self, speaker: str, key: str, audience: frozenset[str], topic: torch.Tensor, value: torch.Tensor) -> None:
+    def add(self, speaker: str, key: str, audience: frozenset[str], claim: Claim, tick: int = 0) -> None:
         s = self.speakers.setdefault(speaker, _Speaker())
-        others = [r for r in s.said if r.audience != audience]
+        window = int(self.reader.window)
+        others = [r for r in s.said if r.audience != audience and abs(r.tick - tick) <= window]
         if others:
-            c = self.reader.conflict(
-                topic.unsqueeze(0),
-                value.unsqueeze(0),
-                torch.stack([r.topic for r in others]),
-                torch.stack([r.value for r in others]),
-            )[0]
-            s.top = sorted([*s.top, *c.tolist()], reverse=True)[: self.topn]
-        s.said.append(_Said(key, audience, topic, value))
+            c = [self.reader.conflict(claim, r.claim) for r in others]
+            s.top = sorted([*s.top, *c], reverse=True)[: self.topn]
+        s.said.append(_Said(key, audience, claim, tick))
         if len(s.said) > self.keep:
             s.said.pop(0)
 
@@ -220,38 +332,39 @@ class ClaimLedger:
             return None
         return sum(s.top) / len(s.top)
 
-    def state(self, table: dict[str, list[Any]] | None = None) -> dict[str, Any]:
-        """With `table` (shared by the ledgers of one checkpoint): each claim's vectors go into it once under
-        their digest, and the ledger names the digest. Every observer's ledger holds the same message's
-        vectors, so without it a checkpoint repeated them once per observer (2.6 of 3.5 MB at 32 agents)."""
+    def state(self, table: dict[str, Any] | None = None) -> dict[str, Any]:
+        """With `table` (shared by the ledgers of one checkpoint): each claim goes into it once under its
+        digest and the ledger names the digest (every observer's ledger holds the same message's claim)."""
 
         def said(r: _Said) -> list[Any]:
-            t, v, digest = r.encoded()
+            blob, digest = r.claim.encoded()
             if table is None:
-                return [r.key, sorted(r.audience), t, v]
-            table.setdefault(digest, [t, v])
-            return [r.key, sorted(r.audience), digest]
+                return [r.key, sorted(r.audience), blob, r.tick]
+            table.setdefault(digest, blob)
+            return [r.key, sorted(r.audience), digest, r.tick]
 
         return {name: {"said": [said(r) for r in s.said], "top": list(s.top)} for name, s in self.speakers.items()}
 
-    def load_state(self, state: dict[str, Any], table: dict[str, list[Any]] | None = None) -> None:
-        decoded: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    def load_state(self, state: dict[str, Any], table: dict[str, Any] | None = None) -> None:
+        """A ledger entry of an older format (topic and value vectors, before claims by word pieces) is
+        dropped: its speaker keeps its top conflicts, and new messages are compared with new ones only."""
+        decoded: dict[str, Claim] = {}
 
-        def said(entry: list[Any]) -> _Said:
-            if len(entry) == 3:  # a digest into the checkpoint's table
-                key, audience, digest = entry
-                if digest not in decoded:
-                    t, v = (table or {})[digest]
-                    decoded[digest] = (tensor_state.decode(t), tensor_state.decode(v))
-                topic, value = decoded[digest]
-            else:
-                key, audience, t, v = entry
-                topic, value = tensor_state.decode(t), tensor_state.decode(v)
-            return _Said(key, frozenset(audience), topic, value)
+        def claim(ref: Any) -> Claim | None:
+            if isinstance(ref, str):
+                if ref not in decoded and ref in (table or {}):
+                    decoded[ref] = Claim.decode((table or {})[ref])
+                return decoded.get(ref)
+            return Claim.decode(ref) if isinstance(ref, dict) and "ids" in ref else None
 
-        self.speakers = {
-            name: _Speaker([said(e) for e in s["said"]], [float(x) for x in s["top"]]) for name, s in state.items()
-        }
+        self.speakers = {}
+        for name, s in state.items():
+            said = []
+            for entry in s["said"]:
+                c = claim(entry[2]) if len(entry) == 4 else None
+                if c is not None:
+                    said.append(_Said(entry[0], frozenset(entry[1]), c, int(entry[3])))
+            self.speakers[name] = _Speaker(said, [float(x) for x in s["top"]])
 
 
 def audience_of(speaker: str, observers: list[str]) -> frozenset[str]:

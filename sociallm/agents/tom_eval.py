@@ -24,11 +24,12 @@ import torch.nn.functional as F
 
 from sociallm.agents.affect import appraise_text
 from sociallm.agents.tom_bank import StateBank, ToMModel
-from sociallm.agents.tom_claims import ClaimLedger, audience_of, tokens_for
+from sociallm.agents.tom_claims import ClaimLedger, audience_of, pieces_for
 from sociallm.agents.tom_data import NAN, Embedder, Message, RunData
 
 METHODS = {
     "ssm": "claim read-out (duplicity)",
+    "lexical": "baseline: same claim rule on words",
     "belief": "previous: SSM belief spread",
     "raw_state": "ablation: raw states",
     "same_round": "baseline: same-round distance",
@@ -50,6 +51,7 @@ class RunScores:
     name: str
     deceptive: bool | None
     ssm: float  # the shipped duplicity: claim conflicts between audiences (0.0: none seen)
+    lexical: float  # the same ledger and gates on plain words (function words out, equal words match): no model
     belief: float  # the previous read-out: spread of the SSM states' belief read-outs
     raw_state: float  # the ablation: spread of raw states
     same_round: float  # baseline: mean distance between messages of one round to different audiences
@@ -75,13 +77,16 @@ def score_run(model: ToMModel, run: RunData, embed: Embedder) -> RunScores:
     probes: dict[str, list] = {"valence": [], "arousal": [], "intent": []}
     texts = [m.text for m in run.messages]
     vecs = embed(texts)
-    topic, value = model.claims.read(vecs, tokens_for(embed.encoder, texts))
+    claims = model.claims.read(vecs, pieces_for(embed.encoder, texts), texts, [m.observers for m in run.messages])
     ledger = ClaimLedger(model.claims)
+    words = ClaimLedger(model.claims)  # the model-free baseline: every non-function word is content
+    plain = model.claims.read(vecs, None, texts, [m.observers for m in run.messages])
     said: dict[int, list[tuple[frozenset[str], torch.Tensor]]] = {}
     for i, (m, v) in enumerate(zip(run.messages, vecs, strict=True)):
         if m.speaker == speaker:
             audience = audience_of(m.speaker, m.observers)
-            ledger.add(m.speaker, str(i), audience, topic[i], value[i])
+            ledger.add(m.speaker, str(i), audience, claims[i], m.tick)
+            words.add(m.speaker, str(i), audience, plain[i], m.tick)
             said.setdefault(m.tick, []).append((audience, F.normalize(v, dim=0)))
         result = bank.step([(m.speaker, m.observers)], v.unsqueeze(0), [m.text])
         _probe(model, bank, m, probes)
@@ -108,6 +113,7 @@ def score_run(model: ToMModel, run: RunData, embed: Embedder) -> RunScores:
         run.name,
         run.deceptive,
         ssm=0.0 if dup is None else dup,  # `or NAN` would drop a perfectly consistent speaker's 0.0
+        lexical=words.duplicity(speaker) or 0.0,
         belief=NAN if spread is None else spread,
         raw_state=_pairwise_distance(list(bank.views_of(speaker))),
         same_round=sum(rounds) / len(rounds) if rounds else NAN,

@@ -29,6 +29,7 @@ templates, unseen topics) or all of them.
 from __future__ import annotations
 
 import random
+import re
 
 from sociallm.agents.tom_data import NAN, Message, RunData
 from sociallm.environments.facts import (
@@ -45,9 +46,19 @@ DECEPTIVE = ("conflict_same", "conflict_diff")
 CLASSES = HONEST + DECEPTIVE
 
 
-def _round(rng: random.Random, v: Vocab, kind: str, listeners: list[str]) -> tuple[dict[str, str], bool]:
+def _fact(rng: random.Random, v: Vocab, world: dict[tuple[str, str], str], avoid=None) -> Fact:
+    """A fact of this run's world: a topic told twice keeps its value, so honest speakers never contradict
+    themselves across rounds (a fresh random value per round would make an honest run self-contradictory)."""
+    f = random_fact(rng, v, avoid=avoid)
+    return Fact(f.subject, f.attribute, world.setdefault(f.topic, f.value))
+
+
+def _round(
+    rng: random.Random, v: Vocab, kind: str, listeners: list[str], world: dict[tuple[str, str], str] | None = None
+) -> tuple[dict[str, str], bool]:
     """(listener -> message) of one round of `kind`, and whether the round holds a conflict."""
-    fact = random_fact(rng, v)
+    world = {} if world is None else world
+    fact = _fact(rng, v, world)
     if kind == "verbatim":
         text = realise(rng, v, "", [claim(rng, v, fact)])
         return dict.fromkeys(listeners, text), False
@@ -57,12 +68,12 @@ def _round(rng: random.Random, v: Vocab, kind: str, listeners: list[str]) -> tup
         used: set[tuple[str, str]] = set()
         out = {}
         for n in listeners:
-            f = random_fact(rng, v, avoid=used)
+            f = _fact(rng, v, world, avoid=used)
             used.add(f.topic)
             out[n] = realise(rng, v, n, [claim(rng, v, f)])
         return out, False
     if kind == "partial":
-        extra = random_fact(rng, v, avoid={fact.topic})
+        extra = _fact(rng, v, world, avoid={fact.topic})
         out = {}
         for n in listeners:
             claims = [claim(rng, v, fact)]
@@ -110,9 +121,10 @@ def make_run(
     if deceptive and not any(lies):
         lies[rng.randrange(rounds)] = True
     run = RunData(name or f"{kind}-{seed}", speaker=speaker, deceptive=deceptive, kind=kind)
+    world: dict[tuple[str, str], str] = {}
     for tick in range(1, rounds + 1):
         this = kind if not deceptive or lies[tick - 1] else "paraphrase"
-        said, _ = _round(rng, v, this, listeners)
+        said, _ = _round(rng, v, this, listeners, world)
         for n in listeners:
             run.messages.append(Message(speaker, [n], said[n], tick, (NAN, NAN, NAN)))
         if rng.random() < 0.3:  # a listener answers in public: the speaker is not the only voice
@@ -140,20 +152,23 @@ def make_runs(
     ]
 
 
-def claim_examples(
-    rng: random.Random, facts: int, names: str = "train", templates: str = "train", topics: str = "train"
-) -> tuple[list[str], list[tuple[str, str]], list[Fact]]:
-    """Texts with their topic and fact, for the claim read-out: each fact in several wordings (one of
-    them in a template it shares with a conflicting version), next to a conflicting value of it."""
+def role_examples(
+    rng: random.Random, n: int, names: str = "train", templates: str = "train", topics: str = "train"
+) -> list[tuple[str, list[tuple[int, int, int]]]]:
+    """Messages with the character spans that spell their facts, for the claim read-out's role labels:
+    (text, [(start, end, role)]) with role 1 for a subject or attribute, 2 for a value; everything else
+    (names, openers, templates' own words, filler) is surface. A third of the messages carry two facts."""
     v = vocab(names, templates, topics)
-    texts: list[str] = []
-    facts_of: list[Fact] = []
-    for _ in range(facts):
-        f = random_fact(rng, v)
-        other = Fact(f.subject, f.attribute, rng.choice([x for x in v.attributes[f.attribute] if x != f.value]))
-        shared = rng.choice(v.templates)
-        for g in (f, f, other):
-            for t in (None, None, shared):
-                texts.append(realise(rng, v, rng.choice(v.names), [claim(rng, v, g, t)]))
-                facts_of.append(g)
-    return texts, [g.topic for g in facts_of], facts_of
+    out = []
+    for _ in range(n):
+        facts = [random_fact(rng, v)]
+        if rng.random() < 0.33:
+            facts.append(random_fact(rng, v, avoid={facts[0].topic}))
+        text = realise(rng, v, rng.choice(v.names), [claim(rng, v, f) for f in facts])
+        low = text.lower()
+        spans = []
+        for f in facts:
+            for part, role in ((f.subject, 1), (f.attribute, 1), (f.value, 2)):
+                spans += [(m.start(), m.end(), role) for m in re.finditer(re.escape(part.lower()), low)]
+        out.append((text, spans))
+    return out

@@ -1,11 +1,13 @@
 """The per-shift duplicity table of `sociallm tom eval --facts N`: contrast sets with unseen vocabulary.
 
 For each scorer (the claim read-out and the baselines of tom_eval.METHODS) a threshold is chosen on
-the validation split (names, templates and topics all from `val`: the one that maximises detection
-rate minus false-flag rate over all honest and deceptive runs there). Then, on each shift of the test
+the validation split (names, templates and topics all from `val`: the lowest that flags at most
+MAX_FALSE_FLAGS of the honest runs there; a researcher reads a flag as "this speaker lies", so its
+false-flag rate is what is held fixed). Then, on each shift of the test
 vocabulary — unseen names only, unseen templates only, unseen topics only, all three — per honest
 class against the deceptive runs: AUC with a 95% bootstrap interval, and the share of that honest
 class flagged at the validation threshold (false flags); and each deceptive class's detection rate.
+The same for each held-out set written by hand (`HELD_OUT`, tom_wild.py), at the same thresholds.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sociallm.agents.tom_bank import ToMModel
 from sociallm.agents.tom_data import Embedder, RunData
 from sociallm.agents.tom_eval import METHODS, score_run
 from sociallm.agents.tom_facts import DECEPTIVE, HONEST, make_runs
+from sociallm.agents.tom_wild import scenes, wild_runs
 
 LABELS = {**METHODS, "lm_judge": "baseline: LM contradiction judge"}
 
@@ -31,6 +34,9 @@ SHIFTS = {
     "topics": ("train", "train", "test"),
     "all": ("test", "test", "test"),
 }
+
+# held-out sets built by hand: name -> (per_class, seed) -> runs; no training or threshold reads them
+HELD_OUT: dict[str, Callable[[int, int], list[RunData]]] = {"hand-written": wild_runs}
 
 
 def auc(pos: np.ndarray, neg: np.ndarray) -> float:
@@ -49,6 +55,22 @@ def auc_ci(pos: np.ndarray, neg: np.ndarray, reps: int = 1000, seed: int = 0) ->
         return point, math.nan, math.nan
     boots = [auc(rng.choice(pos, len(pos)), rng.choice(neg, len(neg))) for _ in range(reps)]
     return point, float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))
+
+
+# A flag must be rare on honest speakers: the threshold lets at most this share of the validation
+# split's honest runs through (Youden's J, the previous rule, let 35% of unseen paraphrasers through).
+MAX_FALSE_FLAGS = 0.05
+
+
+def flag_threshold(neg: np.ndarray, rate: float = MAX_FALSE_FLAGS) -> float:
+    """The lowest cut that flags (score > cut) at most `rate` of the honest scores `neg`."""
+    if len(neg) == 0:
+        return 0.0
+    values = np.sort(np.unique(neg))
+    for v in values:
+        if (neg > v).mean() <= rate:
+            return float(v)
+    return float(values[-1])
 
 
 def best_threshold(pos: np.ndarray, neg: np.ndarray) -> float:
@@ -74,13 +96,9 @@ class ShiftResult:
 def _scores(
     model: ToMModel,
     embed: Embedder,
-    splits: tuple[str, str, str],
-    per_class: int,
-    rounds: int,
-    seed: int,
+    runs: list[RunData],
     judge: Callable[[list[RunData]], list[float]] | None = None,
 ):
-    runs = make_runs(per_class, *splits, seed=seed, rounds=rounds)
     embed([m.text for r in runs for m in r.messages])  # one encoder pass
     out: dict[str, dict[str, list[float]]] = {m: {} for m in METHODS}
     for r in runs:
@@ -102,17 +120,19 @@ def evaluate_shifts(
     seed: int = 7,
     shifts=SHIFTS,
     judge: Callable[[list[RunData]], list[float]] | None = None,
+    held_out=HELD_OUT,
 ) -> ShiftResult:
     """`judge` (optional): runs -> scores, e.g. tom_judge.judge_runs bound to a model."""
-    val = _scores(model, embed, ("val", "val", "val"), per_class, rounds, seed, judge)
+    val = _scores(model, embed, make_runs(per_class, "val", "val", "val", seed=seed, rounds=rounds), judge)
     thresholds = {}
     for m in val:
-        pos = np.concatenate([val[m][k] for k in DECEPTIVE])
-        neg = np.concatenate([val[m][k] for k in HONEST])
-        thresholds[m] = best_threshold(pos, neg)
+        thresholds[m] = flag_threshold(np.concatenate([val[m][k] for k in HONEST]))
     result = ShiftResult(per_class, rounds, thresholds)
     for i, (name, splits) in enumerate(shifts.items()):
-        result.scores[name] = _scores(model, embed, splits, per_class, rounds, seed + 1 + i, judge)
+        runs = make_runs(per_class, *splits, seed=seed + 1 + i, rounds=rounds)
+        result.scores[name] = _scores(model, embed, runs, judge)
+    for name, build in held_out.items():
+        result.scores[name] = _scores(model, embed, build(per_class, seed), judge)
     return result
 
 
@@ -140,12 +160,17 @@ def format_shift_table(result: ShiftResult, title: str = "") -> str:
     lines = [title] if title else []
     lines.append(
         f"contrast sets (tom_facts.py): {result.per_class} runs per class per shift, {result.rounds} rounds, "
-        "3-5 listeners; deceptive = conflict_same + conflict_diff; thresholds chosen on the validation split"
+        "3-5 listeners; deceptive = conflict_same + conflict_diff; thresholds chosen on the validation split "
+        f"(each flags at most {MAX_FALSE_FLAGS:.0%} of its honest runs)"
     )
     for shift, by_method in s.items():
-        lines.append(
-            f"\nshift: unseen {shift}  (names/templates/topics from {'/'.join(SHIFTS.get(shift, ('?',) * 3))})"
-        )
+        if shift in SHIFTS:
+            lines.append(f"\nshift: unseen {shift}  (names/templates/topics from {'/'.join(SHIFTS[shift])})")
+        else:
+            lines.append(
+                f"\nshift: {shift}  (tom_wild.py: {result.per_class} runs per class on {len(scenes())} hand-written "
+                "scenes, new names, topics and wording, 1-3 rounds; never trained or tuned on)"
+            )
         head = f"  {'scorer':<31}" + "".join(f" {'vs ' + h:>20}" for h in HONEST) + f" {'thr':>6}"
         flags = "/".join(h[:4] for h in HONEST)
         lines.append(f"{head}   false flags {flags}   detected {'/'.join(DECEPTIVE)}")

@@ -40,7 +40,7 @@ from sociallm.agents.tom_bank import ToMModel
 from sociallm.agents.tom_data import NAN, Embedder, Message, RunData, synthetic_runs
 from sociallm.backbone.ssm import SSMConfig, linear_recurrence
 
-FORMAT = "sociallm-tom/3"  # 2: the `believe` read-out; 3: the claim read-out
+FORMAT = "sociallm-tom/4"  # 2: the `believe` read-out; 3: the claim read-out; 4: claims by word pieces
 DEFAULT_PATH = Path(__file__).with_name("tom_default.pt")
 # The default model: 32×8 floats of state per pair (1 KiB) — a 10⁴-pair round fits in 10 MiB.
 DEFAULT_CONFIG = SSMConfig(d_model=384, d_inner=32, d_state=8)
@@ -247,60 +247,121 @@ def _loss(
 
 
 # -- the shipped default --------------------------------------------------------------------------------
-def fit_claims(model: ToMModel, seed: int, facts: int = 500, epochs: int = 5, per_class: int = 10, log: Any = print):
-    """Train the claim read-out on the train vocabulary; choose its gate and threshold on the validation one."""
-    from sociallm.agents.tom_claims import token_vectors, train_reader
-    from sociallm.agents.tom_eval import score_run
-    from sociallm.agents.tom_facts import DECEPTIVE, claim_examples, make_runs
-    from sociallm.agents.tom_shift import auc, best_threshold
+def fit_claims(
+    model: ToMModel, seed: int, examples: int = 6000, per_class: int = 50, log: Any = print
+) -> dict[str, Any]:
+    """Train the claim read-out's roles on the train vocabulary; choose its match power, gates and
+    duplicity threshold on the validation vocabulary (names, templates and topics all unseen in training)."""
+    from sociallm.agents.tom_claims import token_pieces, train_roles
+    from sociallm.agents.tom_facts import role_examples
+    from sociallm.backbone.encoders import _minilm_model
 
-    texts, topics, facts_of = claim_examples(random.Random(seed), facts)
+    data = role_examples(random.Random(seed), examples)
+    texts = [t for t, _ in data]
     start = time.perf_counter()
-    tokens = token_vectors(texts)
-    log(f"claim read-out: {len(texts)} texts encoded in {time.perf_counter() - start:.0f} s")
-    torch.manual_seed(seed)
-    train_reader(model.claims, tokens, topics, facts_of, epochs=epochs, seed=seed)
-    val = make_runs(per_class, "val", "val", "val", seed=seed + 1)
-    embed = Embedder()
-    embed([m.text for r in val for m in r.messages])
+    pieces = token_pieces(texts)
+    offsets = _minilm_model().tokenizer(texts, return_offsets_mapping=True, truncation=True)["offset_mapping"]
+    vecs, labels = [], []
+    for (_, spans), (_ids, v), off in zip(data, pieces, offsets, strict=True):
+        for (a, b), x in zip(off[1:-1], v, strict=False):
+            vecs.append(x)
+            labels.append(max([r for s0, e0, r in spans if a >= s0 and b <= e0], default=0))
+    took = time.perf_counter() - start
+    log(f"claim read-out: {len(texts)} messages, {len(vecs)} word pieces encoded in {took:.0f} s")
+    losses = train_roles(model.claims, torch.stack(vecs), torch.tensor(labels), seed=seed)
+    log(f"  role loss {losses[0]:.3f} -> {losses[-1]:.3f}")
+    return choose_claim_settings(model, make_runs_val(per_class, seed), log=log)
+
+
+def make_runs_val(per_class: int, seed: int) -> list[RunData]:
+    from sociallm.agents.tom_facts import make_runs
+
+    return make_runs(per_class, "val", "val", "val", seed=seed + 1, rounds=5)
+
+
+GRID = {"power": (2.0, 4.0), "coverage_gate": (0.3, 0.4, 0.5), "topic_gate": (0.4, 0.5, 0.6)}
+
+
+def choose_claim_settings(model: ToMModel, val: list[RunData], log: Any = print) -> dict[str, Any]:
+    """The grid point whose *worst* AUC against any honest class on the validation runs is highest (a
+    setting must not buy paraphrase at the price of topic shift), and the threshold that flags at most
+    MAX_FALSE_FLAGS of the honest validation runs there."""
+    import itertools
+
     import numpy as np
 
-    best = None
-    for gate in (0.6, 0.7, 0.8):
-        model.claims.gate.fill_(gate)
-        scores = [(score_run(model, r, embed).ssm, r.kind in DECEPTIVE) for r in val]
-        pos = np.asarray([s for s, d in scores if d])
-        neg = np.asarray([s for s, d in scores if not d])
-        a = auc(pos, neg)
-        log(f"  gate {gate}: validation AUC {a:.3f}")
-        if best is None or a > best[0]:
-            best = (a, gate, best_threshold(pos, neg))
+    from sociallm.agents.tom_claims import ClaimLedger, audience_of, pieces_for
+    from sociallm.agents.tom_facts import DECEPTIVE, HONEST
+    from sociallm.agents.tom_shift import MAX_FALSE_FLAGS, auc, flag_threshold
+
+    embed = Embedder()
+    said = []
+    for r in val:
+        ms = [m for m in r.messages if m.speaker == r.speaker]
+        texts = [m.text for m in ms]
+        claims = model.claims.read(embed(texts), pieces_for(embed.encoder, texts), texts, [m.observers for m in ms])
+        said.append([(audience_of(m.speaker, m.observers), c, m.tick) for m, c in zip(ms, claims, strict=True)])
+    best: tuple[float, dict[str, float], float] | None = None
+    for values in itertools.product(*GRID.values()):
+        setting = dict(zip(GRID, values, strict=True))
+        for name, value in setting.items():
+            getattr(model.claims, name).fill_(value)
+        scores: dict[str, list[float]] = {}
+        for r, msgs in zip(val, said, strict=True):
+            ledger = ClaimLedger(model.claims)
+            for i, (audience, claim, tick) in enumerate(msgs):
+                ledger.add(r.speaker or "", str(i), audience, claim, tick)
+            scores.setdefault(str(r.kind), []).append(ledger.duplicity(r.speaker or "") or 0.0)
+        pos = np.asarray([x for k in DECEPTIVE for x in scores[k]])
+        worst = min(auc(pos, np.asarray(scores[h])) for h in HONEST)
+        if best is None or worst > best[0]:
+            neg = np.asarray([x for h in HONEST for x in scores[h]])
+            best = (worst, setting, flag_threshold(neg))
     assert best is not None
-    model.claims.gate.fill_(best[1])
-    return {"claim_gate": best[1], "validation_auc": round(best[0], 4), "duplicity_threshold": round(best[2], 4)}
+    worst, setting, threshold = best
+    for name, value in setting.items():
+        getattr(model.claims, name).fill_(value)
+    log(
+        f"  chosen on validation: {setting}, worst AUC against an honest class {worst:.3f}, threshold "
+        f"{threshold:.3f} (flags at most {MAX_FALSE_FLAGS:.0%} of honest validation runs)"
+    )
+    return {
+        **{f"claim_{k}": v for k, v in setting.items()},
+        "validation_worst_auc": round(worst, 4),
+        "duplicity_threshold": round(threshold, 4),
+    }
 
 
-def make_default(path: Path = DEFAULT_PATH, seed: int = DEFAULT_SEED, epochs: int = 30, log: Any = print) -> None:
+def make_default(
+    path: Path = DEFAULT_PATH, seed: int = DEFAULT_SEED, epochs: int = 30, claims_only: bool = False, log: Any = print
+) -> None:
     """Train on procedurally generated data only: the scenario's village stories and the contrast sets'
-    validation and test vocabularies stay unseen."""
+    validation and test vocabularies stay unseen. `claims_only`: keep the SSM of the checkpoint at
+    `path` (any sociallm-tom format) and refit the claim read-out alone (~3 min instead of ~12)."""
     start = time.perf_counter()
     torch.manual_seed(seed)
     model = ToMModel(DEFAULT_CONFIG)
-    runs = synthetic_runs(range(1000, 1160), procedural=True)  # held-out evaluation uses seeds below 1000
-    stats = train(model, runs, Embedder(), epochs=epochs, seed=seed, log=log)
+    if claims_only:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        kept = {k: v.float() for k, v in blob["state_dict"].items() if not k.startswith("claims.")}
+        model.load_state_dict(kept, strict=False)
+        meta = {k: v for k, v in blob.get("meta", {}).items() if not k.startswith(("claim", "validation", "duplicity"))}
+    else:
+        runs = synthetic_runs(range(1000, 1160), procedural=True)  # held-out evaluation uses seeds below 1000
+        stats = train(model, runs, Embedder(), epochs=epochs, seed=seed, log=log)
+        meta = {
+            "seed": seed,
+            "epochs": epochs,
+            "runs": "synthetic deception seeds 1000-1159, procedural stories",
+            "encoder": "minilm",
+            "messages_per_s": round(stats.throughput, 1),
+            "final_loss": round(stats.losses[-1], 4),
+            "train_seconds": round(time.perf_counter() - start),
+        }
     claims = fit_claims(model, seed, log=log)
-    meta = {
-        "seed": seed,
-        "epochs": epochs,
-        "runs": "synthetic deception seeds 1000-1159, procedural stories; claim read-out on tom_facts train split",
-        "encoder": "minilm",
-        "messages_per_s": round(stats.throughput, 1),
-        "final_loss": round(stats.losses[-1], 4),
-        **claims,
-        "train_seconds": round(time.perf_counter() - start),
-    }
+    meta |= {**claims, "claims": "roles on tom_facts train split, settings on val", "claims_seed": seed}
     save_checkpoint(model, path, meta)
-    log(f"wrote {path} ({path.stat().st_size} bytes); {stats.throughput:.0f} messages/s; {meta}")
+    log(f"wrote {path} ({path.stat().st_size} bytes) in {time.perf_counter() - start:.0f} s; {meta}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -309,11 +370,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=DEFAULT_PATH)
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
     ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--claims-only", action="store_true", help="Keep the SSM in --out; refit the claim read-out.")
     args = ap.parse_args(argv)
     if not args.make_default:
         ap.error("nothing to do: pass --make-default (or use `sociallm tom train`)")
     torch.set_num_threads(2)
-    make_default(args.out, args.seed, args.epochs)
+    make_default(args.out, args.seed, args.epochs, args.claims_only)
 
 
 if __name__ == "__main__":

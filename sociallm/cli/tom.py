@@ -115,13 +115,14 @@ def train(
         # The claim read-out is trained on the contrast sets (`--make-default`), not on runs: carry the
         # shipped one (or --init's) over, with the gate and threshold chosen for it on validation data.
         claims_from = load_model(init or "default")
-        if claims_from[0].claims.value.in_features == model.claims.value.in_features:
+        if claims_from[0].claims.role.in_features == model.claims.role.in_features:
             model.claims.load_state_dict(claims_from[0].claims.state_dict())
-            claims_meta = {k: claims_from[1][k] for k in ("duplicity_threshold", "claim_gate") if k in claims_from[1]}
+            claims_meta = {k: v for k, v in claims_from[1].items() if k.startswith(("duplicity_threshold", "claim"))}
         else:
             claims_meta = {}
             out.print(
-                f"note: no trained claim read-out for {dim}-d vectors; duplicity from this checkpoint is untrained"
+                f"note: no claim read-out trained for {dim}-d vectors; duplicity from this checkpoint uses the lexical "
+                "fallback (function words are surface, words match only when equal) with untuned gates"
             )
         log = None if quiet else out.print
         stats = fit(model, runs, embed, epochs=epochs, seed=seed, forget=forget, log=log)

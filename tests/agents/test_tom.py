@@ -81,7 +81,9 @@ def test_conflicting_claims_score_above_honest_tailoring_and_topic_shift_on_unse
         lie = score_run(model, make_run(seed, "conflict_same", v, rounds=4, lie_rate=1.0), embed).ssm
         same = score_run(model, make_run(seed, "verbatim", v, rounds=4), embed).ssm
         shift = score_run(model, make_run(seed, "topics", v, rounds=4), embed).ssm
-        assert 0.0 <= same < 1e-3, seed  # a consistent speaker scores ~0 (it was NaN before)
+        # a consistent speaker scores low, not NaN (it was before); not 0: two true facts about one subject
+        # told in different rounds share some words
+        assert 0.0 <= same < 0.25, seed
         assert shift < lie and same < lie, seed
         assert cut > same, seed  # the validation threshold flags no consistent speaker
 
@@ -175,6 +177,7 @@ def test_eval_cli_prints_the_per_shift_table(tmp_path):
     assert r.exit_code == 0, r.output
     for shift in ("names", "templates", "topics", "all"):
         assert f"shift: unseen {shift}" in r.output
+    assert "shift: hand-written" in r.output  # the held-out set of tom_wild.py, its own block
     assert "baseline: same-round distance" in r.output and "vs paraphrase" in r.output
     r = CliRunner().invoke(app, ["tom", "eval", "--judge", "2", "--synthetic", "1"])
     assert r.exit_code == 2 and "--judge goes with --facts N" in r.output

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from sociallm.agents.tom_claims import ClaimLedger, ClaimReader
-from sociallm.agents.tom_facts import CLASSES, DECEPTIVE, claim_examples, make_run, make_runs
-from sociallm.agents.tom_shift import auc, auc_ci, best_threshold
+from sociallm.agents.tom_facts import CLASSES, DECEPTIVE, make_run, make_runs, role_examples
+from sociallm.agents.tom_shift import auc, auc_ci, best_threshold, flag_threshold
 from sociallm.environments.facts import ATTRIBUTES, NAMES, SPLITS, SUBJECTS, TEMPLATES, vocab
 
 
@@ -63,52 +63,89 @@ def test_runs_use_only_their_splits_vocabulary():
         vocab("x")
 
 
-def test_claim_examples_come_in_groups_with_one_conflicting_value():
-    texts, _topics, facts = claim_examples(random.Random(0), 3)
-    assert len(texts) == 27
-    group = facts[:9]
-    assert len({f.topic for f in group}) == 1 and len({f.value for f in group}) == 2
+def test_role_examples_mark_the_spans_that_spell_each_fact():
+    data = role_examples(random.Random(0), 40)
+    v = vocab()
+    values = {x.lower() for vals in v.attributes.values() for x in vals}
+    assert any(len([s for s in spans if s[2] == 2]) >= 2 for _, spans in data)  # some carry two facts
+    for text, spans in data:
+        assert any(r == 2 for *_, r in spans) and any(r == 1 for *_, r in spans)
+        assert all(text[a:b].lower() in values for a, b, r in spans if r == 2)
+        names = [n for n in v.names if n in text]
+        assert not any(a <= text.index(n) < b for n in names for a, b, _ in spans)  # the listener's name is surface
 
 
-def _vec(seed: int, dim: int = 8) -> torch.Tensor:
-    return F.normalize(torch.randn(dim, generator=torch.Generator().manual_seed(seed)), dim=0)
+def _lexical(reader: ClaimReader, texts: list[str], topics: list[int]) -> list:
+    """Claims from the lexical fallback, with hand-set sentence vectors (one per topic)."""
+    pooled = torch.stack([F.one_hot(torch.tensor(t), 8).float() for t in topics])
+    names = [[w.strip(",!") for w in t.split()[:2] if w.strip(",!") in {"Bob", "Carol", "Dave", "Erin"}] for t in texts]
+    return reader.read(pooled, None, texts, names)
 
 
-def test_ledger_counts_conflicts_between_audiences_only_on_one_topic():
-    reader = ClaimReader(d_model=8, gate=0.5, sharpness=0.01)
+def test_conflict_needs_one_topic_and_a_new_content_word_on_both_sides():
+    reader = ClaimReader(d_model=8, coverage_gate=0.4, topic_gate=0.5, sharpness=0.02)
+    a, para, liar, more, other, elsewhere = _lexical(
+        reader,
+        [
+            "Hi Bob, the ferry leaves at noon.",
+            "Carol! Ferry leaves noon, so they say.",
+            "Hi Carol, the ferry leaves at dusk.",
+            "Dave, the ferry leaves at noon and tickets cost ten.",
+            "Erin, the ferry leaves at noon.",
+            "Erin, the ferry leaves at dusk.",
+        ],
+        [0, 0, 0, 0, 0, 1],
+    )
+    assert reader.conflict(a, liar) > 0.9  # same topic, "noon" against "dusk"
+    assert reader.conflict(a, other) == 0.0  # same claim to another listener: nothing new either way
+    assert reader.conflict(a, more) < 0.05  # says more to Dave, contradicts nothing
+    assert reader.conflict(a, para) < 0.05 or reader.conflict(a, para) < reader.conflict(a, liar) / 5
+    assert reader.conflict(a, elsewhere) < 0.01  # another topic (sentence vectors apart): not a conflict
+
+
+def test_ledger_counts_conflicts_between_audiences_only():
+    reader = ClaimReader(d_model=8, coverage_gate=0.4, topic_gate=0.5, sharpness=0.02)
+    noon, dusk, prices = _lexical(
+        reader, ["the ferry leaves at noon", "the ferry leaves at dusk", "bread costs two coins"], [0, 0, 1]
+    )
     led = ClaimLedger(reader, top=1)
-    topic, other_topic = _vec(1), _vec(2)
-    red, blue = _vec(3), -_vec(3)
-    led.add("X", "1", frozenset({"A"}), topic, red)
+    led.add("X", "1", frozenset({"A"}), noon)
     assert led.duplicity("X") is None  # one audience: nothing to compare
-    led.add("X", "2", frozenset({"A"}), topic, blue)
+    led.add("X", "2", frozenset({"A"}), dusk)
     assert led.duplicity("X") is None  # told A two things: a change of mind, not two faces
-    led.add("X", "3", frozenset({"B"}), other_topic, blue)
+    led.add("X", "3", frozenset({"B"}), prices)
     assert led.duplicity("X") < 0.05  # another topic to B: not a conflict
-    led.add("X", "4", frozenset({"B"}), topic, red)
-    assert led.duplicity("X") > 0.95  # B heard red where A heard blue
+    led.add("X", "4", frozenset({"B"}), noon)
+    assert led.duplicity("X") > 0.9  # B heard noon where A (the second time) heard dusk
     again = ClaimLedger(reader, top=1)
     again.load_state(led.state())
     assert again.duplicity("X") == led.duplicity("X")
+    assert [r.claim.ids.tolist() for r in again.speakers["X"].said] == [
+        r.claim.ids.tolist() for r in led.speakers["X"].said
+    ]
     assert led.duplicity("Y") is None
-    # A checkpoint's ledgers share one table of vectors: a claim's vectors are stored once, exactly.
+    # Claims of other rounds are not compared: a speaker may change what it says between rounds.
+    rounds = ClaimLedger(reader, top=1)
+    rounds.add("X", "1", frozenset({"A"}), noon, tick=1)
+    rounds.add("X", "2", frozenset({"B"}), dusk, tick=2)
+    assert rounds.duplicity("X") is None
+    rounds.add("X", "3", frozenset({"C"}), noon, tick=2)
+    assert rounds.duplicity("X") > 0.9  # B and C heard different times in round 2
+    # A checkpoint's ledgers share one table of claims: a claim is stored once, exactly.
     table: dict = {}
     shared = ClaimLedger(reader, top=1)
     shared.load_state(led.state(table), table)
-    assert len(table) == 3  # claims 1 and 4 carry the same vectors
+    assert len(table) == 3  # messages 1 and 4 carry the same claim
     pairs = list(zip(shared.speakers["X"].said, led.speakers["X"].said, strict=True))
-    assert len(pairs) == 4 and all(torch.equal(a.value, b.value) and torch.equal(a.topic, b.topic) for a, b in pairs)
-    # A checkpoint written before (vectors as nested lists) still loads.
-    old = {
-        n: {"said": [[r.key, sorted(r.audience), r.topic.tolist(), r.value.tolist()] for r in sp.said], "top": sp.top}
-        for n, sp in led.speakers.items()
-    }
+    assert len(pairs) == 4
+    for a, b in pairs:
+        assert torch.equal(a.claim.topic, b.claim.topic) and torch.equal(a.claim.ids, b.claim.ids)
+        assert torch.equal(a.claim.content, b.claim.content) and a.claim.lexical == b.claim.lexical
+    # A ledger of the previous format (topic and value vectors) loads without its entries, keeping its top.
+    old = {"X": {"said": [["1", ["A"], [0.0] * 8, [0.0] * 4]], "top": [0.5]}}  # key, audience, topic, value
     legacy = ClaimLedger(reader, top=1)
     legacy.load_state(old)
-    assert legacy.duplicity("X") == led.duplicity("X")
-    assert all(
-        torch.equal(a.topic, b.topic) for a, b in zip(legacy.speakers["X"].said, led.speakers["X"].said, strict=True)
-    )
+    assert legacy.duplicity("X") == 0.5 and legacy.speakers["X"].said == []
 
 
 def test_auc_threshold_and_bootstrap_interval():
@@ -116,6 +153,8 @@ def test_auc_threshold_and_bootstrap_interval():
     assert auc(pos, neg) == pytest.approx(8 / 9)
     a, lo, hi = auc_ci(pos, neg, reps=200)
     assert lo <= a <= hi and 0.0 <= lo and hi <= 1.0
+    assert flag_threshold(np.arange(20.0)) == 18.0  # 1 of 20 above the cut: 5%
+    assert flag_threshold(np.arange(20.0), rate=0.0) == 19.0
     cut = best_threshold(pos, neg)
     assert (pos > cut).mean() - (neg > cut).mean() == pytest.approx(2 / 3)
 
