@@ -255,11 +255,6 @@ def token_pieces(texts: list[str]) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [_PIECES[t] for t in texts]
 
 
-def pooled_of(pieces: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-    """A sentence vector from the piece vectors (mean, unit norm): close to MiniLM's own, without a second pass."""
-    return F.normalize(torch.stack([v.mean(0) if len(v) else torch.zeros(v.shape[-1]) for _, v in pieces]), dim=-1)
-
-
 def wants_pieces(encoder: Any) -> bool:
     """Whether `pieces_for` does any work for this encoder (callers skip the worker thread when not)."""
     from sociallm.backbone.encoders import MiniLMEncoder
