@@ -1,6 +1,6 @@
 """Claim-level duplicity: did a speaker tell different listeners *conflicting* things about one topic?
 
-Each message becomes a `Claim` sketch: its sentence vector (topic), its word pieces, and for each
+Each message becomes a `Claim` sketch: a vector per sentence (topic), its word pieces, and for each
 piece how likely it carries content — part of what is claimed (subject, attribute, value) — rather
 than surface (greeting, name, filler, hedge). The content weights come from a linear read-out of
 MiniLM's contextual token vectors, trained on which pieces of the contrast sets' *train* messages
@@ -15,15 +15,17 @@ does not:
   exactly the words that differ between conflicting claims);
 - coverage(A|B) = content-weighted share of A's pieces matched in B; novelty(A|B) = the largest
   content weight × (1 − match) among A's pieces;
-- conflict = min(novelty both ways) × gate(min coverage) × gate(sentence cosine).
+- conflict = min(novelty both ways) × gate(min coverage) × gate(sentence cosine), for the pair of
+  sentences (one of A, one of B) where it is largest: greetings, asides and sign-offs are sentences
+  about something else and pair with nothing.
 A paraphrase keeps the content words and changes the surface: low novelty. A topic shift changes
 most content: low coverage and sentence cosine. A conflict keeps the topic and changes a value on
 both sides. An elaboration (one side says more) is novel one way only: the min keeps it out.
 
 A speaker's duplicity compares its messages that went to *different audiences* within `window`
 rounds of each other (default 0: the same round; what a speaker says may change between rounds):
-the mean of its `top` largest conflicts among such pairs. The `ClaimLedger` keeps each speaker's last messages and
-its top conflicts, updated only for the speaker of a new message. The same ledger, fed only with the
+the mean of its `top` largest conflicts among such pairs. The `ClaimLedger` keeps each speaker's
+last messages and its top conflicts, updated only for the speaker of a new message. The same ledger, fed only with the
 messages one agent observed, is that agent's own impression of the speaker (tom.py).
 
 What it cannot see: a consistent liar (one false value told to everyone) conflicts with nothing; a
@@ -67,7 +69,7 @@ FUNCTION_WORDS = frozenset(
 
 @dataclass
 class Claim:
-    """What the ledger keeps of one message: sentence vector, word pieces and their content weights."""
+    """What the ledger keeps of one message: its sentences' vectors, its word pieces and their content weights."""
 
     topic: torch.Tensor  # (k, d) a unit vector per sentence (the lexical fallback: the message's, k = 1)
     ids: torch.Tensor  # (n,) word-piece ids (MiniLM vocabulary) or word crc32s (lexical fallback)
