@@ -52,8 +52,8 @@ from torch import nn
 
 from sociallm.agents import tensor_state
 
-# Roles of a word piece in the training labels: surface, the claim's subject or attribute, its value.
-SURFACE, KEY, VALUE = 0, 1, 2
+# Roles of a word piece in the training labels (0: surface): the claim's subject or attribute, its value.
+KEY, VALUE = 1, 2
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 # Function words for the lexical fallback (no token vectors): never content.
 FUNCTION_WORDS = frozenset(

@@ -77,10 +77,11 @@ def score_run(model: ToMModel, run: RunData, embed: Embedder) -> RunScores:
     probes: dict[str, list] = {"valence": [], "arousal": [], "intent": []}
     texts = [m.text for m in run.messages]
     vecs = embed(texts)
-    claims = model.claims.read(vecs, pieces_for(embed.encoder, texts), texts, [m.observers for m in run.messages])
+    addressed = [m.observers for m in run.messages]
+    claims = model.claims.read(vecs, pieces_for(embed.encoder, texts), texts, addressed)
     ledger = ClaimLedger(model.claims)
     words = ClaimLedger(model.claims)  # the model-free baseline: every non-function word is content
-    plain = model.claims.read(vecs, None, texts, [m.observers for m in run.messages])
+    plain = model.claims.read(vecs, None, texts, addressed)
     said: dict[int, list[tuple[frozenset[str], torch.Tensor]]] = {}
     for i, (m, v) in enumerate(zip(run.messages, vecs, strict=True)):
         if m.speaker == speaker:

@@ -73,17 +73,6 @@ def flag_threshold(neg: np.ndarray, rate: float = MAX_FALSE_FLAGS) -> float:
     return float(values[-1])
 
 
-def best_threshold(pos: np.ndarray, neg: np.ndarray) -> float:
-    """The cut maximising detection rate − false-flag rate (Youden's J); flagged means score > cut."""
-    values = np.unique(np.concatenate([pos, neg]))
-    best, cut = -2.0, float(values[0]) if len(values) else 0.0
-    for v in values:
-        j = (pos > v).mean() - (neg > v).mean()
-        if j > best:
-            best, cut = j, float(v)
-    return cut
-
-
 @dataclass
 class ShiftResult:
     per_class: int

@@ -253,7 +253,7 @@ def fit_claims(
     """Train the claim read-out's roles on the train vocabulary; choose its match power, gates and
     duplicity threshold on the validation vocabulary (names, templates and topics all unseen in training)."""
     from sociallm.agents.tom_claims import token_pieces, train_roles
-    from sociallm.agents.tom_facts import role_examples
+    from sociallm.agents.tom_facts import make_runs, role_examples
     from sociallm.backbone.encoders import _minilm_model
 
     data = role_examples(random.Random(seed), examples)
@@ -270,13 +270,8 @@ def fit_claims(
     log(f"claim read-out: {len(texts)} messages, {len(vecs)} word pieces encoded in {took:.0f} s")
     losses = train_roles(model.claims, torch.stack(vecs), torch.tensor(labels), seed=seed)
     log(f"  role loss {losses[0]:.3f} -> {losses[-1]:.3f}")
-    return choose_claim_settings(model, make_runs_val(per_class, seed), log=log)
-
-
-def make_runs_val(per_class: int, seed: int) -> list[RunData]:
-    from sociallm.agents.tom_facts import make_runs
-
-    return make_runs(per_class, "val", "val", "val", seed=seed + 1, rounds=5)
+    val = make_runs(per_class, "val", "val", "val", seed=seed + 1, rounds=5)
+    return choose_claim_settings(model, val, log=log)
 
 
 GRID = {"power": (2.0, 4.0), "coverage_gate": (0.3, 0.4, 0.5), "topic_gate": (0.4, 0.5, 0.6)}

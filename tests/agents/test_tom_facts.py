@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from sociallm.agents.tom_claims import ClaimLedger, ClaimReader
 from sociallm.agents.tom_facts import CLASSES, DECEPTIVE, make_run, make_runs, role_examples
-from sociallm.agents.tom_shift import auc, auc_ci, best_threshold, flag_threshold
+from sociallm.agents.tom_shift import auc, auc_ci, flag_threshold
 from sociallm.environments.facts import ATTRIBUTES, NAMES, SPLITS, SUBJECTS, TEMPLATES, vocab
 
 
@@ -155,8 +155,6 @@ def test_auc_threshold_and_bootstrap_interval():
     assert lo <= a <= hi and 0.0 <= lo and hi <= 1.0
     assert flag_threshold(np.arange(20.0)) == 18.0  # 1 of 20 above the cut: 5%
     assert flag_threshold(np.arange(20.0), rate=0.0) == 19.0
-    cut = best_threshold(pos, neg)
-    assert (pos > cut).mean() - (neg > cut).mean() == pytest.approx(2 / 3)
 
 
 def test_lm_judge_asks_about_same_round_pairs_to_different_audiences_and_scores_the_share_of_yes():
