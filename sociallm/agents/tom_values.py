@@ -344,16 +344,18 @@ def _cardinal(t: list[_T], i: int, k: int, j: int, v: float, spelled: bool, out:
             return _time(t, i, j, *map(int, w.split(".")))
         if v == int(v) and v <= 24 and not (spelled and w == "one" and _low(t, i - 1) == "by"):
             h = j + (_low(t, j) in ("-", "oh"))  # "seven thirty", "seven-forty", "seven oh five"
-            mins = _number(t, h) if spelled and 1 <= v <= 12 and (h > j or _low(t, j) in _TENS) else None
+            minute_word = h > j or _low(t, j) in _TENS or _SMALL.get(_low(t, j), 0) >= 10
+            mins = _number(t, h) if spelled and 1 <= v <= 12 and minute_word else None
             if mins and mins[3] and not mins[2] and mins[0] in range(1 if _low(t, j) == "oh" else 10, 60):
                 return _time(t, i, mins[1], int(v), int(mins[0]))
             return _time(t, i, j, int(v), 0)
     back = [x.low for x in t[max(i - 3, 0) : i]]  # a price cue in this sentence, at most three words back
-    if any(x in _MONEY_CUE for x in back[max((b + 1 for b, x in enumerate(back) if x in ".?!;"), default=0) :]):
-        h = j + (nw == "-")
-        c = _number(t, h) if v in range(1, 20) and _low(t, h) in _TENS else None
-        if c and not c[2]:  # colloquial "two-forty": 240 or 2.40
-            return _val(t, i, c[1], "money", {_n(v * 100 + c[0]), _n(v + c[0] / 100)})
+    money = any(x in _MONEY_CUE for x in back[max((b + 1 for b, x in enumerate(back) if x in ".?!;"), default=0) :])
+    h = j + (nw == "-")
+    c = _number(t, h) if v in range(1, 20) and _low(t, h) in _TENS and (money or h > j) else None
+    if c and not c[2]:  # colloquial "two-forty": 240 or 2.40, a price only where the sentence speaks of one
+        return _val(t, i, c[1], "money" if money else "number", {_n(v * 100 + c[0]), _n(v + c[0] / 100)})
+    if money:
         return _val(t, i, j, "money", {_n(v)})
     if t[k].kind == "num" and nw in ("-", "–", "to") and _low(t, j + 1).isdigit() and t[j + 1].kind == "num":
         pair = (_n(v), int(t[j + 1].low))  # a score or a range, in the order written

@@ -5,6 +5,8 @@ Every phrase here is written from general English usage, not taken from any scen
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from sociallm.agents.tom_values import Value, agree, read_values
@@ -36,6 +38,8 @@ SAME = [
     ("leaves at 6.30 pm", "leaves at half past six"),
     ("at seven thirty", "at 7:30"),
     ("by 2:15 pm", "by quarter past two"),
+    ("at eleven fifteen", "at 11:15"),
+    ("at seven-forty", "at 7:40"),
     # dates
     ("on the 3rd of June", "on June third"),
     ("3 June", "June 3rd"),
@@ -131,6 +135,7 @@ DIFFERENT = [
     ("1 km", "900 m"),
     ("twenty-five", "26"),
     ("we won 2-1", "we won 1-2"),
+    ("the bill was one fifty", "£2.50"),
     ("a dozen eggs", "ten eggs"),
 ]
 
@@ -231,13 +236,15 @@ def test_kinds_units_and_readings() -> None:
     assert one("03/06").readings == {(None, 6, 3), (None, 3, 6)}
     assert one("the 3rd").kind == "number"
     assert one("it ended 2 - 1 to us").readings == {(2, 1)}
+    assert [v.kind for v in read_values("open from 7 to 9")] == ["time", "time"]
+    assert one("I think it's two-forty").kind == "number"
 
 
 def test_several_values_left_to_right_without_overlap() -> None:
     text = "On Monday at 7 pm, bring 10 litres and £240 for the 48 crates."
     values = read_values(text)
     assert [v.kind for v in values] == ["weekday", "time", "quantity", "money", "quantity"]
-    assert all(a.end <= b.start for a, b in zip(values, values[1:], strict=False))
+    assert all(a.end <= b.start for a, b in itertools.pairwise(values))
 
 
 def test_enough_cases() -> None:
