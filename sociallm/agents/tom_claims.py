@@ -12,15 +12,19 @@ does not:
 - match(t) of a piece t of A: how well some piece of B spells the same word — the cosine of MiniLM's
   *static* (input) piece embeddings, raised to a power so only the same word or a near-spelling
   counts (the static space puts "Monday" near "Friday" and "red" near "blue", 0.5-0.6; those are
-  exactly the words that differ between conflicting claims);
-- coverage(A|B) = content-weighted share of A's pieces matched in B; novelty(A|B) = the largest
-  content weight × (1 − match) among A's pieces;
-- conflict = min(novelty both ways) × gate(min coverage) × gate(sentence cosine), for the pair of
-  sentences (one of A, one of B) where it is largest: greetings, asides and sign-offs are sentences
-  about something else and pair with nothing.
+  exactly the words that differ between conflicting claims); the pieces of two typed values that
+  agree (tom_slots.py: "9:45" / "quarter to ten", "£50" / "fifty quid") match whatever their words;
+- coverage(A|B) = content-weighted share of A's pieces matched in B, typed values left out (they
+  are what may differ); novelty(A|B) = the largest *value* weight × (1 − match) among A's pieces;
+- per pair of sentences (one of A, one of B): when a typed value of each side disagrees with the
+  other's and none meets it, the conflict is 1; when their typed values agree and none disagrees,
+  it is 0 (one claim; what else differs is elaboration: "queue it up before dinner!"); otherwise
+  min(novelty both ways). Times gate(min coverage) × gate(sentence cosine); the largest pair counts:
+  greetings, asides and sign-offs are sentences about something else and pair with nothing.
 A paraphrase keeps the content words and changes the surface: low novelty. A topic shift changes
 most content: low coverage and sentence cosine. A conflict keeps the topic and changes a value on
 both sides. An elaboration (one side says more) is novel one way only: the min keeps it out.
+The names a message is addressed to and function words are surface, whatever the read-out says.
 
 A speaker's duplicity compares its messages that went to *different audiences* within `window`
 rounds of each other (default 0: the same round; what a speaker says may change between rounds):
@@ -29,11 +33,12 @@ last messages and its top conflicts, updated only for the speaker of a new messa
 messages one agent observed, is that agent's own impression of the speaker (tom.py).
 
 What it cannot see: a consistent liar (one false value told to everyone) conflicts with nothing; a
-conflict between a message and what a listener *repeats* of it is not tracked; paraphrases that
-change the value's *words* ("9:45" / "quarter to ten", "240 pounds" / "two-forty") look like
-conflicts, and a conflict told in wholly different words can look like a paraphrase (README figures
-on hand-written text). With an encoder other than MiniLM there are no token vectors: every word
-outside a list of function words counts as content and words match only when equal.
+conflict between a message and what a listener *repeats* of it is not tracked; an untyped value
+said in other words ("taught by" / "covering", "shut" / "closed") still looks like a conflict, and
+an untyped conflict told in wholly different words can look like a paraphrase (README figures on
+hand-written text). With an encoder other than MiniLM there are no token vectors: every word
+outside a list of function words counts as content, words match only when equal, typed values
+as above.
 """
 
 from __future__ import annotations
@@ -51,20 +56,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from sociallm.agents import tensor_state
+from sociallm.agents.tom_slots import (
+    FUNCTION_WORDS,
+    Slot,
+    compare_slots,
+    piece_offsets,
+    slots_of,
+    surface_pieces,
+)
 
 # Roles of a word piece in the training labels (0: surface): the claim's subject or attribute, its value.
 KEY, VALUE = 1, 2
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
-# Function words for the lexical fallback (no token vectors): never content.
-FUNCTION_WORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being below
-    between both but by can could did do does doing down during each few for from further had has have
-    having he her here hers herself him himself his how i if in into is it its itself just me more most my
-    myself no nor not now of off on once only or other our ours ourselves out over own same she should so
-    some such than that the their theirs them themselves then there these they this those through to too
-    under until up very was we were what when where which while who whom why will with would you your yours
-    yourself yourselves yes oh hey hi hello ok okay well so just really also still yet""".split()
-)
 
 
 @dataclass
@@ -76,6 +79,9 @@ class Claim:
     content: torch.Tensor  # (n,) weight of each piece as content, in [0, 1]
     lexical: bool = False  # ids are word hashes: pieces match only when equal
     sent: torch.Tensor | None = None  # (n,) the sentence of each piece (None: all in sentence 0)
+    # (n,) how likely each piece spells the claim's *value* (None: `content`): what may differ in a conflict
+    novel: torch.Tensor | None = None
+    slots: tuple[Slot, ...] = ()  # typed values (tom_slots.py) and their pieces
     # The claim as a checkpoint holds it (exact bytes) and its digest, made once: a claim stays in the
     # ledgers for many checkpoints, and every observer's ledger holds the same message's claim.
     saved: tuple[dict[str, Any], str] | None = field(default=None, compare=False, repr=False)
@@ -88,8 +94,11 @@ class Claim:
                 "content": tensor_state.encode(self.content.float()),
                 "sent": tensor_state.encode(self.sentences()),
                 "lexical": self.lexical,
+                "novel": tensor_state.encode(self.novelty().float()),
+                "slots": [x.encoded() for x in self.slots],
             }
-            raw = "".join(blob[k]["b64"] for k in ("topic", "ids", "content", "sent")) + str(self.lexical)
+            raw = "".join(blob[k]["b64"] for k in ("topic", "ids", "content", "sent", "novel"))
+            raw += str(self.lexical) + repr(blob["slots"])
             self.saved = (blob, hashlib.blake2b(raw.encode("ascii"), digest_size=12).hexdigest())
         return self.saved
 
@@ -101,7 +110,12 @@ class Claim:
             tensor_state.decode(blob["content"]),
             bool(blob["lexical"]),
             tensor_state.decode(blob["sent"], torch.long),
+            tensor_state.decode(blob["novel"]) if "novel" in blob else None,
+            tuple(Slot.decode(x) for x in blob.get("slots", ())),
         )
+
+    def novelty(self) -> torch.Tensor:
+        return self.novel if self.novel is not None else self.content
 
     def sentences(self) -> torch.Tensor:
         return self.sent if self.sent is not None else torch.zeros(len(self.ids), dtype=torch.long)
@@ -146,15 +160,20 @@ class ClaimReader(nn.Module):
             return [lexical_claim(t, x, n) for t, x, n in zip(topic, texts, names, strict=True)]
         out = []
         ends = sentence_ends()
-        for t, (ids, vecs) in zip(topic, pieces, strict=True):
+        names = addressed or [()] * len(texts)
+        for t, (ids, vecs), text, who in zip(topic, pieces, texts, names, strict=True):
             p = self.role(vecs.float()).softmax(-1)
+            offsets = piece_offsets(text, len(ids))
+            keep = (~surface_pieces(text, offsets, who)).float() if len(offsets) == len(ids) else 1.0
+            slots = tuple(slots_of(text, offsets)) if len(offsets) == len(ids) else ()
             sent = sentence_index(ids, ends)
             k = int(sent.max()) + 1 if len(sent) else 0
             # A sentence's vector: the mean of its pieces' contextual vectors (they saw the whole message).
             tops = (
                 torch.stack([F.normalize(vecs[sent == i].float().mean(0), dim=-1) for i in range(k)]) if k else t[None]
             )
-            out.append(Claim(tops, ids, p[:, KEY] + p[:, VALUE], sent=sent))
+            content = (p[:, KEY] + p[:, VALUE]) * keep
+            out.append(Claim(tops, ids, content, sent=sent, novel=p[:, VALUE] * keep, slots=slots))
         return out
 
     @torch.no_grad()
@@ -169,17 +188,44 @@ class ClaimReader(nn.Module):
             return 0.0
         match = piece_match(a, b, float(self.power))
         sa, sb = a.sentences(), b.sentences()
+        # typed value pieces say nothing about whether two sentences are about one topic: out of coverage
+        cover_a, cover_b = a.content.clone(), b.content.clone()
+        for x in a.slots:
+            cover_a[list(x.pieces)] = 0.0
+        for x in b.slots:
+            cover_b[list(x.pieces)] = 0.0
+        novel_a, novel_b = a.novelty(), b.novelty()
         best = 0.0
         for i, j in (topic >= 1e-3).nonzero().tolist():
             rows, cols = sa == i, sb == j
             if not rows.any() or not cols.any():
                 continue
-            m = match[rows][:, cols]
-            cov_a, nov_a = _one_way(a.content[rows], m.max(1).values)
-            cov_b, nov_b = _one_way(b.content[cols], m.max(0).values)
-            coverage = torch.sigmoid((min(cov_a, cov_b) - self.coverage_gate) / s)
-            best = max(best, float(min(nov_a, nov_b) * coverage * topic[i, j]))
+            ra, rb = set(rows.nonzero()[:, 0].tolist()), set(cols.nonzero()[:, 0].tolist())
+            typed = compare_slots(
+                [x for x in a.slots if ra & set(x.pieces)], [x for x in b.slots if rb & set(x.pieces)]
+            )
+            m = match
+            if typed.matched:
+                m = match.clone()
+                for pa, pb in typed.matched:  # one value in other words: its pieces match
+                    m[torch.tensor(pa)[:, None], torch.tensor(pb)[None, :]] = 1.0
+            m = m[rows][:, cols]
+            ma, mb = m.max(1).values, m.max(0).values
+            cover = min(_cover(cover_a[rows], ma), _cover(cover_b[cols], mb))
+            coverage = torch.sigmoid((cover - self.coverage_gate) / s)
+            if typed.conflict:
+                c = 1.0
+            elif typed.agreed:
+                c = 0.0  # same value, so the same claim: what else differs is elaboration
+            else:
+                c = min(_one_way(novel_a[rows], ma)[1], _one_way(novel_b[cols], mb)[1])
+            best = max(best, float(c * coverage * topic[i, j]))
         return best
+
+
+def _cover(content: torch.Tensor, match: torch.Tensor) -> float:
+    """Content-weighted share matched; a sentence that is nothing but its value ("9:45") covers fully."""
+    return _one_way(content, match)[0] if float(content.sum()) > 1e-6 else 1.0
 
 
 def _one_way(content: torch.Tensor, match: torch.Tensor) -> tuple[float, float]:
@@ -217,10 +263,11 @@ def sentence_index(ids: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
 
 def lexical_claim(topic: torch.Tensor, text: str, names: Iterable[str] = ()) -> Claim:
     surface = FUNCTION_WORDS | {n.lower() for n in names}
-    words = [w for w in _WORD.findall(text.lower()) if w not in surface]
+    kept = [m for m in _WORD.finditer(text.lower()) if m.group() not in surface]
     # crc32, not hash(): a checkpoint's ids must mean the same words in the process that resumes it
-    ids = torch.tensor([zlib.crc32(w.encode()) for w in words], dtype=torch.long)
-    return Claim(topic[None], ids, torch.ones(len(words)), lexical=True)
+    ids = torch.tensor([zlib.crc32(m.group().encode()) for m in kept], dtype=torch.long)
+    slots = tuple(slots_of(text, [m.span() for m in kept]))  # typed values hold for words too
+    return Claim(topic[None], ids, torch.ones(len(kept)), lexical=True, slots=slots)
 
 
 _LOCK = threading.Lock()

@@ -1,4 +1,4 @@
-"""A hand-written held-out set for duplicity: natural chat lines, never used to train or to choose a threshold.
+"""Hand-written held-out sets for duplicity: natural chat lines, never used to train or to choose a threshold.
 
 The contrast sets of tom_facts.py are generated from templates; a read-out can do well on them by
 learning the templates. Here every line was written by hand (data/wild_scenes.json) in the way
@@ -15,7 +15,12 @@ environments/facts.py (tests/agents/test_tom_wild.py checks it). Each scene is o
 
 `wild_runs` builds runs of the classes of tom_facts.py (same Message shape as `tom_facts.make_run`:
 the speaker tells each listener privately, all in the same tick), 1-3 rounds each, one scene a
-round. Only the evaluation reads these runs (the "hand-written" block of `sociallm tom eval --facts`).
+round. Only the evaluation reads these runs (the "hand-written" blocks of `sociallm tom eval --facts`).
+
+Two sets (`SCENE_FILES`): "a" (data/wild_scenes.json, 54 scenes) was read to find what the claim
+read-out got wrong on natural text, which led to the typed-value rules of tom_slots.py, so it is a
+development set now; "b" (data/wild_scenes_b.json, 57 scenes in 17 other settings) was written
+afterwards by someone who saw no read-out code and no figure, and was not read while building.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ from sociallm.agents.tom_data import NAN, Message, RunData
 from sociallm.agents.tom_facts import CLASSES, DECEPTIVE
 
 SCENES_FILE = Path(__file__).with_name("data") / "wild_scenes.json"
+# Set "b" was written later by someone who saw none of the read-out's code or figures, after set "a" had
+# been read to find what the read-out got wrong (so "a" is no longer unseen; "b" is): other settings, other people.
+SCENE_FILES = {"a": SCENES_FILE, "b": SCENES_FILE.with_name("wild_scenes_b.json")}
 
 # People of these runs: disjoint from environments/facts.py NAMES, tom_data.PARTNER_NAMES and every
 # name said inside a scene.
@@ -76,8 +84,10 @@ class Scene:
 
 
 @cache
-def scenes() -> tuple[Scene, ...]:
-    raw = json.loads(SCENES_FILE.read_text(encoding="utf-8"))
+def scenes(scene_set: str = "a") -> tuple[Scene, ...]:
+    if scene_set not in SCENE_FILES:
+        raise ValueError(f"scene_set: unknown set {scene_set!r}; use one of {', '.join(SCENE_FILES)}")
+    raw = json.loads(SCENE_FILES[scene_set].read_text(encoding="utf-8"))
     return tuple(
         Scene(
             s["id"],
@@ -97,7 +107,9 @@ def _to(text: str, listener: str) -> str:
     return text.replace("{N}", listener)
 
 
-def _round(rng: random.Random, scene: Scene, kind: str, listeners: list[str]) -> dict[str, tuple[str, list[Claim]]]:
+def _round(
+    rng: random.Random, scene: Scene, kind: str, listeners: list[str], scene_set: str = "a"
+) -> dict[str, tuple[str, list[Claim]]]:
     """listener -> (message, the claims it makes as (topic, value)) for one round of `kind` on `scene`."""
     if kind == "verbatim":
         text = rng.choice([h for h in scene.honest if "{N}" not in h])
@@ -106,7 +118,7 @@ def _round(rng: random.Random, scene: Scene, kind: str, listeners: list[str]) ->
         lines = rng.sample(scene.honest, len(listeners))
         return {n: (_to(t, n), [scene.truth]) for n, t in zip(listeners, lines, strict=True)}
     if kind == "topics":
-        other = rng.choice([s for s in scenes() if s.id != scene.id])
+        other = rng.choice([s for s in scenes(scene_set) if s.id != scene.id])
         pool = [
             (rng.choice(scene.honest), scene.truth),
             *((a, (f"{scene.id}/aside{i}", "true")) for i, a in enumerate(scene.asides)),
@@ -143,7 +155,7 @@ def _round(rng: random.Random, scene: Scene, kind: str, listeners: list[str]) ->
 
 
 def wild_run(
-    seed: int, kind: str, rounds: int | None = None, lie_rate: float = 0.5
+    seed: int, kind: str, rounds: int | None = None, lie_rate: float = 0.5, scene_set: str = "a"
 ) -> tuple[RunData, list[dict[str, list[Claim]]]]:
     """One speaker, 3-5 listeners, `rounds` scenes (1-3 at random when None); with what each listener was
     told per round. A deceptive run lies in about `lie_rate` of its rounds (at least one), the others are
@@ -158,10 +170,10 @@ def wild_run(
     lies = [deceptive and rng.random() < lie_rate for _ in range(n_rounds)]
     if deceptive and not any(lies):
         lies[rng.randrange(n_rounds)] = True
-    run = RunData(f"wild-{kind}-{seed}", speaker=speaker, deceptive=deceptive, kind=kind)
+    run = RunData(f"wild{scene_set}-{kind}-{seed}", speaker=speaker, deceptive=deceptive, kind=kind)
     truth = []
-    for tick, (scene, lie) in enumerate(zip(rng.sample(scenes(), n_rounds), lies, strict=True), start=1):
-        said = _round(rng, scene, kind if lie or not deceptive else "paraphrase", listeners)
+    for tick, (scene, lie) in enumerate(zip(rng.sample(scenes(scene_set), n_rounds), lies, strict=True), start=1):
+        said = _round(rng, scene, kind if lie or not deceptive else "paraphrase", listeners, scene_set)
         truth.append({n: claims for n, (_, claims) in said.items()})
         for n in listeners:
             run.messages.append(Message(speaker, [n], said[n][0], tick, (NAN, NAN, NAN)))
@@ -172,7 +184,13 @@ def wild_run(
 
 
 def wild_runs(
-    per_class: int = 40, seed: int = 0, rounds: int | None = None, classes: tuple[str, ...] = CLASSES
+    per_class: int = 40,
+    seed: int = 0,
+    rounds: int | None = None,
+    classes: tuple[str, ...] = CLASSES,
+    scene_set: str = "a",
 ) -> list[RunData]:
     """`per_class` runs of each class on the hand-written scenes; `rounds` fixed (1-3) or None: 1-3 per run."""
-    return [wild_run(seed * 100_003 + i, kind, rounds)[0] for kind in classes for i in range(per_class)]
+    return [
+        wild_run(seed * 100_003 + i, kind, rounds, scene_set=scene_set)[0] for kind in classes for i in range(per_class)
+    ]

@@ -11,10 +11,12 @@ from sociallm.agents.tom_facts import CLASSES, DECEPTIVE, HONEST
 from sociallm.agents.tom_wild import ACKS, JOINERS, NAMES, scenes, wild_run, wild_runs
 from sociallm.environments import facts
 
+SETS = ("a", "b")
 
-def _texts() -> list[str]:
+
+def _texts(scene_set: str = "a") -> list[str]:
     out = [*ACKS, *JOINERS]
-    for s in scenes():
+    for s in scenes(scene_set):
         out += [*s.honest, s.frame, *s.values, *(t for _, t in s.lies), *s.asides]
         out += [s.frame.replace("{V}", v) for v in s.values]
     return out
@@ -39,11 +41,12 @@ def _occurs(word: str, text: str) -> bool:
     return re.search(rf"(?<!\w){pattern}(?!\w)", text, flags=re.IGNORECASE) is not None
 
 
-def test_scenes_are_complete_and_their_lies_conflict():
-    assert len(scenes()) >= 40
-    assert len({s.id for s in scenes()}) == len(scenes())
-    assert len({s.setting for s in scenes()}) >= 10
-    for s in scenes():
+@pytest.mark.parametrize("scene_set", SETS)
+def test_scenes_are_complete_and_their_lies_conflict(scene_set):
+    assert len(scenes(scene_set)) >= 40
+    assert len({s.id for s in scenes(scene_set)}) == len(scenes(scene_set))
+    assert len({s.setting for s in scenes(scene_set)}) >= 10
+    for s in scenes(scene_set):
         assert len(set(s.honest)) >= 5 and sum("{N}" not in h for h in s.honest) >= 2, s.id
         assert "{V}" in s.frame and len(set(s.values)) >= 3, s.id
         assert len(s.asides) >= 3, s.id
@@ -52,8 +55,9 @@ def test_scenes_are_complete_and_their_lies_conflict():
         assert not {t for _, t in s.lies} & set(s.honest), s.id
 
 
-def test_no_word_of_the_generators_appears():
-    texts = _texts()
+@pytest.mark.parametrize("scene_set", SETS)
+def test_no_word_of_the_generators_appears(scene_set):
+    texts = _texts(scene_set)
     hits = sorted({w for w in _facts_vocabulary() for t in texts if _occurs(w, t)})
     assert not hits, f"facts.py vocabulary in the hand-written set: {hits}"
     procedural = [*_WHO, *_WHOM, *_THINGS, *_PLACES, *_WHEN, *(d.split(" {")[0] for d in _DID)]
@@ -61,18 +65,20 @@ def test_no_word_of_the_generators_appears():
     assert not hits, f"tom_data's procedural story words in the hand-written set: {hits}"
 
 
-def test_people_are_new_and_never_named_inside_a_scene():
+@pytest.mark.parametrize("scene_set", SETS)
+def test_people_are_new_and_never_named_inside_a_scene(scene_set):
     known = {n for split in facts.SPLITS for n in facts.NAMES[split]} | set(PARTNER_NAMES)
     assert len(set(NAMES)) == len(NAMES) >= 30 and not set(NAMES) & known
-    text = " ".join(_texts())
+    text = " ".join(_texts(scene_set))
     assert not [n for n in NAMES if _occurs(n, text)]
 
 
+@pytest.mark.parametrize("scene_set", SETS)
 @pytest.mark.parametrize("kind", CLASSES)
-def test_each_class_is_built_and_only_deceptive_runs_hold_a_conflict(kind):
+def test_each_class_is_built_and_only_deceptive_runs_hold_a_conflict(kind, scene_set):
     conflicts = 0
     for seed in range(30):
-        run, told = wild_run(seed, kind)
+        run, told = wild_run(seed, kind, scene_set=scene_set)
         assert run.kind == kind and run.deceptive == (kind in DECEPTIVE) and 1 <= len(told) <= 3
         mine = [m for m in run.messages if m.speaker == run.speaker]
         listeners = {o for m in mine for o in m.observers}
@@ -116,3 +122,10 @@ def test_runs_are_reproducible_and_rounds_are_checked():
     assert {len({m.tick for m in r.messages}) for r in wild_runs(3, rounds=2)} == {2}
     with pytest.raises(ValueError, match="rounds"):
         wild_run(0, "paraphrase", rounds=4)
+
+
+def test_the_two_sets_share_no_setting_and_an_unknown_set_is_named():
+    assert not {s.setting for s in scenes("a")} & {s.setting for s in scenes("b")}
+    assert not {s.id for s in scenes("a")} & {s.id for s in scenes("b")}
+    with pytest.raises(ValueError, match="scene_set"):
+        scenes("c")

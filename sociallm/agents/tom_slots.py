@@ -1,0 +1,134 @@
+"""What in a message is a typed value, and which of its word pieces are surface: the claim read-out's rules.
+
+Measured on hand-written chat (README, "Theory of mind"): honest speakers reword the *value* ("9:45" /
+"quarter to ten", "fifty quid" / "£50") and add side remarks ("queue it up before dinner!"); the
+role read-out alone called both conflicts. Here a message's typed values (tom_values.py) are tied
+to the word pieces that spell them, so that a claim comparison can
+
+- match the pieces of two values that agree, in whatever words (they are the same value);
+- call two values of one kind that disagree, with neither side's value met by the other, a conflict;
+- when the two sentences' typed values agree and none disagrees, leave the rest's novelty out: their
+  claim is the same, what else differs is elaboration.
+
+Surface pieces that the role read-out cannot know from training: the listeners' names (a vocative
+"Agnieszka," is split into pieces it never saw) and function words.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from sociallm.agents.tom_values import Value, agree, read_values
+
+_WORD = re.compile(r"[A-Za-z]+(?:'[a-z]+)?")
+FUNCTION_WORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has have
+    having he her here hers herself him himself his how i if in into is it its itself just me more most my
+    myself no nor not now of off on once only or other our ours ourselves out over own same she should so
+    some such than that the their theirs them themselves then there these they this those through to too
+    under until up very was we were what when where which while who whom why will with would you your yours
+    yourself yourselves yes oh hey hi hello ok okay well so just really also still yet""".split()
+)
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A typed value of a message and the indices of the word pieces that spell it."""
+
+    value: Value
+    pieces: tuple[int, ...]
+
+    def encoded(self) -> list[Any]:
+        v = self.value
+        readings = sorted((list(r) if isinstance(r, tuple) else r for r in v.readings), key=repr)
+        return [v.kind, v.unit, readings, v.start, v.end, list(self.pieces)]
+
+    @classmethod
+    def decode(cls, raw: list[Any]) -> Slot:
+        kind, unit, readings, start, end, pieces = raw
+        read = frozenset(tuple(r) if isinstance(r, list) else r for r in readings)
+        value = Value(int(start), int(end), str(kind), read, unit)
+        return cls(value, tuple(int(p) for p in pieces))
+
+
+def piece_offsets(text: str, n: int) -> list[tuple[int, int]]:
+    """Character span of each of the `n` word pieces of `text` (MiniLM's tokenizer, without [CLS]/[SEP])."""
+    from sociallm.backbone.encoders import _minilm_model
+
+    model = _minilm_model()
+    enc = model.tokenizer(text, return_offsets_mapping=True, truncation=True, max_length=model.max_seq_length)
+    return [tuple(o) for o in enc["offset_mapping"][1:-1][:n]]
+
+
+def slots_of(text: str, offsets: list[tuple[int, int]]) -> list[Slot]:
+    """Typed values (tom_values.py) of `text`, each with the pieces (`offsets`) that spell it."""
+    out = []
+    for v in read_values(text):
+        pieces = tuple(k for k, (s, e) in enumerate(offsets) if s < v.end and e > v.start)
+        if pieces:
+            out.append(Slot(v, pieces))
+    return out
+
+
+def surface_pieces(text: str, offsets: list[tuple[int, int]], names: Iterable[str]) -> torch.Tensor:
+    """(n,) bool: pieces of a function word or of a name the message is addressed to."""
+    spans = [
+        (m.start(), m.end())
+        for n in names
+        if n
+        for m in re.finditer(rf"(?<!\w){re.escape(n)}(?!\w)", text, flags=re.IGNORECASE)
+    ]
+    spans += [(m.start(), m.end()) for m in _WORD.finditer(text) if m.group().lower() in FUNCTION_WORDS]
+    return torch.tensor([any(s < e2 and e > s2 for s2, e2 in spans) for s, e in offsets], dtype=torch.bool)
+
+
+def _numbers(v: Value) -> set[float]:
+    return {r for r in v.readings if isinstance(r, int | float)}
+
+
+def values_agree(a: Value, b: Value) -> bool | None:
+    """`agree`, and a bare number that equals a typed value's number ("10 till 4" / "10:00 to 16:00")."""
+    same = agree(a, b)
+    if same is not None:
+        return same
+    for p, q in ((a, b), (b, a)):
+        if p.kind == "number" and p.unit is None and q.kind != "number":
+            nums = _numbers(p)
+            if q.kind == "time" and any(n * 60 in q.readings or (n + 12) * 60 in q.readings for n in nums):
+                return True
+            if q.kind != "time" and nums & _numbers(q):
+                return True
+    return None
+
+
+@dataclass
+class SlotCompare:
+    """Two sentences' typed values side by side."""
+
+    conflict: bool  # a value of each side disagrees with the other's and agrees with none of them
+    agreed: bool  # some values agree and none is in conflict
+    matched: list[tuple[tuple[int, ...], tuple[int, ...]]]  # pieces of agreeing values (A's, B's)
+
+
+def compare_slots(a: list[Slot], b: list[Slot]) -> SlotCompare:
+    ok_a, ok_b = [False] * len(a), [False] * len(b)
+    bad_a, bad_b = [False] * len(a), [False] * len(b)
+    matched = []
+    for i, x in enumerate(a):
+        for j, y in enumerate(b):
+            same = values_agree(x.value, y.value)
+            if same:
+                ok_a[i] = ok_b[j] = True
+                matched.append((x.pieces, y.pieces))
+            elif same is False:
+                bad_a[i] = bad_b[j] = True
+    conflict = any(x and not o for x, o in zip(bad_a, ok_a, strict=True)) and any(
+        x and not o for x, o in zip(bad_b, ok_b, strict=True)
+    )
+    return SlotCompare(conflict, any(ok_a) and not conflict, matched)

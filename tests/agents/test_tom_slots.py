@@ -1,0 +1,71 @@
+"""Typed values in claims (tom_slots): reworded values match, changed values conflict, vocatives are surface."""
+
+from __future__ import annotations
+
+import pytest
+
+from sociallm.agents.tom import load_model
+from sociallm.agents.tom_claims import Claim, pieces_for
+from sociallm.agents.tom_data import Embedder
+from sociallm.agents.tom_slots import Slot, compare_slots, slots_of, values_agree
+from sociallm.agents.tom_values import read_values
+
+pytestmark = pytest.mark.integration  # the real MiniLM encoder and the shipped read-out
+
+
+@pytest.fixture(scope="module")
+def read():
+    model, _ = load_model("default")
+    embed = Embedder()
+
+    def claims(texts: list[str], names: list[list[str]] | None = None) -> list[Claim]:
+        return model.claims.read(embed(texts), pieces_for(embed.encoder, texts), texts, names or [[]] * len(texts))
+
+    return model.claims, claims
+
+
+def _slots(text: str) -> list[Slot]:
+    # one piece per character is enough for the comparison's bookkeeping
+    return slots_of(text, [(i, i + 1) for i in range(len(text))])
+
+
+def test_values_compare_by_kind_and_a_bare_number_meets_a_typed_one():
+    (a,), (b,), (c,) = read_values("at 7 pm"), read_values("at seven in the evening"), read_values("at 7 am")
+    assert values_agree(a, b) is True and values_agree(a, c) is False
+    (n,), (t,) = read_values("we open 10"), read_values("from 10:00")
+    assert values_agree(n, t) is True  # "10 till 4" against "10:00 to 16:00"
+    (m,), (q,) = read_values("the van holds 12 crates"), read_values("it costs £12")
+    assert values_agree(m, q) is None  # a count and a price: not comparable
+
+
+def test_a_value_conflicts_only_when_neither_side_meets_it():
+    moved = compare_slots(_slots("moved from 9:00 to 9:30"), _slots("it starts at half nine"))
+    assert moved.agreed and not moved.conflict  # 9:30 is met; 9:00 is history, not a claim against it
+    clash = compare_slots(_slots("it starts at half nine"), _slots("it starts at quarter past ten"))
+    assert clash.conflict and not clash.agreed
+    assert not compare_slots(_slots("two boxes"), _slots("meet at 6 pm")).conflict  # other kinds
+
+
+def test_reworded_values_do_not_conflict_and_changed_values_do(read):
+    reader, claims = read
+    base, words, other, extra = claims(
+        [
+            "The ferry to the island leaves at 8:40 tomorrow.",
+            "Tomorrow's island ferry goes at twenty to nine, grab a coffee on board!",
+            "The ferry to the island leaves at 10:15 tomorrow.",
+            "The ferry to the island leaves at 8:40 tomorrow, tickets are 12 euros.",
+        ]
+    )
+    assert reader.conflict(base, other) > 0.9  # one topic, 8:40 against 10:15
+    assert reader.conflict(base, words) < 0.05  # the same time in words, and a side remark
+    assert reader.conflict(base, extra) < 0.05  # says more, contradicts nothing
+
+
+def test_the_listener_s_name_is_surface_and_slots_survive_a_checkpoint(read):
+    _, claims = read
+    (named,) = claims(["Wojciech, the lab key is in drawer 3."], [["Wojciech"]])
+    (plain,) = claims(["Wojciech, the lab key is in drawer 3."])
+    assert float(named.content.sum()) < float(plain.content.sum())
+    assert len(named.slots) == 1 and named.slots[0].value.kind in ("number", "quantity")
+    back = Claim.decode(named.encoded()[0])
+    assert back.slots == named.slots and back.novelty().tolist() == named.novelty().tolist()
