@@ -163,10 +163,13 @@ class ClaimReader(nn.Module):
         names = addressed or [()] * len(texts)
         for t, (ids, vecs), text, who in zip(topic, pieces, texts, names, strict=True):
             p = self.role(vecs.float()).softmax(-1)
-            offsets = piece_offsets(text, len(ids))
-            keep = (~surface_pieces(text, offsets, who)).float() if len(offsets) == len(ids) else 1.0
-            slots = tuple(slots_of(text, offsets)) if len(offsets) == len(ids) else ()
-            sent = sentence_index(ids, ends)
+            offsets = _OFFSETS.get(text) or piece_offsets(text, len(ids))  # pieces not from token_pieces
+            aligned = len(offsets) == len(ids)
+            keep = (~surface_pieces(text, offsets, who)).float() if aligned else 1.0
+            slots = tuple(slots_of(text, offsets)) if aligned else ()
+            # a mark between digits ("9.45", "£3.50") is part of a number, not a sentence's end
+            inside = [text[max(a - 1, 0) : a].isdigit() and text[b : b + 1].isdigit() for a, b in offsets]
+            sent = sentence_index(ids, ends, torch.tensor(inside, dtype=torch.bool) if aligned else None)
             k = int(sent.max()) + 1 if len(sent) else 0
             # A sentence's vector: the mean of its pieces' contextual vectors (they saw the whole message).
             tops = (
@@ -195,14 +198,16 @@ class ClaimReader(nn.Module):
         for x in b.slots:
             cover_b[list(x.pieces)] = 0.0
         novel_a, novel_b = a.novelty(), b.novelty()
+        # the sentence each typed value sits in
+        in_a, in_b = [int(sa[x.pieces[0]]) for x in a.slots], [int(sb[x.pieces[0]]) for x in b.slots]
         best = 0.0
         for i, j in (topic >= 1e-3).nonzero().tolist():
             rows, cols = sa == i, sb == j
             if not rows.any() or not cols.any():
                 continue
-            ra, rb = set(rows.nonzero()[:, 0].tolist()), set(cols.nonzero()[:, 0].tolist())
             typed = compare_slots(
-                [x for x in a.slots if ra & set(x.pieces)], [x for x in b.slots if rb & set(x.pieces)]
+                [x for x, k in zip(a.slots, in_a, strict=True) if k == i],
+                [x for x, k in zip(b.slots, in_b, strict=True) if k == j],
             )
             m = match
             if typed.matched:
@@ -255,9 +260,13 @@ def sentence_ends() -> torch.Tensor:
     return _ENDS[0]
 
 
-def sentence_index(ids: torch.Tensor, ends: torch.Tensor) -> torch.Tensor:
-    """The sentence of each piece: a sentence ends with its end mark (which belongs to it)."""
-    is_end = torch.isin(ids, ends).long()
+def sentence_index(ids: torch.Tensor, ends: torch.Tensor, inside: torch.Tensor | None = None) -> torch.Tensor:
+    """The sentence of each piece: a sentence ends with its end mark (which belongs to it); pieces marked
+    `inside` never end one."""
+    is_end = torch.isin(ids, ends)
+    if inside is not None:
+        is_end &= ~inside
+    is_end = is_end.long()
     return torch.cumsum(is_end, 0) - is_end
 
 
@@ -272,6 +281,7 @@ def lexical_claim(topic: torch.Tensor, text: str, names: Iterable[str] = ()) -> 
 
 _LOCK = threading.Lock()
 _PIECES: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # text -> (ids, contextual vectors), bounded
+_OFFSETS: dict[str, list[tuple[int, int]]] = {}  # text -> character span of each piece, filled beside _PIECES
 
 
 _TABLE: list[torch.Tensor] = []
@@ -295,12 +305,14 @@ def token_pieces(texts: list[str]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         model = _minilm_model()
         with _LOCK, torch.no_grad():
             out = model.encode(todo, output_value="token_embeddings", convert_to_numpy=False, batch_size=64)
-            ids = model.tokenizer(todo, truncation=True, max_length=model.max_seq_length)["input_ids"]
+            enc = model.tokenizer(todo, truncation=True, max_length=model.max_seq_length, return_offsets_mapping=True)
         if len(_PIECES) + len(todo) > 50_000:
             _PIECES.clear()
-        for text, i, vecs in zip(todo, ids, out, strict=True):
+            _OFFSETS.clear()
+        for text, i, spans, vecs in zip(todo, enc["input_ids"], enc["offset_mapping"], out, strict=True):
             # clone: each is a view of one padded batch, and would keep all of it alive
             _PIECES[text] = (torch.tensor(i[1:-1], dtype=torch.long), vecs[1 : len(i) - 1].float().cpu().clone())
+            _OFFSETS[text] = [tuple(o) for o in spans[1:-1]]
     return [_PIECES[t] for t in texts]
 
 

@@ -69,3 +69,13 @@ def test_the_listener_s_name_is_surface_and_slots_survive_a_checkpoint(read):
     assert len(named.slots) == 1 and named.slots[0].value.kind in ("number", "quantity")
     back = Claim.decode(named.encoded()[0])
     assert back.slots == named.slots and back.novelty().tolist() == named.novelty().tolist()
+
+
+def test_a_decimal_point_does_not_split_a_sentence_or_its_value(read):
+    reader, claims = read
+    cheap, dear, same = claims(
+        ["Entry is £3.50 per head. Doors at 7.", "Entry is £4.20 per head. Doors at 7.", "It's 3.50 pounds to get in."]
+    )
+    assert cheap.sentences().tolist().count(0) > 4 and int(cheap.sentences().max()) == 1
+    assert cheap.slots[0].value.readings == {3.5}
+    assert reader.conflict(cheap, dear) > 0.5 and reader.conflict(cheap, same) < 0.05
