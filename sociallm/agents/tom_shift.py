@@ -36,15 +36,14 @@ SHIFTS = {
     "all": ("test", "test", "test"),
 }
 
-# held-out sets built by hand: name -> (per_class, seed) -> runs; no training or threshold reads them
-HELD_OUT: dict[str, Callable[[int, int], list[RunData]]] = {
-    "hand-written": wild_runs,
-    "hand-written B": partial(wild_runs, scene_set="b"),
-}
-# what each held-out set is, for the table
-HELD_OUT_NOTE = {
+# held-out sets built by hand: name -> (scene set of tom_wild.py, what the set is, for the table)
+HELD_OUT_SETS = {
     "hand-written": ("a", "read while building the slot rules (tom_slots.py): a development set since"),
     "hand-written B": ("b", "written by someone who saw no read-out code or figure; never read while building"),
+}
+# name -> (per_class, seed) -> runs; no training or threshold reads them
+HELD_OUT: dict[str, Callable[[int, int], list[RunData]]] = {
+    name: partial(wild_runs, scene_set=scene_set) for name, (scene_set, _) in HELD_OUT_SETS.items()
 }
 
 
@@ -165,7 +164,7 @@ def format_shift_table(result: ShiftResult, title: str = "") -> str:
         if shift in SHIFTS:
             lines.append(f"\nshift: unseen {shift}  (names/templates/topics from {'/'.join(SHIFTS[shift])})")
         else:
-            scene_set, note = HELD_OUT_NOTE.get(shift, ("a", "never trained on"))
+            scene_set, note = HELD_OUT_SETS.get(shift, ("a", "never trained on"))
             lines.append(
                 f"\nshift: {shift}  (tom_wild.py: {result.per_class} runs per class on {len(scenes(scene_set))} "
                 f"hand-written scenes, new names, topics and wording, 1-3 rounds; {note})"

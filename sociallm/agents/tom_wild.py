@@ -35,8 +35,6 @@ from sociallm.agents.tom_data import NAN, Message, RunData
 from sociallm.agents.tom_facts import CLASSES, DECEPTIVE
 
 SCENES_FILE = Path(__file__).with_name("data") / "wild_scenes.json"
-# Set "b" was written later by someone who saw none of the read-out's code or figures, after set "a" had
-# been read to find what the read-out got wrong (so "a" is no longer unseen; "b" is): other settings, other people.
 SCENE_FILES = {"a": SCENES_FILE, "b": SCENES_FILE.with_name("wild_scenes_b.json")}
 
 # People of these runs: disjoint from environments/facts.py NAMES, tom_data.PARTNER_NAMES and every
