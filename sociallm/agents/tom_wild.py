@@ -20,7 +20,9 @@ round. Only the evaluation reads these runs (the "hand-written" blocks of `socia
 Two sets (`SCENE_FILES`): "a" (data/wild_scenes.json, 54 scenes) was read to find what the claim
 read-out got wrong on natural text, which led to the typed-value rules of tom_slots.py, so it is a
 development set now; "b" (data/wild_scenes_b.json, 57 scenes in 17 other settings) was written
-afterwards by someone who saw no read-out code and no figure, and was not read while building.
+afterwards by someone who saw no read-out code and no figure, and was not read while building; "c"
+(data/wild_scenes_c.json, 57 scenes in 17 settings new to both) was written the same way, later, by someone
+who saw no read-out code and no figure, and was never read while building.
 """
 
 from __future__ import annotations
@@ -35,7 +37,11 @@ from sociallm.agents.tom_data import NAN, Message, RunData
 from sociallm.agents.tom_facts import CLASSES, DECEPTIVE
 
 SCENES_FILE = Path(__file__).with_name("data") / "wild_scenes.json"
-SCENE_FILES = {"a": SCENES_FILE, "b": SCENES_FILE.with_name("wild_scenes_b.json")}
+SCENE_FILES = {
+    "a": SCENES_FILE,
+    "b": SCENES_FILE.with_name("wild_scenes_b.json"),
+    "c": SCENES_FILE.with_name("wild_scenes_c.json"),
+}
 
 # People of these runs: disjoint from environments/facts.py NAMES, tom_data.PARTNER_NAMES and every
 # name said inside a scene.
