@@ -13,7 +13,9 @@ does not:
   *static* (input) piece embeddings, raised to a power so only the same word or a near-spelling
   counts (the static space puts "Monday" near "Friday" and "red" near "blue", 0.5-0.6; those are
   exactly the words that differ between conflicting claims); the pieces of two typed values that
-  agree (tom_slots.py: "9:45" / "quarter to ten", "£50" / "fifty quid") match whatever their words;
+  agree (tom_slots.py: "9:45" / "quarter to ten", "£50" / "fifty quid") match whatever their words,
+  and so do two words that WordNet lists as synonyms (tom_lexicon.py: "shut" / "closed", "called off"
+  / "cancelled"; co-hyponyms and antonyms such as "red" / "blue" never share a synset);
 - coverage(A|B) = content-weighted share of A's pieces matched in B, typed values left out (they
   are what may differ); novelty(A|B) = the largest *value* weight × (1 − match) among A's pieces;
 - per pair of sentences (one of A, one of B): when a typed value of each side disagrees with the
@@ -28,17 +30,27 @@ The names a message is addressed to and function words are surface, whatever the
 
 A speaker's duplicity compares its messages that went to *different audiences* within `window`
 rounds of each other (default 0: the same round; what a speaker says may change between rounds):
-the mean of its `top` largest conflicts among such pairs. The `ClaimLedger` keeps each speaker's
-last messages and its top conflicts, updated only for the speaker of a new message. The same ledger, fed only with the
-messages one agent observed, is that agent's own impression of the speaker (tom.py).
+the mean of its `top` largest conflicts among such pairs. Each message is read twice: with the
+learned content weights above, and on plain words (`lexical_claim`: every word outside a list of
+function words is content and value, words match when equal or synonyms, the same typed values,
+gates and rules). Duplicity is the mean of the two readings' scores. Each fails where the other does
+not: the learned weights carry to unseen templates and surface (generated contrast sets: against
+paraphrase 1.00 learned, 0.67 plain), but mis-weigh value words of natural chat they never saw
+("closed" gets a value weight of 0.01; on the hand-written sets the plain reading does as well or
+better); their mean was at least as good as either on the all-unseen generated split and on the
+development hand-written set, and lost a little where only names or only topics are unseen (README).
+The `ClaimLedger` keeps each speaker's last messages and both readings' top conflicts, updated only
+for the speaker of a new message. The same ledger, fed only with the messages one agent observed,
+is that agent's own impression of the speaker (tom.py). With an encoder other than MiniLM there is
+only the plain reading.
 
 What it cannot see: a consistent liar (one false value told to everyone) conflicts with nothing; a
 conflict between a message and what a listener *repeats* of it is not tracked; an untyped value
-said in other words ("taught by" / "covering", "shut" / "closed") still looks like a conflict, and
-an untyped conflict told in wholly different words can look like a paraphrase (README figures on
-hand-written text). With an encoder other than MiniLM there are no token vectors: every word
-outside a list of function words counts as content, words match only when equal, typed values
-as above.
+said in other words that are not synonyms ("taught by" / "covering", "no garage today" / "the car
+park will be closed") still looks like a conflict, and an untyped conflict told in wholly
+different words can look like a paraphrase (README figures on hand-written text). With an encoder
+other than MiniLM there are no token vectors: every word outside a list of function words counts
+as content, words match only when equal or synonyms, typed values as above.
 """
 
 from __future__ import annotations
@@ -56,6 +68,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sociallm.agents import tensor_state
+from sociallm.agents.tom_lexicon import Word, contrast_links, synonym_links, words_of
 from sociallm.agents.tom_slots import (
     FUNCTION_WORDS,
     Slot,
@@ -82,6 +95,10 @@ class Claim:
     # (n,) how likely each piece spells the claim's *value* (None: `content`): what may differ in a conflict
     novel: torch.Tensor | None = None
     slots: tuple[Slot, ...] = ()  # typed values (tom_slots.py) and their pieces
+    words: tuple[Word, ...] = ()  # words WordNet knows (tom_lexicon.py) and their pieces
+    # The same message read on plain words (every non-function word is content; `lexical_claim`): the
+    # ledger scores both readings and duplicity is their mean (see the module docstring).
+    plain: Claim | None = None
     # The claim as a checkpoint holds it (exact bytes) and its digest, made once: a claim stays in the
     # ledgers for many checkpoints, and every observer's ledger holds the same message's claim.
     saved: tuple[dict[str, Any], str] | None = field(default=None, compare=False, repr=False)
@@ -96,9 +113,12 @@ class Claim:
                 "lexical": self.lexical,
                 "novel": tensor_state.encode(self.novelty().float()),
                 "slots": [x.encoded() for x in self.slots],
+                "words": [w.encoded() for w in self.words],
+                "plain": None if self.plain is None else self.plain.encoded()[0],
             }
             raw = "".join(blob[k]["b64"] for k in ("topic", "ids", "content", "sent", "novel"))
-            raw += str(self.lexical) + repr(blob["slots"])
+            raw += str(self.lexical) + repr(blob["slots"]) + repr(blob["words"])
+            raw += "" if self.plain is None else self.plain.encoded()[1]
             self.saved = (blob, hashlib.blake2b(raw.encode("ascii"), digest_size=12).hexdigest())
         return self.saved
 
@@ -112,6 +132,8 @@ class Claim:
             tensor_state.decode(blob["sent"], torch.long),
             tensor_state.decode(blob["novel"]) if "novel" in blob else None,
             tuple(Slot.decode(x) for x in blob.get("slots", ())),
+            tuple(Word.decode(x) for x in blob.get("words", ())),
+            Claim.decode(blob["plain"]) if blob.get("plain") else None,
         )
 
     def novelty(self) -> torch.Tensor:
@@ -167,6 +189,8 @@ class ClaimReader(nn.Module):
             aligned = len(offsets) == len(ids)
             keep = (~surface_pieces(text, offsets, who)).float() if aligned else 1.0
             slots = tuple(slots_of(text, offsets)) if aligned else ()
+            typed = {k for x in slots for k in x.pieces}
+            words = words_of(text, offsets, who, typed) if aligned else ()
             # a mark between digits ("9.45", "£3.50") is part of a number, not a sentence's end
             inside = [text[max(a - 1, 0) : a].isdigit() and text[b : b + 1].isdigit() for a, b in offsets]
             sent = sentence_index(ids, ends, torch.tensor(inside, dtype=torch.bool) if aligned else None)
@@ -176,7 +200,10 @@ class ClaimReader(nn.Module):
                 torch.stack([F.normalize(vecs[sent == i].float().mean(0), dim=-1) for i in range(k)]) if k else t[None]
             )
             content = (p[:, KEY] + p[:, VALUE]) * keep
-            out.append(Claim(tops, ids, content, sent=sent, novel=p[:, VALUE] * keep, slots=slots))
+            plain = lexical_claim(t, text, who)
+            out.append(
+                Claim(tops, ids, content, sent=sent, novel=p[:, VALUE] * keep, slots=slots, words=words, plain=plain)
+            )
         return out
 
     @torch.no_grad()
@@ -190,6 +217,12 @@ class ClaimReader(nn.Module):
         if len(a.ids) == 0 or len(b.ids) == 0 or float(topic.max()) < 1e-3:
             return 0.0
         match = piece_match(a, b, float(self.power))
+        links = synonym_links(a.words, b.words)
+        if links:  # one word in other words: its pieces match
+            match = match.clone()
+            for pa, pb in links:
+                match[torch.tensor(pa)[:, None], torch.tensor(pb)[None, :]] = 1.0
+        contrasts = contrast_links(a.words, b.words)
         sa, sb = a.sentences(), b.sentences()
         # typed value pieces say nothing about whether two sentences are about one topic: out of coverage
         cover_a, cover_b = a.content.clone(), b.content.clone()
@@ -209,12 +242,12 @@ class ClaimReader(nn.Module):
                 [x for x, k in zip(a.slots, in_a, strict=True) if k == i],
                 [x for x, k in zip(b.slots, in_b, strict=True) if k == j],
             )
-            m = match
+            mm = match
             if typed.matched:
-                m = match.clone()
+                mm = match.clone()
                 for pa, pb in typed.matched:  # one value in other words: its pieces match
-                    m[torch.tensor(pa)[:, None], torch.tensor(pb)[None, :]] = 1.0
-            m = m[rows][:, cols]
+                    mm[torch.tensor(pa)[:, None], torch.tensor(pb)[None, :]] = 1.0
+            m = mm[rows][:, cols]
             ma, mb = m.max(1).values, m.max(0).values
             cover = min(_cover(cover_a[rows], ma), _cover(cover_b[cols], mb))
             coverage = torch.sigmoid((cover - self.coverage_gate) / s)
@@ -222,10 +255,23 @@ class ClaimReader(nn.Module):
                 c = 1.0
             elif typed.agreed:
                 c = 0.0  # same value, so the same claim: what else differs is elaboration
+            elif any(_unmet(pa, pb, mm, rows, cols) for pa, pb in contrasts):
+                c = 1.0  # an untyped value of one kind on each side, neither met by the other ("open" / "closed")
             else:
                 c = min(_one_way(novel_a[rows], ma)[1], _one_way(novel_b[cols], mb)[1])
             best = max(best, float(c * coverage * topic[i, j]))
         return best
+
+
+Pieces = tuple[int, ...]
+
+
+def _unmet(pa: Pieces, pb: Pieces, match: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> bool:
+    """Whether a word of A (pieces `pa`) and one of B (`pb`) sit in the two sentences compared and neither
+    is met by the other sentence: each says its own value."""
+    if not all(bool(rows[p]) for p in pa) or not all(bool(cols[q]) for q in pb):
+        return False
+    return float(match[list(pa)][:, cols].max()) < 0.5 and float(match[rows][:, list(pb)].max()) < 0.5
 
 
 def _cover(content: torch.Tensor, match: torch.Tensor) -> float:
@@ -275,8 +321,10 @@ def lexical_claim(topic: torch.Tensor, text: str, names: Iterable[str] = ()) -> 
     kept = [m for m in _WORD.finditer(text.lower()) if m.group() not in surface]
     # crc32, not hash(): a checkpoint's ids must mean the same words in the process that resumes it
     ids = torch.tensor([zlib.crc32(m.group().encode()) for m in kept], dtype=torch.long)
-    slots = tuple(slots_of(text, [m.span() for m in kept]))  # typed values hold for words too
-    return Claim(topic[None], ids, torch.ones(len(kept)), lexical=True, slots=slots)
+    spans = [m.span() for m in kept]
+    slots = tuple(slots_of(text, spans))  # typed values and synonyms hold for words too
+    words = words_of(text, spans, names, {k for x in slots for k in x.pieces})
+    return Claim(topic[None], ids, torch.ones(len(kept)), lexical=True, slots=slots, words=words)
 
 
 _LOCK = threading.Lock()
@@ -359,6 +407,7 @@ class _Said:
 class _Speaker:
     said: list[_Said] = field(default_factory=list)
     top: list[float] = field(default_factory=list)  # largest conflicts so far, descending
+    top_plain: list[float] = field(default_factory=list)  # the same on the claims' plain-word readings
 
 
 class ClaimLedger:
@@ -377,16 +426,21 @@ class ClaimLedger:
         if others:
             c = [self.reader.conflict(claim, r.claim) for r in others]
             s.top = sorted([*s.top, *c], reverse=True)[: self.topn]
+            if claim.plain is not None:
+                c = [self.reader.conflict(claim.plain, r.claim.plain) for r in others if r.claim.plain is not None]
+                s.top_plain = sorted([*s.top_plain, *c], reverse=True)[: self.topn]
         s.said.append(_Said(key, audience, claim, tick))
         if len(s.said) > self.keep:
             s.said.pop(0)
 
     def duplicity(self, speaker: str) -> float | None:
-        """Mean of the speaker's largest conflicts between audiences; None before two audiences heard it."""
+        """Mean of the speaker's largest conflicts between audiences, averaged over the two readings of its
+        claims where both exist; None before two audiences heard it."""
         s = self.speakers.get(speaker)
         if s is None or not s.top:
             return None
-        return sum(s.top) / len(s.top)
+        learned = sum(s.top) / len(s.top)
+        return (learned + sum(s.top_plain) / len(s.top_plain)) / 2 if s.top_plain else learned
 
     def state(self, table: dict[str, Any] | None = None) -> dict[str, Any]:
         """With `table` (shared by the ledgers of one checkpoint): each claim goes into it once under its
@@ -399,7 +453,10 @@ class ClaimLedger:
             table.setdefault(digest, blob)
             return [r.key, sorted(r.audience), digest, r.tick]
 
-        return {name: {"said": [said(r) for r in s.said], "top": list(s.top)} for name, s in self.speakers.items()}
+        return {
+            name: {"said": [said(r) for r in s.said], "top": list(s.top), "top_plain": list(s.top_plain)}
+            for name, s in self.speakers.items()
+        }
 
     def load_state(self, state: dict[str, Any], table: dict[str, Any] | None = None) -> None:
         """A ledger entry of an older format (topic and value vectors, before claims by word pieces) is
@@ -420,7 +477,8 @@ class ClaimLedger:
                 c = claim(entry[2]) if len(entry) == 4 else None
                 if c is not None:
                     said.append(_Said(entry[0], frozenset(entry[1]), c, int(entry[3])))
-            self.speakers[name] = _Speaker(said, [float(x) for x in s["top"]])
+            plain = [float(x) for x in s.get("top_plain", ())]
+            self.speakers[name] = _Speaker(said, [float(x) for x in s["top"]], plain)
 
 
 def audience_of(speaker: str, observers: list[str]) -> frozenset[str]:

@@ -39,6 +39,8 @@ class RunData:
     deceptive: bool | None = None
     change_round: int | None = None
     kind: str | None = None  # the contrast class of a generated run (tom_facts.py)
+    # tick -> listener -> the value the speaker was briefed to tell them (the briefing scenario's record)
+    told: dict[int, dict[str, str]] = field(default_factory=dict)
 
     def sequences(self) -> list[tuple[str, str, list[Message]]]:
         seqs: dict[tuple[str, str], list[Message]] = {}
@@ -63,6 +65,9 @@ def run_data(events: list[Event], name: str = "run") -> RunData:
         if e.kind == "system" and p.get("event") == "deception_truth":
             data.speaker = p.get("speaker", data.speaker)
             data.deceptive = bool(p.get("deceptive"))
+            told = p.get("told")
+            if isinstance(told, dict) and all(isinstance(v, str) for v in told.values()):
+                data.told[e.tick] = {str(k): v for k, v in told.items()}
             if "intent" not in p:  # the briefing scenario's record has no hidden intent
                 continue
             hostile = p.get("intent") == "hostile"

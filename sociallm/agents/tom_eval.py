@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -24,12 +24,14 @@ import torch.nn.functional as F
 
 from sociallm.agents.affect import appraise_text
 from sociallm.agents.tom_bank import StateBank, ToMModel
+from sociallm.agents.tom_brief import check as brief_check
 from sociallm.agents.tom_claims import ClaimLedger, audience_of, pieces_for
 from sociallm.agents.tom_data import NAN, Embedder, Message, RunData
 
 METHODS = {
     "ssm": "claim read-out (duplicity)",
     "lexical": "baseline: same claim rule on words",
+    "learned": "ablation: learned content weights",
     "belief": "previous: SSM belief spread",
     "raw_state": "ablation: raw states",
     "same_round": "baseline: same-round distance",
@@ -52,6 +54,7 @@ class RunScores:
     deceptive: bool | None
     ssm: float  # the shipped duplicity: claim conflicts between audiences (0.0: none seen)
     lexical: float  # the same ledger and gates on plain words (function words out, equal words match): no model
+    learned: float  # the claim read-out without its plain-word half: the role read-out's content weights alone
     belief: float  # the previous read-out: spread of the SSM states' belief read-outs
     raw_state: float  # the ablation: spread of raw states
     same_round: float  # baseline: mean distance between messages of one round to different audiences
@@ -81,6 +84,7 @@ def score_run(model: ToMModel, run: RunData, embed: Embedder) -> RunScores:
     claims = model.claims.read(vecs, pieces_for(embed.encoder, texts), texts, addressed)
     ledger = ClaimLedger(model.claims)
     words = ClaimLedger(model.claims)  # the model-free baseline: every non-function word is content
+    learned = ClaimLedger(model.claims)
     plain = model.claims.read(vecs, None, texts, addressed)
     said: dict[int, list[tuple[frozenset[str], torch.Tensor]]] = {}
     for i, (m, v) in enumerate(zip(run.messages, vecs, strict=True)):
@@ -88,6 +92,7 @@ def score_run(model: ToMModel, run: RunData, embed: Embedder) -> RunScores:
             audience = audience_of(m.speaker, m.observers)
             ledger.add(m.speaker, str(i), audience, claims[i], m.tick)
             words.add(m.speaker, str(i), audience, plain[i], m.tick)
+            learned.add(m.speaker, str(i), audience, replace(claims[i], plain=None, saved=None), m.tick)
             said.setdefault(m.tick, []).append((audience, F.normalize(v, dim=0)))
         result = bank.step([(m.speaker, m.observers)], v.unsqueeze(0), [m.text])
         _probe(model, bank, m, probes)
@@ -115,6 +120,7 @@ def score_run(model: ToMModel, run: RunData, embed: Embedder) -> RunScores:
         run.deceptive,
         ssm=0.0 if dup is None else dup,  # `or NAN` would drop a perfectly consistent speaker's 0.0
         lexical=words.duplicity(speaker) or 0.0,
+        learned=learned.duplicity(speaker) or 0.0,
         belief=NAN if spread is None else spread,
         raw_state=_pairwise_distance(list(bank.views_of(speaker))),
         same_round=sum(rounds) / len(rounds) if rounds else NAN,
@@ -170,6 +176,23 @@ def evaluate(model: ToMModel, runs: list[RunData], embed: Embedder, progress: An
             sum(pos) / len(pos) if pos else NAN,
             sum(neg) / len(neg) if neg else NAN,
         )
+    checks = {r.name: c for r in runs if (c := brief_check(r)) is not None}
+    if checks:
+        reached = {s.name for s in labelled if s.deceptive and checks.get(s.name) and checks[s.name].conflict_reached}
+        out["brief"] = {
+            "passed": sum(c.passed for c in checks.values()),
+            "briefed": sum(c.briefed for c in checks.values()),
+            "deceptive_runs": sum(bool(s.deceptive) for s in labelled if s.name in checks),
+            "reached": len(reached),
+            # deceptive runs whose lie reached two listeners, against every control run
+            "auc": {
+                key: auc(
+                    [getattr(s, key) for s in labelled if s.name in reached and not math.isnan(getattr(s, key))],
+                    [getattr(s, key) for s in labelled if not s.deceptive and not math.isnan(getattr(s, key))],
+                )
+                for key in METHODS
+            },
+        }
     # Surprise relative to the hidden intent change, in runs without lies (the change is the only shift).
     around: dict[str, dict[int, list[float]]] = {"surprise": {}, "novelty": {}}
     for s in scores:
@@ -209,6 +232,18 @@ def format_table(result: dict[str, Any], title: str = "") -> str:
     for key, label in METHODS.items():
         pos, neg = result[f"mean_{key}"]
         lines.append(f"{label:<34} {result[f'auc_{key}']:>6.3f} {pos:>15.4f} {neg:>13.4f}")
+    brief = result.get("brief")
+    if brief:
+        lines.append(
+            f"manipulation check (tom_brief.py): the speaker stated its briefed value in {brief['passed']} of "
+            f"{brief['briefed']} (round, listener) pairs; a conflict reached two listeners in {brief['reached']} of "
+            f"{brief['deceptive_runs']} deceptive runs"
+        )
+        if brief["reached"]:
+            lines.append(f"AUC, only those {brief['reached']} deceptive runs against every control run:")
+            lines.extend(f"  {label:<34} {brief['auc'][key]:>6.3f}" for key, label in METHODS.items())
+        else:
+            lines.append("  no deceptive run holds a conflict that was said: the AUC above measures nothing")
     around = result["around_change"]
     if around["surprise"]:
         ks = sorted(around["surprise"])

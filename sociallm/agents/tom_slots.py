@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import torch
@@ -66,10 +67,16 @@ def piece_offsets(text: str, n: int) -> list[tuple[int, int]]:
     return [tuple(o) for o in enc["offset_mapping"][1:-1][:n]]
 
 
+@lru_cache(maxsize=8192)
+def _values(text: str) -> tuple[Value, ...]:
+    return tuple(read_values(text))
+
+
 def slots_of(text: str, offsets: list[tuple[int, int]]) -> list[Slot]:
-    """Typed values (tom_values.py) of `text`, each with the pieces (`offsets`) that spell it."""
+    """Typed values (tom_values.py) of `text`, each with the pieces (`offsets`) that spell it. A message is
+    read by pieces and by words (its plain reading, tom_claims.py): the values are read once."""
     out = []
-    for v in read_values(text):
+    for v in _values(text):
         pieces = tuple(k for k, (s, e) in enumerate(offsets) if s < v.end and e > v.start)
         if pieces:
             out.append(Slot(v, pieces))

@@ -79,3 +79,21 @@ def test_a_decimal_point_does_not_split_a_sentence_or_its_value(read):
     assert cheap.sentences().tolist().count(0) > 4 and int(cheap.sentences().max()) == 1
     assert cheap.slots[0].value.readings == {3.5}
     assert reader.conflict(cheap, dear) > 0.5 and reader.conflict(cheap, same) < 0.05
+
+
+def test_synonyms_match_as_one_word_and_survive_a_checkpoint(read):
+    reader, claims = read
+    shut, closed, open_, red, blue = claims(
+        [
+            "Heads up: the side gate is shut all weekend.",
+            "Heads up: the side gate is closed all weekend.",
+            "Heads up: the side gate is open all weekend.",
+            "The new fence by the side gate is red.",
+            "The new fence by the side gate is blue.",
+        ]
+    )
+    assert any(w.form == "shut" for w in shut.words)
+    assert reader.conflict(shut, closed) < 0.05  # WordNet: one synset
+    assert reader.conflict(closed, open_) > 0.5 and reader.conflict(red, blue) > 0.5  # antonyms, co-hyponyms
+    back = Claim.decode(shut.encoded()[0])
+    assert back.words == shut.words
