@@ -97,3 +97,26 @@ def test_synonyms_match_as_one_word_and_survive_a_checkpoint(read):
     assert reader.conflict(closed, open_) > 0.5 and reader.conflict(red, blue) > 0.5  # antonyms, co-hyponyms
     back = Claim.decode(shut.encoded()[0])
     assert back.words == shut.words
+
+
+def test_duplicity_is_the_mean_of_both_readings_and_survives_a_checkpoint(read):
+    from dataclasses import replace
+
+    from sociallm.agents.tom_claims import ClaimLedger
+
+    reader, claims = read
+    texts = ["The side gate is shut all weekend, sorry.", "Good news: the side gate is open all weekend."]
+    a, b = claims(texts)
+    assert a.plain is not None and a.plain.lexical
+    both, learned, plain = ClaimLedger(reader), ClaimLedger(reader), ClaimLedger(reader)
+    for i, (c, who) in enumerate(((a, "Bob"), (b, "Carol"))):
+        both.add("Alice", str(i), frozenset({who}), c)
+        learned.add("Alice", str(i), frozenset({who}), replace(c, plain=None, saved=None))
+        plain.add("Alice", str(i), frozenset({who}), c.plain)
+    mean = (learned.duplicity("Alice") + plain.duplicity("Alice")) / 2
+    assert abs(learned.duplicity("Alice") - plain.duplicity("Alice")) > 0.01  # so the mean is a test of both
+    assert abs(both.duplicity("Alice") - mean) < 1e-9 and mean > 0.5
+    back = ClaimLedger(reader)
+    back.load_state(both.state())
+    assert back.duplicity("Alice") == both.duplicity("Alice")
+    assert back.speakers["Alice"].said[0].claim.plain is not None
