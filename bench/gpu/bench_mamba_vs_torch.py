@@ -9,35 +9,84 @@ Checks first, then times:
 
     python bench/gpu/bench_mamba_vs_torch.py [--pairs 10000 1000000] [--length 16] [--reps 20]
 
-Needs CUDA and `pip install mamba-ssm` (a source build against the machine's CUDA toolkit); without a
-GPU it prints why and exits 0; without mamba-ssm it times the torch path alone. About 1-3 minutes on
-one recent GPU (budget: under 8).
+Needs CUDA and mamba-ssm: `pip install mamba-ssm` (a long source build), or on a short lease
+bench/gpu/device_check.sh, which builds the one scan variant used here (build_scan_kernel.py) and
+puts it and the mamba-ssm sources on PYTHONPATH. Without a GPU it prints why and exits 0; without
+mamba-ssm it times the torch path alone. The first configuration is the shipped theory-of-mind
+checkpoint's SSM with its trained weights; the second a wider one with random weights. Imports only
+torch (and mamba-ssm), so it runs on a bare GPU image without the project's dependencies. About 1-3
+minutes on one recent GPU (budget: under 8).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
 import sys
 import time
+import types
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import torch
 
-from sociallm.agents.tom_train import DEFAULT_CONFIG
-from sociallm.backbone.ssm import SelectiveSSM, SSMConfig
+ROOT = Path(__file__).resolve().parents[2]
+CHECKPOINT = ROOT / "sociallm" / "agents" / "tom_default.pt"
+GRID_Y = 65_535
+
+
+def _load_ssm_module():
+    # By file: importing it as sociallm.backbone.ssm runs the backbone package's __init__, which needs
+    # pydantic and the model clients; ssm.py itself needs torch alone.
+    spec = importlib.util.spec_from_file_location("sociallm_ssm", ROOT / "sociallm" / "backbone" / "ssm.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+ssm_module = _load_ssm_module()
+SelectiveSSM, SSMConfig = ssm_module.SelectiveSSM, ssm_module.SSMConfig
+
+
+def _ops_without_package_init() -> None:
+    # mamba_ssm/__init__ also imports Mamba-2/3 modules (tilelang, cute, HF hub) that these two ops
+    # do not use; a bare package module lets the ops import when those extras are missing.
+    spec = importlib.util.find_spec("mamba_ssm")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("mamba_ssm is not on the path")
+    bare = types.ModuleType("mamba_ssm")
+    bare.__path__ = list(spec.submodule_search_locations)
+    sys.modules["mamba_ssm"] = bare
 
 
 def kernels():
     try:
-        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
+        try:
+            import mamba_ssm  # noqa: F401
+        except Exception as exc:
+            print(f"mamba_ssm package init failed ({exc.__class__.__name__}: {exc}); importing its ops alone")
+            for name in [m for m in sys.modules if m == "mamba_ssm" or m.startswith("mamba_ssm.")]:
+                del sys.modules[name]
+            _ops_without_package_init()
         from mamba_ssm.ops.triton.selective_state_update import selective_state_update
-    except Exception as exc:  # ImportError, or the CUDA extension failing to load
+    except Exception as exc:  # ImportError, or triton failing to load
         print(f"mamba-ssm not usable here ({exc.__class__.__name__}: {exc}); timing the torch path alone")
         return None, None
+    try:
+        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
+    except Exception as exc:  # the CUDA extension missing or failing to load
+        print(f"mamba-ssm's selective_scan_cuda not usable ({exc.__class__.__name__}: {exc}); scan: torch path alone")
+        selective_scan_fn = None
     return selective_scan_fn, selective_state_update
+
+
+def shipped_ssm() -> tuple[SelectiveSSM, str]:
+    blob = torch.load(CHECKPOINT, map_location="cpu", weights_only=True)
+    ssm = SelectiveSSM(SSMConfig(**blob["config"]))
+    weights = {k.removeprefix("ssm."): v.float() for k, v in blob["state_dict"].items() if k.startswith("ssm.")}
+    ssm.load_state_dict(weights)
+    return ssm, f"shipped checkpoint {CHECKPOINT.name}"
 
 
 def timed(fn, reps: int) -> float:
@@ -73,19 +122,37 @@ def check_and_time_step(ssm: SelectiveSSM, pairs: int, reps: int, update_kernel)
     ms_torch = timed(ours, reps)
     line = f"step  {pairs:>9,} pairs: torch {ms_torch:8.2f} ms"
     if update_kernel is not None:
+        # delta is already softplus'd by `project`: pass it as dt with no softplus. A zero dt_bias, as
+        # mamba-ssm 2.3.2's wrapper reads dt_bias's strides unconditionally (None raises a TypeError).
+        zero_bias = torch.zeros_like(ssm.D)
+
+        def theirs(state: torch.Tensor) -> torch.Tensor:
+            # mamba's Triton grid puts the batch on grid axis y, which CUDA caps at 65,535 blocks: more
+            # pairs than that fail with "invalid argument", so larger banks go in slices (views, in place).
+            return torch.cat(
+                [
+                    update_kernel(
+                        state[i : i + GRID_Y],
+                        p.x[i : i + GRID_Y],
+                        p.delta[i : i + GRID_Y],
+                        ssm.A,
+                        p.B[i : i + GRID_Y],
+                        p.C[i : i + GRID_Y],
+                        D=ssm.D,
+                        z=None,
+                        dt_bias=zero_bias,
+                        dt_softplus=False,
+                    )
+                    for i in range(0, pairs, GRID_Y)
+                ]
+            )
+
         state = h.clone()
-
-        def theirs():
-            s = h.clone()
-            # delta is already softplus'd by `project`: pass it as dt without dt_bias or softplus.
-            y = update_kernel(s, p.x, p.delta, ssm.A, p.B, p.C, D=ssm.D, z=None, dt_softplus=False)
-            return s, y
-
-        state, y = theirs()
+        y = theirs(state)
         h2, y2 = ours()
-        ms_kernel = timed(theirs, reps)
-        line += f" | mamba selective_state_update {ms_kernel:8.2f} ms (incl. a state copy) | state {close(state, h2)}"
-        line += f" | out {close(y, y2)}"
+        line += f" | state {close(state, h2)} | out {close(y, y2)}"
+        # timed in place, as a bank steps its states (they keep decaying, values stay finite)
+        line += f" | mamba selective_state_update {timed(lambda: theirs(state), reps):8.2f} ms (in place)"
     print(line, flush=True)
 
 
@@ -115,9 +182,11 @@ def main() -> None:
     print(f"device: {torch.cuda.get_device_name()}; torch {torch.__version__}")
     scan_kernel, update_kernel = kernels()
     torch.manual_seed(0)
-    for config in (DEFAULT_CONFIG, SSMConfig(d_model=384, d_inner=64, d_state=16)):
-        ssm = SelectiveSSM(config).cuda().eval()
-        print(f"-- d_inner {config.d_inner}, d_state {config.d_state} ({config.d_inner * config.d_state * 4} B/pair)")
+    wide = SelectiveSSM(SSMConfig(d_model=384, d_inner=64, d_state=16)), "random weights"
+    for ssm, origin in (shipped_ssm(), wide):
+        ssm = ssm.cuda().eval()
+        c = ssm.config
+        print(f"-- {origin}: d_inner {c.d_inner}, d_state {c.d_state} ({c.d_inner * c.d_state * 4} B/pair)")
         for n in args.pairs:
             check_and_time_step(ssm, n, args.reps, update_kernel)
         for n in args.pairs:
