@@ -19,10 +19,13 @@ does not:
 - coverage(A|B) = content-weighted share of A's pieces matched in B, typed values left out (they
   are what may differ); novelty(A|B) = the largest *value* weight × (1 − match) among A's pieces;
 - per pair of sentences (one of A, one of B): when a typed value of each side disagrees with the
-  other's and none meets it, the conflict is 1; when their typed values agree and none disagrees,
-  it is 0 (one claim; what else differs is elaboration: "queue it up before dinner!"); otherwise
-  min(novelty both ways). Times gate(min coverage) × gate(sentence cosine); the largest pair counts:
-  greetings, asides and sign-offs are sentences about something else and pair with nothing.
+  other's and none meets it, the conflict is 1, times gate(coverage the better way: one sentence
+  said within the other is about the same thing); when their typed values agree and none
+  disagrees, it is 0 (one claim; what else differs is elaboration: "queue it up before dinner!"),
+  unless the two say one frame with one slot filled differently ("trench two was a flint scraper" /
+  "... a bronze brooch": the agreed value is part of the subject); otherwise min(novelty both ways),
+  times gate(min coverage). Times gate(sentence cosine); the largest pair counts: greetings, asides
+  and sign-offs are sentences about something else and pair with nothing.
 A paraphrase keeps the content words and changes the surface: low novelty. A topic shift changes
 most content: low coverage and sentence cosine. A conflict keeps the topic and changes a value on
 both sides. An elaboration (one side says more) is novel one way only: the min keeps it out.
@@ -81,6 +84,11 @@ from sociallm.agents.tom_slots import (
 # Roles of a word piece in the training labels (0: surface): the claim's subject or attribute, its value.
 KEY, VALUE = 1, 2
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+
+
+def _plain(text: str) -> str:
+    """Lower case with a typographic apostrophe as a plain one (same length: spans stay valid)."""
+    return text.lower().replace("\u2019", "'")
 
 
 @dataclass
@@ -249,11 +257,16 @@ class ClaimReader(nn.Module):
                     mm[torch.tensor(pa)[:, None], torch.tensor(pb)[None, :]] = 1.0
             m = mm[rows][:, cols]
             ma, mb = m.max(1).values, m.max(0).values
-            cover = min(_cover(cover_a[rows], ma), _cover(cover_b[cols], mb))
+            covers = _cover(cover_a[rows], ma), _cover(cover_b[cols], mb)
+            # Two typed values that disagree are the evidence themselves: coverage only has to show the
+            # sentences are about one thing, and one sentence said within the other, plus a clause of its
+            # own ("feature's 800 words, they cut the page"), shows that. Untyped novelty needs both ways:
+            # there the unmatched words are the evidence, and an added clause is unmatched too.
+            cover = max(covers) if typed.conflict else min(covers)
             coverage = torch.sigmoid((cover - self.coverage_gate) / s)
             if typed.conflict:
                 c = 1.0
-            elif typed.agreed:
+            elif typed.agreed and not _substitution(cover_a[rows], cover_b[cols], m, a.lexical):
                 c = 0.0  # same value, so the same claim: what else differs is elaboration
             elif any(_unmet(pa, pb, mm, rows, cols) for pa, pb in contrasts):
                 c = 1.0  # an untyped value of one kind on each side, neither met by the other ("open" / "closed")
@@ -272,6 +285,38 @@ def _unmet(pa: Pieces, pb: Pieces, match: torch.Tensor, rows: torch.Tensor, cols
     if not all(bool(rows[p]) for p in pa) or not all(bool(cols[q]) for q in pb):
         return False
     return float(match[list(pa)][:, cols].max()) < 0.5 and float(match[rows][:, list(pb)].max()) < 0.5
+
+
+SLOT = 3  # words of one filled slot ("a flint scraper", "the leisure centre")
+
+
+def _words(pieces: list[int], lexical: bool) -> int:
+    """How many words `pieces` (ascending indices) spell: a plain reading's pieces are words, a learned
+    reading's adjacent pieces are one word ("raf" "##fle"; a compound counts once: the count is a floor)."""
+    return len(pieces) if lexical else sum(1 for k, i in enumerate(pieces) if k == 0 or pieces[k - 1] != i - 1)
+
+
+def _substitution(content_a: torch.Tensor, content_b: torch.Tensor, match: torch.Tensor, lexical: bool) -> bool:
+    """Whether two sentences say one frame and each fills one slot of it with words of its own: A's
+    unmatched content pieces (typed values left out of `content`) are one run of at most SLOT words, so
+    are B's, at least two content words each side are matched, and each matched piece sits on the same
+    side of the slot in both ("find in trench two was a flint scraper" / "... a bronze brooch"). Then a
+    typed value the two agree on ("two") is part of what the claim is about, not its value, and does
+    not make the claims one. An elaboration ("raffle's on Monday, bring your tickets" / "raffle's on
+    Monday, the marquee is up") has one untyped word in common: too little frame."""
+    ka, kb = (content_a > 0.5).nonzero().flatten().tolist(), (content_b > 0.5).nonzero().flatten().tolist()
+    ma, mb = match.max(1).values, match.max(0).values
+    gap_a, gap_b = [i for i in ka if ma[i] < 0.5], [j for j in kb if mb[j] < 0.5]
+    if not gap_a or not gap_b or _words(gap_a, lexical) > SLOT or _words(gap_b, lexical) > SLOT:
+        return False
+    if ka.index(gap_a[-1]) - ka.index(gap_a[0]) + 1 != len(gap_a):
+        return False  # A's own words are not one run
+    if kb.index(gap_b[-1]) - kb.index(gap_b[0]) + 1 != len(gap_b):
+        return False
+    anchors = [i for i in ka if ma[i] >= 0.5]
+    if _words(anchors, lexical) < 2 or _words([j for j in kb if mb[j] >= 0.5], lexical) < 2:
+        return False
+    return all((i < gap_a[0]) == (int(match[i].argmax()) < gap_b[0]) for i in anchors)
 
 
 def _cover(content: torch.Tensor, match: torch.Tensor) -> float:
@@ -318,10 +363,12 @@ def sentence_index(ids: torch.Tensor, ends: torch.Tensor, inside: torch.Tensor |
 
 def lexical_claim(topic: torch.Tensor, text: str, names: Iterable[str] = ()) -> Claim:
     surface = FUNCTION_WORDS | {n.lower() for n in names}
-    kept = [m for m in _WORD.finditer(text.lower()) if m.group() not in surface]
+    # "order's" / "Sunday's" are "order" / "Sunday" with a possessive or "is": the 's is no part of the word
+    found = [(m.start(), m.end() - 2 * m.group().endswith("'s"), m.group()) for m in _WORD.finditer(_plain(text))]
+    kept = [(a, b, w[: b - a]) for a, b, w in found if w[: b - a] not in surface]
     # crc32, not hash(): a checkpoint's ids must mean the same words in the process that resumes it
-    ids = torch.tensor([zlib.crc32(m.group().encode()) for m in kept], dtype=torch.long)
-    spans = [m.span() for m in kept]
+    ids = torch.tensor([zlib.crc32(w.encode()) for _, _, w in kept], dtype=torch.long)
+    spans = [(a, b) for a, b, _ in kept]
     slots = tuple(slots_of(text, spans))  # typed values and synonyms hold for words too
     words = words_of(text, spans, names, {k for x in slots for k in x.pieces})
     return Claim(topic[None], ids, torch.ones(len(kept)), lexical=True, slots=slots, words=words)

@@ -180,7 +180,9 @@ def words_of(
     `skip` (typed values) and the words of `names` are left out."""
     addressed = {n.lower() for n in names if n}
     skipped = set(skip)
-    tokens = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]
+    # a possessive or "is" ("order's", "Sunday's") is no part of the word the lexicon looks up
+    found = _WORD.finditer(text.replace("\u2019", "'"))
+    tokens = [(m.start(), m.end() - 2 * (m.group()[-2:] == "'s"), m.group().removesuffix("'s")) for m in found]
     spelled = [pieces_in(offsets, start, end) for start, end, _ in tokens]  # each token's pieces, found once
     out = []
     for i, ((start, end, word), pieces) in enumerate(zip(tokens, spelled, strict=True)):

@@ -105,7 +105,9 @@ def _numbers(v: Value) -> set[float]:
 
 
 def values_agree(a: Value, b: Value) -> bool | None:
-    """`agree`, and a bare number that equals a typed value's number ("10 till 4" / "10:00 to 16:00")."""
+    """`agree`, and a bare number that equals a typed value's number ("10 till 4" / "10:00 to 16:00") or
+    spells its clock time as a 24-hour HHMM ("call 1830" / "6:30pm"); a bare number that does not is
+    still no conflict with a time (it may be a count or a year)."""
     same = agree(a, b)
     if same is not None:
         return same
@@ -113,6 +115,10 @@ def values_agree(a: Value, b: Value) -> bool | None:
         if p.kind == "number" and p.unit is None and q.kind != "number":
             nums = _numbers(p)
             if q.kind == "time" and any(n * 60 in q.readings or (n + 12) * 60 in q.readings for n in nums):
+                return True
+            clock = [int(n) for n in nums if n == int(n) and 100 <= n <= 2359 and n % 100 < 60]
+            hhmm = {n // 100 * 60 + n % 100 for n in clock}
+            if q.kind == "time" and hhmm & q.readings:
                 return True
             if q.kind != "time" and nums & _numbers(q):
                 return True

@@ -200,7 +200,8 @@ def _date(t: list[_T], i: int) -> _Got | None:
 
 def _weekday(t: list[_T], i: int) -> _Got | None:
     tk = t[i]
-    w = tk.low[:-1] if tk.low.endswith("days") else tk.low
+    w = tk.low.removesuffix("'s")  # "Sunday's match"
+    w = w[:-1] if w.endswith("days") else w
     if w not in _DAYS:
         return None
     dot = _low(t, i + 1) == "." and t[i + 1].start == tk.end

@@ -44,6 +44,7 @@ SCENE_FILES = {
     "b": SCENES_FILE.with_name("wild_scenes_b.json"),
     "c": SCENES_FILE.with_name("wild_scenes_c.json"),
     "d": SCENES_FILE.with_name("wild_scenes_d.json"),
+    "e": SCENES_FILE.with_name("wild_scenes_e.json"),
 }
 
 # People of these runs: disjoint from environments/facts.py NAMES, tom_data.PARTNER_NAMES and every

@@ -120,3 +120,43 @@ def test_duplicity_is_the_mean_of_both_readings_and_survives_a_checkpoint(read):
     back.load_state(both.state())
     assert back.duplicity("Alice") == both.duplicity("Alice")
     assert back.speakers["Alice"].said[0].claim.plain is not None
+
+
+def test_a_24_hour_hhmm_meets_its_clock_time_and_a_possessive_day_is_a_day():
+    (n,), (t,), (u,) = read_values("briefing 0745"), read_values("briefing at 7:45"), read_values("at 9:15")
+    assert values_agree(n, t) is True  # "0745" / "7:45"
+    (late,) = read_values("shift change 1915")
+    assert values_agree(late, read_values("change at 7:15pm")[0]) is True
+    assert values_agree(n, u) is None  # a bare number that is not that time may be a count or a year: no conflict
+    (day,) = read_values("Tuesday's meeting moved")
+    assert day.kind == "weekday" and day.readings == {1}
+
+
+def test_a_possessive_is_no_part_of_the_word(read):
+    reader, claims = read
+    a, b = claims(["Tulips, mostly, for the shop window.", "The shop window's mostly tulips."])
+    assert reader.conflict(a.plain, b.plain) < 0.05  # "window's" is "window"
+    for words in (b.words, b.plain.words):  # both readings look the word up without its 's
+        assert [w.form for w in words if w.form.startswith("window")] == ["window"]
+
+
+def test_an_agreed_value_inside_one_frame_does_not_hide_a_changed_slot(read):
+    reader, claims = read
+    cup, vase, kit, hall = claims(
+        [
+            "Monday's raffle prize on stall four was a silver cup.",
+            "Monday's raffle prize on stall four was a glass vase.",
+            "Raffle is on Monday, bring your tickets.",
+            "Raffle is on Monday, the marquee is up already.",
+        ]
+    )
+    # Monday and four agree; the frame is the same and one slot differs: a conflict on the plain words
+    assert reader.conflict(cup.plain, vase.plain) > 0.3
+    # the same day, then each message adds its own remark: elaboration, not a conflict
+    assert reader.conflict(kit, hall) < 0.05 and reader.conflict(kit.plain, hall.plain) < 0.05
+
+
+def test_a_typed_conflict_survives_a_clause_only_one_side_adds(read):
+    reader, claims = read
+    short, longer = claims(["The pamphlet run is 300 copies.", "Pamphlet run's 500 copies, they found more budget."])
+    assert reader.conflict(short, longer) > 0.5 and reader.conflict(short.plain, longer.plain) > 0.5

@@ -11,7 +11,7 @@ from sociallm.agents.tom_facts import CLASSES, DECEPTIVE, HONEST
 from sociallm.agents.tom_wild import ACKS, JOINERS, NAMES, scenes, wild_run, wild_runs
 from sociallm.environments import facts
 
-SETS = ("a", "b", "c", "d")
+SETS = ("a", "b", "c", "d", "e")
 
 
 def _texts(scene_set: str = "a") -> list[str]:
@@ -130,4 +130,4 @@ def test_the_sets_share_no_setting_or_scene_and_an_unknown_set_is_named():
             assert not {s.setting for s in scenes(a)} & {s.setting for s in scenes(b)}, (a, b)
             assert not {s.id for s in scenes(a)} & {s.id for s in scenes(b)}, (a, b)
     with pytest.raises(ValueError, match="scene_set"):
-        scenes("e")
+        scenes("f")
