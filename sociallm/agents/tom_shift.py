@@ -41,7 +41,8 @@ HELD_OUT_SETS = {
     "hand-written": ("a", "read while building the slot rules (tom_slots.py): a development set since"),
     "hand-written B": ("b", "written by someone who saw no read-out code or figure; never read while building"),
     "hand-written C": ("c", "written later the same way, in 17 other settings; never read while building"),
-    "hand-written D": ("d", "written last the same way, in 17 more settings; scored once, after the last change"),
+    "hand-written D": ("d", "written the same way, in 17 more settings; read while building the rules of 2026-11-30"),
+    "hand-written E": ("e", "written last the same way, in 15 more settings; scored once, after the last change"),
 }
 # name -> (per_class, seed) -> runs; no training or threshold reads them
 HELD_OUT: dict[str, Callable[[int, int], list[RunData]]] = {

@@ -17,14 +17,15 @@ environments/facts.py (tests/agents/test_tom_wild.py checks it). Each scene is o
 the speaker tells each listener privately, all in the same tick), 1-3 rounds each, one scene a
 round. Only the evaluation reads these runs (the "hand-written" blocks of `sociallm tom eval --facts`).
 
-Four sets (`SCENE_FILES`): "a" (data/wild_scenes.json, 54 scenes) was read to find what the claim
+Five sets (`SCENE_FILES`): "a" (data/wild_scenes.json, 54 scenes) was read to find what the claim
 read-out got wrong on natural text, which led to the typed-value rules of tom_slots.py, so it is a
 development set now; "b" (data/wild_scenes_b.json, 57 scenes in 17 other settings) was written
 afterwards by someone who saw no read-out code and no figure, and was not read while building; "c"
-(data/wild_scenes_c.json, 57 scenes in 17 settings new to both) was written the same way, later, by someone
-who saw no read-out code and no figure, and was never read while building; "d" (data/wild_scenes_d.json,
-59 scenes in 17 settings new to A, B and C) was written last, the same way, by someone who saw no
-read-out code and no figure, and was never read while building.
+(data/wild_scenes_c.json, 57 scenes in 17 settings new to both) was written the same way, later;
+"d" (data/wild_scenes_d.json, 59 scenes in 17 settings new to A, B and C) the same way, scored
+blind once, then read to build the frame, clause and spelling rules of tom_claims.py (a development
+set since); "e" (data/wild_scenes_e.json, 58 scenes in 15 settings new to all four) was written the
+same way while those rules were built, and scored once after them.
 """
 
 from __future__ import annotations
