@@ -114,14 +114,15 @@ def values_agree(a: Value, b: Value) -> bool | None:
     for p, q in ((a, b), (b, a)):
         if p.kind == "number" and p.unit is None and q.kind != "number":
             nums = _numbers(p)
-            if q.kind == "time" and any(n * 60 in q.readings or (n + 12) * 60 in q.readings for n in nums):
-                return True
+            if q.kind != "time":
+                if nums & _numbers(q):
+                    return True
+                continue
+            if any(n * 60 in q.readings or (n + 12) * 60 in q.readings for n in nums):
+                return True  # an hour
             clock = [int(n) for n in nums if n == int(n) and 100 <= n <= 2359 and n % 100 < 60]
-            hhmm = {n // 100 * 60 + n % 100 for n in clock}
-            if q.kind == "time" and hhmm & q.readings:
-                return True
-            if q.kind != "time" and nums & _numbers(q):
-                return True
+            if {n // 100 * 60 + n % 100 for n in clock} & q.readings:
+                return True  # HHMM
     return None
 
 
