@@ -79,16 +79,12 @@ from sociallm.agents.tom_slots import (
     piece_offsets,
     slots_of,
     surface_pieces,
+    word_spans,
 )
 
 # Roles of a word piece in the training labels (0: surface): the claim's subject or attribute, its value.
 KEY, VALUE = 1, 2
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
-
-
-def _plain(text: str) -> str:
-    """Lower case with a typographic apostrophe as a plain one (same length: spans stay valid)."""
-    return text.lower().replace("\u2019", "'")
 
 
 @dataclass
@@ -363,9 +359,7 @@ def sentence_index(ids: torch.Tensor, ends: torch.Tensor, inside: torch.Tensor |
 
 def lexical_claim(topic: torch.Tensor, text: str, names: Iterable[str] = ()) -> Claim:
     surface = FUNCTION_WORDS | {n.lower() for n in names}
-    # "order's" / "Sunday's" are "order" / "Sunday" with a possessive or "is": the 's is no part of the word
-    found = [(m.start(), m.end() - 2 * m.group().endswith("'s"), m.group()) for m in _WORD.finditer(_plain(text))]
-    kept = [(a, b, w[: b - a]) for a, b, w in found if w[: b - a] not in surface]
+    kept = [(a, b, w) for a, b, w in word_spans(_WORD, text.lower()) if w not in surface]
     # crc32, not hash(): a checkpoint's ids must mean the same words in the process that resumes it
     ids = torch.tensor([zlib.crc32(w.encode()) for _, _, w in kept], dtype=torch.long)
     spans = [(a, b) for a, b, _ in kept]

